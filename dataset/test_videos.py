@@ -1,0 +1,169 @@
+"""Test videos as streams of clips (MTNET.md §8).
+
+Notation: T frames per clip (``test_length``, the last clip holds the remainder), H, W the
+test size, h, w a frame's own size.
+
+A video is paired first (file listing only, no image is opened): each frame ``<stem>``
+takes the flow image of the same stem. A frame without one (usually the last: flow t->t+1
+exists for all but the last frame) reuses the preceding frame's flow, or is left out when
+``drop_tail`` is on, as the release does for FBMS-59, SegTrack-V2, LongVideos, ViSal, MCL
+and Easy-35. Then ``VideoClips`` reads one clip at a time, so that a ``DataLoader`` with
+workers streams a video while the network runs and no video is ever held whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from util.errors import InputError
+from util.image import read_rgb, to_network_input
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """One video's folders and the extensions its images may have."""
+
+    name: str
+    frame_dir: Path
+    flow_dir: Path
+    frame_exts: tuple[str, ...]
+    flow_exts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PairedVideo:
+    """A video ready to read: ``flows[i]`` is the flow image that goes with ``frames[i]``."""
+
+    name: str
+    frames: tuple[Path, ...]
+    flows: tuple[Path, ...]
+
+    @property
+    def stems(self) -> list[str]:
+        """Frame names without extension: the names of the output masks."""
+        return [p.stem for p in self.frames]
+
+
+def list_images(folder: Path, exts: tuple[str, ...]) -> list[Path]:
+    """Image files of ``folder`` with one of ``exts`` (case-insensitive), sorted by name.
+
+    Hidden files (temporary files among them) are ignored. Two files of one stem raise.
+    """
+    if not folder.is_dir():
+        raise InputError(f"{folder}: folder not found; expected a folder of images ({_exts(exts)})")
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in exts and not p.name.startswith(".") and p.is_file()
+    )
+    stems = [p.stem for p in files]
+    if len(set(stems)) != len(stems):
+        dup = next(s for s in stems if stems.count(s) > 1)
+        raise InputError(f"{folder}: two images named {dup}; expected one image per name")
+    return files
+
+
+def pair_video(spec: VideoSpec, drop_tail: bool) -> PairedVideo:
+    """Pair frames and flows by name; see the module docstring for the rules.
+
+    Raises ``InputError`` for an empty video and for counts that differ by more than one
+    frame without flow (naming the video's folder).
+    """
+    frames = list_images(spec.frame_dir, spec.frame_exts)
+    if not frames:
+        raise InputError(
+            f"{spec.frame_dir}: empty video {spec.name}; expected frame images ({_exts(spec.frame_exts)})"
+        )
+    flow_files = list_images(spec.flow_dir, spec.flow_exts)
+    flows = {p.stem: p for p in flow_files}
+    stems = {p.stem for p in frames}
+    orphans = [p.name for p in flow_files if p.stem not in stems]
+    missing = [p for p in frames if p.stem not in flows]
+    if orphans or len(missing) > 1 or frames[0] in missing:
+        raise InputError(
+            f"{spec.flow_dir}: video {spec.name} has {len(frames)} frames and {len(flow_files)} "
+            f"flows{_mismatch(orphans, missing)}; expected a flow named as each frame "
+            "(one frame after the first may lack one)"
+        )
+    paired_frames, paired_flows = [], []
+    for frame in frames:
+        if frame.stem in flows:
+            paired_flows.append(flows[frame.stem])
+        elif drop_tail:
+            continue
+        else:
+            paired_flows.append(paired_flows[-1])
+        paired_frames.append(frame)
+    return PairedVideo(spec.name, tuple(paired_frames), tuple(paired_flows))
+
+
+def _mismatch(orphans: list[str], missing: list[Path]) -> str:
+    parts = []
+    if orphans:
+        parts.append(f"flow {orphans[0]} matches no frame")
+    if missing:
+        parts.append(f"frame {missing[0].name} has no flow")
+    return " (" + "; ".join(parts) + ")" if parts else ""
+
+
+def _exts(exts: tuple[str, ...]) -> str:
+    return "/".join(exts)
+
+
+def clip_bounds(num_frames: int, length: int) -> list[tuple[int, int]]:
+    """Consecutive non-overlapping clips ``[start, stop)`` of ``length``; the last holds the
+    remainder (a video of at most ``length`` frames is one clip)."""
+    return [(s, min(s + length, num_frames)) for s in range(0, num_frames, length)]
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One clip of a video, ready for the network.
+
+    imgs, flows: ``[T, 3, H, W]`` normalised; names: frame stems; sizes: each frame's own
+    (h, w).
+    """
+
+    video: str
+    names: tuple[str, ...]
+    sizes: tuple[tuple[int, int], ...]
+    imgs: Tensor
+    flows: Tensor
+
+    def pin_memory(self) -> Clip:
+        """Page-locked copy for faster host-to-GPU copies (called by the DataLoader)."""
+        return replace(self, imgs=self.imgs.pin_memory(), flows=self.flows.pin_memory())
+
+
+class VideoClips(Dataset):
+    """The clips of one paired video, read on demand (item i = clip i)."""
+
+    def __init__(self, video: PairedVideo, length: int, size: tuple[int, int]):
+        self.video = video
+        self.size = size
+        self.bounds = clip_bounds(len(video.frames), length)
+
+    def __len__(self) -> int:
+        return len(self.bounds)
+
+    def __getitem__(self, index: int) -> Clip:
+        start, stop = self.bounds[index]
+        frames = [read_rgb(p) for p in self.video.frames[start:stop]]
+        flows = [read_rgb(p) for p in self.video.flows[start:stop]]
+        return Clip(
+            video=self.video.name,
+            names=tuple(p.stem for p in self.video.frames[start:stop]),
+            sizes=tuple((img.height, img.width) for img in frames),
+            imgs=_stack(frames, self.size),
+            flows=_stack(flows, self.size),
+        )
+
+
+def _stack(images: list[Image.Image], size: tuple[int, int]) -> Tensor:
+    return torch.stack([to_network_input(img, size) for img in images])

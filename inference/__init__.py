@@ -1,0 +1,1 @@
+"""Test-time inference: configuration, the streaming runner, post-processing and writing."""

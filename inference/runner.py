@@ -1,0 +1,296 @@
+"""The test loop (MTNET.md §8): stream clips, run the network, write masks.
+
+Notation: T frames per clip, H, W the test size.
+
+Per dataset, the videos are paired and planned first (file listings only), sharded
+across torchrun ranks (rank r takes videos r, r + W, ...), then their clips are read by a
+``DataLoader`` with workers while the network runs, and the masks are written by a
+background thread pool. Every rank writes its own videos' files, so N processes write
+exactly the files of one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from dataset.registry import Benchmark, resolve_benchmark
+from dataset.test_videos import Clip, PairedVideo, VideoClips, pair_video
+from model import MTNet
+from util.checkpoint import load_weights
+from util.distributed import DistInfo, cleanup, init_distributed
+from util.errors import InputError
+from util.fileio import atomic_path
+
+from .config import TestConfig
+from .postprocess import to_masks
+from .writer import MaskWriter
+
+log = logging.getLogger(__name__)
+
+_AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """One video to segment and the folder its masks go to (``{frame stem}.png``)."""
+
+    video: PairedVideo
+    out_dir: Path
+
+    def outputs(self) -> list[Path]:
+        return [self.out_dir / f"{stem}.png" for stem in self.video.stems]
+
+    def is_done(self) -> bool:
+        """All masks exist (each is written atomically, so existing ones are complete)."""
+        return all(p.is_file() for p in self.outputs())
+
+
+@dataclass
+class Stats:
+    """Counts for the release's summary: frames, time in the network's forward."""
+
+    videos: int = 0
+    frames: int = 0
+    network_s: float = 0.0
+
+    def add(self, other: Stats) -> None:
+        self.videos += other.videos
+        self.frames += other.frames
+        self.network_s += other.network_s
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.network_s if self.network_s > 0 else 0.0
+
+
+def plan_benchmark(bench: Benchmark, cfg: TestConfig) -> list[VideoJob]:
+    """Pair every selected video of ``bench``; outputs under
+    ``{output_dir}/{model_name}/{task}/{dataset}/{video}/``."""
+    names = bench.video_names()
+    if not names:
+        raise InputError(
+            f"{bench.frame_root}: no video folders; expected <video>/ folders of frames"
+        )
+    if cfg.videos is not None:
+        names = [n for n in names if n in set(cfg.videos)]
+    drop_tail = bench.drop_tail if cfg.drop_tail is None else cfg.drop_tail
+    out_root = Path(cfg.output_dir) / cfg.model_name / cfg.task_name / bench.name
+    return [VideoJob(pair_video(bench.video(n), drop_tail), out_root / n) for n in names]
+
+
+def build_model(cfg: TestConfig, device: torch.device) -> nn.Module:
+    """MTNet with the weights of ``cfg.test_model``, in eval mode on ``device``."""
+    model = MTNet(encoder=cfg.encoder_name)
+    load_weights(model, cfg.test_model)
+    return model.eval().to(device)
+
+
+class _ErrorsAsValues(Dataset):
+    """Returns a clip's ``InputError`` instead of raising it in a worker.
+
+    The DataLoader re-raises worker errors with the worker's traceback folded into the
+    message; passed back as a value, the error keeps its one-line message.
+    """
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Clip | InputError:
+        try:
+            return self.dataset[index]
+        except InputError as err:
+            return err
+
+
+class Predictor:
+    """The network on one device; returns probabilities and the seconds spent in forward.
+
+    fp32 by default; with ``amp_dtype`` (CUDA only) under autocast in bf16 or fp16.
+    """
+
+    def __init__(self, model: nn.Module, device: torch.device, amp_dtype: torch.dtype | None):
+        self.model = model
+        self.device = device
+        self.amp_dtype = amp_dtype
+
+    def __call__(self, imgs: Tensor, flows: Tensor) -> tuple[Tensor, float]:
+        """imgs, flows: ``[T, 3, H, W]`` -> probabilities ``[T, 1, H, W]`` (fp32), seconds."""
+        imgs = imgs.to(self.device, non_blocking=True)[None]
+        flows = flows.to(self.device, non_blocking=True)[None]
+        self._sync()
+        start = time.perf_counter()
+        with torch.autocast(
+            self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
+        ):
+            prob = self.model(imgs, flows)
+        self._sync()  # MTNET.md §8: the release stops its timer without synchronising
+        return prob.float(), time.perf_counter() - start
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def run_jobs(
+    jobs: list[VideoJob],
+    predictor: Predictor,
+    cfg: TestConfig,
+    bar: tqdm,
+) -> Stats:
+    """Segment ``jobs`` in order: clips streamed by a DataLoader, masks written behind."""
+    stats = Stats()
+    if not jobs:
+        return stats
+    clips = [VideoClips(job.video, cfg.test_length, cfg.test_size) for job in jobs]
+    owners = [(j, i == len(c) - 1) for j, c in enumerate(clips) for i in range(len(c))]
+    loader = DataLoader(
+        _ErrorsAsValues(ConcatDataset(clips)),
+        batch_size=None,
+        num_workers=cfg.num_workers,
+        pin_memory=predictor.device.type == "cuda",
+    )
+    start = time.perf_counter()
+    with MaskWriter() as writer, torch.inference_mode():
+        for (j, last), clip in zip(owners, loader, strict=True):
+            if isinstance(clip, InputError):
+                raise clip
+            prob, seconds = predictor(clip.imgs, clip.flows)
+            for name, mask in zip(
+                clip.names, to_masks(prob, clip.sizes, cfg.task_name), strict=True
+            ):
+                writer.submit(jobs[j].out_dir / f"{name}.png", mask.cpu().numpy())
+            stats.frames += len(clip.names)
+            stats.network_s += seconds
+            stats.videos += last
+            bar.update(int(last))
+            bar.set_postfix(
+                frames=stats.frames, fps=f"{stats.frames / (time.perf_counter() - start):.2f}"
+            )
+    return stats
+
+
+def _amp_dtype(cfg: TestConfig, device: torch.device) -> torch.dtype | None:
+    if not cfg.amp:
+        return None
+    if device.type != "cuda":
+        log.warning("--amp works on CUDA only; running in fp32 on %s", device)
+        return None
+    return _AMP_DTYPES[cfg.amp_dtype]
+
+
+def _reduce(stats: Stats, info: DistInfo) -> Stats:
+    """Sum the counts over ranks (every rank gets the totals)."""
+    if not info.distributed:
+        return stats
+    t = torch.tensor([stats.videos, stats.frames, stats.network_s], dtype=torch.float64)
+    t = t.to(info.device)
+    dist.all_reduce(t)
+    videos, frames, network_s = t.tolist()
+    return Stats(int(videos), int(frames), network_s)
+
+
+def _log_summary(what: str, stats: Stats, info: DistInfo) -> None:
+    procs = f" on {info.world_size} processes" if info.distributed else ""
+    log.info(
+        "%s: %d videos, %d frames, network time %.2f s%s, FPS %.2f",
+        what,
+        stats.videos,
+        stats.frames,
+        stats.network_s,
+        procs,
+        stats.fps,
+    )
+
+
+def _write_config(cfg: TestConfig) -> None:
+    path = Path(cfg.output_dir) / cfg.model_name / cfg.task_name / "test_config.json"
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+
+
+def _select(jobs: list[VideoJob], info: DistInfo, skip_existing: bool) -> list[VideoJob]:
+    """This rank's share (videos r, r + W, ...), without finished videos if asked."""
+    mine = jobs[info.rank :: info.world_size]
+    if not skip_existing:
+        return mine
+    todo = [job for job in mine if not job.is_done()]
+    if len(todo) < len(mine):
+        log.info("skipping %d videos already written", len(mine) - len(todo))
+    return todo
+
+
+def plan(cfg: TestConfig) -> list[tuple[Benchmark, list[VideoJob]]]:
+    """Resolve every ``--test_dataset`` and pair its videos; raises ``InputError`` early."""
+    plans = []
+    for dataset in cfg.test_dataset:
+        bench = resolve_benchmark(dataset, cfg.root)
+        if cfg.task_name not in bench.tasks:
+            log.warning(
+                "%s is not a %s benchmark of the paper; running it anyway",
+                bench.name,
+                cfg.task_name,
+            )
+        plans.append((bench, plan_benchmark(bench, cfg)))
+    if cfg.videos is not None:
+        found = {job.video.name for _, jobs in plans for job in jobs}
+        missing = [v for v in cfg.videos if v not in found]
+        if missing:
+            roots = ", ".join(str(b.frame_root) for b, _ in plans)
+            raise InputError(
+                f"{roots}: no video {missing[0]}; expected a folder of that name (--videos)"
+            )
+    return plans
+
+
+def run(cfg: TestConfig) -> Stats:
+    """test.py: every dataset of ``cfg``; returns the totals over all ranks."""
+    try:
+        info = init_distributed(cfg.device)
+    except ValueError as err:  # --device names a device this machine lacks
+        raise InputError(str(err)) from err
+    try:
+        plans = plan(cfg)
+        model = build_model(cfg, info.device)
+        predictor = Predictor(model, info.device, _amp_dtype(cfg, info.device))
+        if info.is_main:
+            log.info("config %s", json.dumps(asdict(cfg)))
+            _write_config(cfg)
+        total = Stats()
+        for bench, jobs in plans:
+            total.add(
+                run_benchmark(
+                    bench.name, _select(jobs, info, cfg.skip_existing), predictor, cfg, info
+                )
+            )
+        if info.is_main and len(plans) > 1:
+            _log_summary("all", total, info)
+        return total
+    finally:
+        cleanup()
+
+
+def run_benchmark(
+    name: str, jobs: list[VideoJob], predictor: Predictor, cfg: TestConfig, info: DistInfo
+) -> Stats:
+    """One dataset on this rank, with a progress bar (main rank) and the summary line."""
+    desc = f"{cfg.task_name} {name}"
+    bar = tqdm(total=len(jobs), desc=desc, unit="video", disable=not info.is_main)
+    with logging_redirect_tqdm(), bar:
+        stats = _reduce(run_jobs(jobs, predictor, cfg, bar), info)
+    if info.is_main:
+        _log_summary(desc, stats, info)
+    return stats

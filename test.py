@@ -1,0 +1,42 @@
+"""Write UVOS masks or VSOD saliency maps for test videos with a trained MTNet (MTNET.md §8).
+
+    python test.py --test_model ./saves/mtnet.pth --task_name UVOS --test_dataset DAVIS16 \
+        --output_dir output
+    torchrun --nproc_per_node 4 test.py ...   # videos sharded across processes
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from inference.config import parse_config
+from inference.runner import run
+from util.checkpoint import CheckpointError
+from util.errors import InputError
+
+
+def _setup_logging() -> None:
+    rank = int(os.environ.get("RANK", "0"))
+    prefix = f"[rank {rank}] " if "WORLD_SIZE" in os.environ else ""
+    logging.basicConfig(
+        level=logging.INFO if rank == 0 else logging.WARNING,
+        format=f"%(asctime)s {prefix}%(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run test.py; a user's mistake ends with one line on stderr and exit status 2."""
+    _setup_logging()
+    try:
+        run(parse_config(argv))
+    except (InputError, CheckpointError) as err:
+        print(f"test.py: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,372 @@
+"""test.py: reading, pairing, post-processing, outputs, resume, sharding and user errors.
+
+The network is a randomly initialised MTNet at 64x64 on one CPU thread (several threads
+on a shared 2-core machine are many times slower).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision import transforms
+from torchvision.transforms import functional as TF
+
+from dataset.registry import BENCHMARKS, resolve_benchmark
+from dataset.test_videos import VideoSpec, clip_bounds, pair_video
+from inference.postprocess import to_masks
+from model import MTNet
+from tests.synthetic_videos import make_dataset, make_video, stems
+from util.checkpoint import load_weights, save_model_file
+from util.errors import InputError
+from util.image import IMAGENET_MEAN, IMAGENET_STD, resize_bilinear, to_network_input
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DAVIS = ROOT / ".." / "shared" / "data" / "DAVIS16"
+SIZE = ["--test_size", "64", "64"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def script():
+    """test.py loaded as a module (``import test`` would find the standard library's)."""
+    spec = importlib.util.spec_from_file_location("mtnet_test_script", ROOT / "test.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "random.pth"
+    save_model_file(path, MTNet())
+    return path
+
+
+@pytest.fixture(scope="module")
+def syn(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("data") / "SYN")
+
+
+def _args(model_file: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--test_model", str(model_file), "--test_dataset", str(data), "--output_dir", str(out),
+        "--device", "cpu", "--num_workers", "1", "--test_length", "3", *SIZE, *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def uvos_out(script, model_file, syn, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("uvos")
+    assert script.main(_args(model_file, syn, out)) == 0
+    return out / "MTNet" / "UVOS" / "SYN"
+
+
+def _assert_same_files(folder: Path, reference: Path) -> None:
+    """Same ``<video>/<frame>.png`` names and pixels."""
+    names = sorted(str(p.relative_to(reference)) for p in reference.glob("*/*.png"))
+    assert sorted(str(p.relative_to(folder)) for p in folder.glob("*/*.png")) == names
+    for name in names:
+        np.testing.assert_array_equal(
+            np.asarray(Image.open(folder / name)), np.asarray(Image.open(reference / name))
+        )
+
+
+# ---- reading and pairing -------------------------------------------------------------
+
+
+def test_resize_matches_torchvision_resize_on_pil():
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 256, (37, 61, 3), dtype=np.uint8))
+    for size in [(16, 24), (64, 64), (128, 96)]:  # shrink (antialiased) and enlarge
+        ours = np.asarray(resize_bilinear(img, size))
+        theirs = np.asarray(TF.resize(img, list(size)))
+        np.testing.assert_array_equal(ours, theirs)
+        pipeline = transforms.Compose(
+            [
+                transforms.Resize(size),
+                transforms.ToTensor(),
+                transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+            ]
+        )
+        assert torch.equal(to_network_input(img, size), pipeline(img))
+
+
+def test_clips_are_consecutive_and_the_last_holds_the_remainder():
+    assert clip_bounds(20, 9) == [(0, 9), (9, 18), (18, 20)]
+    assert clip_bounds(9, 9) == [(0, 9)]
+    assert clip_bounds(4, 9) == [(0, 4)]
+
+
+def _spec(root: Path, name: str) -> VideoSpec:
+    return VideoSpec(name, root / "frame" / name, root / "flow" / name, (".jpg",), (".jpg", ".png"))
+
+
+def test_flows_pair_with_frames_by_name(tmp_path):
+    make_video(tmp_path, "tail", stems(4), stems(3))
+    video = pair_video(_spec(tmp_path, "tail"), drop_tail=False)
+    assert video.stems == stems(4)
+    assert [p.stem for p in video.flows] == ["00000", "00001", "00002", "00002"]
+    assert pair_video(_spec(tmp_path, "tail"), drop_tail=True).stems == stems(3)
+    # a gap in the middle: by name, not by position (frame 00002 must not take flow 00003)
+    make_video(tmp_path, "gap", stems(4), ["00000", "00001", "00003"], flow_ext=".png")
+    video = pair_video(_spec(tmp_path, "gap"), drop_tail=False)
+    assert [p.stem for p in video.flows] == ["00000", "00001", "00001", "00003"]
+    assert pair_video(_spec(tmp_path, "gap"), drop_tail=True).stems == ["00000", "00001", "00003"]
+
+
+@pytest.mark.parametrize(
+    ("frames", "flows", "expected"),
+    [
+        (stems(5), stems(3), "has 5 frames and 3 flows"),
+        (stems(3), stems(4), "flow 00003.jpg matches no frame"),
+        (stems(3), ["00001", "00002"], "frame 00000.jpg has no flow"),
+        ([], [], "empty video"),
+    ],
+)
+def test_pairing_errors_name_the_video(tmp_path, frames, flows, expected):
+    make_video(tmp_path, "v", frames, flows)
+    (tmp_path / "frame" / "v").mkdir(parents=True, exist_ok=True)
+    with pytest.raises(InputError, match=expected) as err:
+        pair_video(_spec(tmp_path, "v"), drop_tail=False)
+    message = str(err.value)
+    assert str(tmp_path / "frame" / "v") in message or str(tmp_path / "flow" / "v") in message
+    assert "\n" not in str(err.value)
+
+
+def test_registry_layouts(tmp_path):
+    assert set(BENCHMARKS) == {
+        "DAVIS16", "FBMS-59", "YO2SEG", "LongVideos", "ViSal", "SegTrack-V2", "DAVSOD",
+        "MCL", "Easy-35",
+    }  # fmt: skip
+    (tmp_path / "LongVideos" / "JPEGImages").mkdir(parents=True)
+    (tmp_path / "LongVideos" / "Flow").mkdir()
+    bench = resolve_benchmark("LongVideos", tmp_path)
+    assert (bench.frame_exts, bench.flow_exts, bench.drop_tail) == ((".jpg",), (".png",), True)
+    for name in ("Easy-35", "DAVSOD"):
+        assert (BENCHMARKS[name].frames, BENCHMARKS[name].frame_ext) == ("test/frame", ".png")
+    assert not BENCHMARKS["DAVIS16"].drop_tail and BENCHMARKS["FBMS-59"].drop_tail
+    with pytest.raises(InputError, match="SegTrack-V2 frame folder not found"):
+        resolve_benchmark("SegTrack-V2", tmp_path)
+
+
+# ---- post-processing -----------------------------------------------------------------
+
+
+def _bilinear_align_corners(p: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """By hand: output pixel i samples input position i * (n_in - 1) / (n_out - 1)."""
+
+    def axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos = np.arange(n_out, dtype=np.float64) * (n_in - 1) / (n_out - 1)
+        lo = np.minimum(np.floor(pos).astype(int), n_in - 2)
+        return lo, lo + 1, pos - lo
+
+    y0, y1, wy = axis(p.shape[0], size[0])
+    x0, x1, wx = axis(p.shape[1], size[1])
+    top = p[y0][:, x0] * (1 - wx) + p[y0][:, x1] * wx
+    bottom = p[y1][:, x0] * (1 - wx) + p[y1][:, x1] * wx
+    return top * (1 - wy[:, None]) + bottom * wy[:, None]
+
+
+def test_postprocessing_matches_a_hand_computation():
+    torch.manual_seed(0)
+    prob = torch.rand(2, 1, 8, 8)
+    sizes = ((5, 7), (12, 9))
+    uvos = to_masks(prob, sizes, "UVOS")
+    vsod = to_masks(prob, sizes, "VSOD")
+    for k, size in enumerate(sizes):
+        p = _bilinear_align_corners(prob[k, 0].double().numpy(), size)
+        p = (p - p.min()) / (p.max() - p.min() + 1e-8)
+        assert uvos[k].shape == size and uvos[k].dtype == torch.uint8
+        far = np.abs(p - 0.5) > 1e-5  # float32 vs float64: compare away from the threshold
+        np.testing.assert_array_equal(uvos[k].numpy()[far], np.where(p > 0.5, 255, 0)[far])
+        soft = np.floor(p * 255)
+        assert np.abs(vsod[k].numpy().astype(int) - soft).max() <= 1
+        # float32: 255 * range / (range + 1e-8) is 255 for a range near 1, 254.99.. -> 254 below
+        assert vsod[k].min() == 0 and vsod[k].max() in (254, 255)
+    small = to_masks(prob * 1e-3, sizes, "VSOD")
+    assert all(m.max() == 254 for m in small)
+
+
+# ---- runs of the network -------------------------------------------------------------
+
+
+def _release_loop(model_path: Path, root: Path, video: str, task: str, drop_tail: bool):
+    """The release's test loop (MTNET.md §8) written plainly: position pairing, Resize,
+    clips of 3, align-corners upsampling and min-max in numpy."""
+    model = MTNet()
+    load_weights(model, model_path)
+    model.eval()
+    tf = transforms.Compose(
+        [
+            transforms.Resize((64, 64)),
+            transforms.ToTensor(),
+            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+    frames = sorted((root / "frame" / video).iterdir())
+    flows = sorted((root / "flow" / video).iterdir())
+    if drop_tail:
+        frames = frames[: len(flows)]
+    flows += flows[-1:] * (len(frames) - len(flows))
+    out = {}
+    for s in range(0, len(frames), 3):
+        load = [Image.open(p).convert("RGB") for p in frames[s : s + 3]]
+        imgs = torch.stack([tf(img) for img in load])[None]
+        fls = torch.stack([tf(Image.open(p).convert("RGB")) for p in flows[s : s + 3]])[None]
+        with torch.no_grad():
+            preds = model(imgs, fls)
+        for path, img, pred in zip(frames[s : s + 3], load, preds, strict=True):
+            size = (img.height, img.width)
+            p = F.interpolate(pred[None], size=size, mode="bilinear", align_corners=True)
+            p = p[0, 0].numpy()
+            p = (p - p.min()) / (p.max() - p.min() + 1e-8)
+            mask = (p > 0.5) * 255 if task == "UVOS" else np.clip(p * 255, 0, 255)
+            out[f"{path.stem}.png"] = mask.astype(np.uint8)
+    return out
+
+
+def test_uvos_outputs_layout_binary_and_equal_to_the_release_loop(uvos_out, model_file, syn):
+    assert sorted(p.name for p in uvos_out.iterdir()) == ["a", "b"]
+    assert sorted(p.name for p in (uvos_out / "a").iterdir()) == [f"{s}.png" for s in stems(5)]
+    assert sorted(p.name for p in (uvos_out / "b").iterdir()) == [f"{s}.png" for s in stems(3)]
+    assert (uvos_out.parent / "test_config.json").is_file()
+    for video, size in (("a", (40, 56)), ("b", (30, 50))):
+        for path in (uvos_out / video).iterdir():
+            mask = np.asarray(Image.open(path))
+            assert mask.shape == size and mask.dtype == np.uint8
+            assert set(np.unique(mask)) <= {0, 255}
+        expected = _release_loop(model_file, syn, video, "UVOS", drop_tail=False)
+        for name, mask in expected.items():
+            np.testing.assert_array_equal(np.asarray(Image.open(uvos_out / video / name)), mask)
+
+
+def test_vsod_soft_maps_with_drop_tail(script, model_file, syn, tmp_path):
+    args = _args(model_file, syn, tmp_path, "--task_name", "VSOD", "--drop_tail", "--videos", "a")
+    assert script.main(args) == 0
+    out = tmp_path / "MTNet" / "VSOD" / "SYN"
+    assert sorted(p.name for p in out.iterdir()) == ["a"]
+    assert sorted(p.name for p in (out / "a").iterdir()) == [f"{s}.png" for s in stems(4)]
+    expected = _release_loop(model_file, syn, "a", "VSOD", drop_tail=True)
+    for name, soft in expected.items():
+        mask = np.asarray(Image.open(out / "a" / name))
+        np.testing.assert_array_equal(mask, soft)
+        assert mask.min() == 0 and mask.max() >= 250 and len(np.unique(mask)) > 2
+
+
+def test_skip_existing_resumes_without_redoing_finished_videos(
+    script, uvos_out, model_file, syn, tmp_path
+):
+    out = tmp_path / "MTNet" / "UVOS" / "SYN"
+    shutil.copytree(uvos_out, out)  # a finished run...
+    (out / "a" / "00004.png").unlink()  # ...interrupted in video a
+    finished = {p: p.stat().st_mtime_ns for p in (out / "b").iterdir()}
+    assert script.main(_args(model_file, syn, tmp_path, "--skip_existing")) == 0
+    assert sorted(p.name for p in (out / "a").iterdir()) == [f"{s}.png" for s in stems(5)]
+    assert finished == {p: p.stat().st_mtime_ns for p in (out / "b").iterdir()}
+    _assert_same_files(out, uvos_out)
+
+
+def test_torchrun_shards_videos_and_writes_the_same_files(uvos_out, model_file, syn, tmp_path):
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "test.py", *_args(model_file, syn, tmp_path),
+    ]  # fmt: skip
+    run = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "on 2 processes" in run.stderr
+    _assert_same_files(tmp_path / "MTNet" / "UVOS" / "SYN", uvos_out)
+
+
+@pytest.mark.skipif(not SHARED_DAVIS.is_dir(), reason="../shared/data/DAVIS16 not present")
+def test_shared_davis_video(script, model_file, tmp_path):
+    video = "motocross-jump"  # 40 frames, 39 flows: the last frame reuses flow 00038
+    args = [
+        "--test_model",
+        str(model_file),
+        "--test_dataset",
+        "DAVIS16",
+        "--root",
+        str(SHARED_DAVIS.parent),
+    ]
+    args += ["--output_dir", str(tmp_path), "--videos", video, "--device", "cpu", *SIZE]
+    args += ["--num_workers", "1"]
+    assert script.main(args) == 0
+    out = tmp_path / "MTNet" / "UVOS" / "DAVIS16" / video
+    assert sorted(p.name for p in out.iterdir()) == [f"{s}.png" for s in stems(40)]
+    mask = np.asarray(Image.open(out / "00039.png"))
+    assert mask.shape == (480, 854) and set(np.unique(mask)) <= {0, 255}
+
+
+# ---- user errors: one line naming the path, exit status 2 ----------------------------
+
+
+def _error_line(script, capsys, args: list[str]) -> str:
+    assert script.main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("test.py: error: ")
+    return line
+
+
+def test_error_missing_and_wrong_checkpoints(script, capsys, syn, tmp_path):
+    missing = tmp_path / "nope.pth"
+    assert str(missing) in _error_line(script, capsys, _args(missing, syn, tmp_path))
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"something": torch.zeros(1)}, wrong)
+    assert str(wrong) in _error_line(script, capsys, _args(wrong, syn, tmp_path))
+
+
+def test_error_missing_dataset_folder(script, capsys, model_file, tmp_path):
+    args = _args(model_file, tmp_path / "none", tmp_path)
+    assert str(tmp_path / "none") in _error_line(script, capsys, args)
+    args = _args(model_file, "DAVIS16", tmp_path, "--root", str(tmp_path))
+    line = _error_line(script, capsys, args)
+    assert str(tmp_path / "DAVIS16" / "val" / "frame") in line
+
+
+def test_error_unreadable_image(script, capsys, model_file, tmp_path):
+    make_video(tmp_path / "BAD", "v", stems(4), stems(3))
+    broken = tmp_path / "BAD" / "flow" / "v" / "00001.jpg"
+    broken.write_bytes(b"not a jpeg")
+    line = _error_line(script, capsys, _args(model_file, tmp_path / "BAD", tmp_path / "o"))
+    assert str(broken) in line and "cannot read this image" in line
+
+
+def test_error_empty_video_and_bad_counts(script, capsys, model_file, tmp_path):
+    make_video(tmp_path / "E", "full", stems(2), stems(1))
+    make_video(tmp_path / "E", "empty", [], [])
+    line = _error_line(script, capsys, _args(model_file, tmp_path / "E", tmp_path / "o"))
+    assert str(tmp_path / "E" / "frame" / "empty") in line and "empty video" in line
+    make_video(tmp_path / "C", "short", stems(4), stems(2))
+    line = _error_line(script, capsys, _args(model_file, tmp_path / "C", tmp_path / "o"))
+    assert str(tmp_path / "C" / "flow" / "short") in line and "4 frames and 2 flows" in line
+
+
+def test_error_from_the_command_line_is_one_line_and_exit_2(syn, tmp_path):
+    missing = tmp_path / "missing.pth"
+    cmd = [sys.executable, "test.py", *_args(missing, syn, tmp_path)]
+    run = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert lines[-1].startswith("test.py: error: ") and str(missing) in lines[-1]

@@ -1,0 +1,11 @@
+"""The project's error for mistakes in what a user gave (paths, data, flag values)."""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """A user-side problem: the message is one line naming the path and what was expected.
+
+    Scripts catch it in ``main`` and print the message alone (exit status 2), without a
+    traceback.
+    """
