@@ -136,9 +136,13 @@ def network_state(obj: Mapping, path: str | os.PathLike = "<state>") -> dict[str
     return {release_to_model_key(k): v for k, v in strip_wrapper_prefixes(obj).items()}
 
 
-def check_state_fits(model: nn.Module, state: Mapping[str, Tensor], path: object) -> None:
-    """Raise one ``CheckpointError`` naming the first missing, unexpected and misshapen keys."""
-    expected = model.state_dict()
+def check_state_fits(
+    expected: Mapping[str, Tensor], state: Mapping[str, Tensor], path: object
+) -> None:
+    """Raise one ``CheckpointError`` naming the first missing, unexpected and misshapen keys.
+
+    Both mappings use our module names; the message uses the release's.
+    """
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     misshapen = [
@@ -164,7 +168,7 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> int | None:
     """
     obj = load_file(path)
     state = network_state(obj, path)
-    check_state_fits(model, state, path)
+    check_state_fits(model.state_dict(), state, path)
     model.load_state_dict(state)
     it = obj.get("it")
     log.info("loaded weights from %s%s", path, f" (iteration {it})" if it is not None else "")
@@ -218,15 +222,13 @@ def load_encoder_weights(encoder: nn.Module, path: str | os.PathLike) -> None:
     if any(k.startswith("features.") for k in state):
         state = torchvision_convnext_to_release(state)
     state = {
-        release_to_model_key("backbone." + k)[len("backbone.") :]: v
+        release_to_model_key("backbone." + k): v
         for k, v in state.items()
         if k.startswith(("downsample_layers.", "stages."))
     }
-    expected = {k: v for k, v in encoder.state_dict().items() if k.startswith("body.")}
     if not state:
         raise CheckpointError(f"{path}: no ConvNeXt encoder weights found")
-    partial = nn.Module()
-    partial.body = encoder.body
-    check_state_fits(partial, state, path)
-    encoder.body.load_state_dict({k[len("body.") :]: v for k, v in state.items()})
-    log.info("encoder initialised from %s (%d tensors)", path, len(expected))
+    expected = {"backbone.body." + k: v for k, v in encoder.body.state_dict().items()}
+    check_state_fits(expected, state, path)
+    encoder.body.load_state_dict({k[len("backbone.body.") :]: v for k, v in state.items()})
+    log.info("encoder initialised from %s (%d tensors)", path, len(state))
