@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from util.image import write_png
+from util.image import write_image
 
 
 class MaskWriter:
@@ -25,7 +25,7 @@ class MaskWriter:
         self._max_pending = max_pending
 
     def submit(self, path: Path, image: np.ndarray) -> None:
-        self._pending.append(self._pool.submit(write_png, path, image))
+        self._pending.append(self._pool.submit(write_image, path, image))
         while len(self._pending) > self._max_pending:
             self._pending.popleft().result()
 

@@ -9,7 +9,6 @@ import os
 
 import cv2
 import numpy as np
-import torch
 from PIL import Image
 from torch import Tensor
 from torchvision.transforms import functional as TF
@@ -45,14 +44,15 @@ def to_network_input(img: Image.Image, size: tuple[int, int]) -> Tensor:
     return TF.normalize(x, IMAGENET_MEAN, IMAGENET_STD)
 
 
-def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write an 8-bit ``[h, w]`` grey or ``[h, w, 3]`` RGB image as PNG, atomically."""
+def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write an 8-bit ``[h, w]`` grey or ``[h, w, 3]`` RGB image atomically; the suffix
+    (.png, .jpg) picks the format."""
     if image.ndim == 3:
         image = np.ascontiguousarray(image[..., ::-1])  # OpenCV writes BGR
     try:
         with atomic_path(path) as tmp:
             if not cv2.imwrite(os.fspath(tmp), image):
-                raise InputError(f"{path}: could not write this PNG; expected a writable folder")
+                raise InputError(f"{path}: could not write this image; expected a writable folder")
     except OSError as err:
         raise InputError(
             f"{path}: could not write ({err.strerror}); expected a writable folder"
@@ -66,18 +66,3 @@ def read_grey(path: str | os.PathLike) -> np.ndarray:
             return np.asarray(img.convert("L"))
     except (OSError, ValueError) as err:
         raise InputError(f"{path}: cannot read this image ({err}); expected a PNG mask") from err
-
-
-def hwc_uint8(img: Image.Image) -> np.ndarray:
-    """PIL image -> ``[h, w, 3]`` uint8 RGB array."""
-    return np.asarray(img.convert("RGB"), dtype=np.uint8)
-
-
-def image_size(img: Image.Image) -> tuple[int, int]:
-    """(h, w) of a PIL image."""
-    return img.height, img.width
-
-
-def as_uint8_tensor(x: np.ndarray) -> Tensor:
-    """Wrap a uint8 array as a tensor without copying."""
-    return torch.from_numpy(np.ascontiguousarray(x))

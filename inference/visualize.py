@@ -1,0 +1,238 @@
+"""Overlays of test.py's outputs on the frames, for looking at results.
+
+Per frame: the prediction tinted over the frame with its contour drawn (soft VSOD maps
+tint in proportion), optionally beside the flow image and the ground truth (when the
+dataset has a mask folder for the video). Images go to
+``{save_root}/{model_name}/{task}/{dataset}/{video}/{frame}.jpg``; with ``make_video``
+also ``{video}.mp4`` (OpenCV, mp4v) and ``{video}.gif`` beside the video's folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from dataset.registry import BENCHMARKS, TASKS, Benchmark, resolve_benchmark
+from dataset.test_videos import list_images, pair_video
+from util.errors import InputError
+from util.fileio import atomic_path
+from util.image import read_grey, read_rgb, write_image
+
+log = logging.getLogger(__name__)
+
+PRED_COLOUR = (255, 64, 32)  # RGB
+GT_COLOUR = (32, 220, 64)
+
+
+@dataclass
+class VisConfig:
+    """visualize.py's settings (the release's flag names where it has them)."""
+
+    task_name: str = "UVOS"
+    output_dir: str = "./output"
+    model_name: str = "MTNet"
+    vis_dataset: list[str] = field(default_factory=lambda: ["DAVIS16"])
+    root: str = "../data"
+    videos: list[str] | None = None
+    save_root: str = "./vis"
+    with_flow: bool = False
+    with_gt: bool = False
+    make_video: bool = False
+    fps: float = 10.0
+    gif_width: int = 480
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = VisConfig()
+    p = argparse.ArgumentParser(description="Overlay test.py's masks on the video frames.")
+    p.add_argument("--task_name", default=d.task_name, choices=TASKS)
+    p.add_argument("--output_dir", default=d.output_dir, help="test.py's --output_dir")
+    p.add_argument("--model_name", default=d.model_name)
+    p.add_argument(
+        "--vis_dataset",
+        nargs="+",
+        default=d.vis_dataset,
+        help=f"benchmark names ({', '.join(BENCHMARKS)}) or dataset folders",
+    )
+    p.add_argument("--root", default=d.root, help="folder of the benchmarks (frames, masks)")
+    p.add_argument("--videos", nargs="+", default=d.videos, help="only these videos")
+    p.add_argument("--save_root", default=d.save_root, help="default %(default)s")
+    p.add_argument("--with_flow", action="store_true", help="show the flow image beside")
+    p.add_argument("--with_gt", action="store_true", help="show the ground truth beside")
+    p.add_argument("--make_video", action="store_true", help="also an MP4 and a GIF per video")
+    p.add_argument("--fps", type=float, default=d.fps, help="frame rate of MP4 and GIF")
+    p.add_argument("--gif_width", type=int, default=d.gif_width, help="GIF width in pixels")
+    return p
+
+
+def parse_config(argv: list[str] | None = None) -> VisConfig:
+    return VisConfig(**vars(build_parser().parse_args(argv)))
+
+
+def overlay(frame: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """Tint ``frame`` ``[h, w, 3]`` RGB by ``mask`` ``[h, w]`` (0..255, soft allowed) at
+    half strength and draw the contour of ``mask > 127``."""
+    if mask.shape != frame.shape[:2]:
+        mask = cv2.resize(mask, frame.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+    alpha = 0.5 * mask.astype(np.float32)[..., None] / 255
+    out = (frame * (1 - alpha) + np.array(colour, np.float32) * alpha).astype(np.uint8)
+    contours, _ = cv2.findContours(
+        (mask > 127).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
+    )
+    return cv2.drawContours(np.ascontiguousarray(out), contours, -1, colour, 2)
+
+
+def _label(panel: np.ndarray, text: str) -> np.ndarray:
+    """White text with a black outline in the top-left corner."""
+    for colour, thickness in (((0, 0, 0), 4), ((255, 255, 255), 2)):
+        cv2.putText(panel, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, colour, thickness)
+    return panel
+
+
+def compose(
+    frame: np.ndarray,
+    pred: np.ndarray,
+    label: str,
+    flow: np.ndarray | None = None,
+    gt: np.ndarray | None = None,
+) -> np.ndarray:
+    """Panels side by side: prediction overlay, then the flow and ground truth if given
+    (a frame without ground truth, as in sparsely annotated sets, shows a black panel)."""
+    panels = [_label(overlay(frame, pred, PRED_COLOUR), label)]
+    if flow is not None:
+        flow = cv2.resize(flow, frame.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+        panels.append(_label(np.ascontiguousarray(flow), "flow"))
+    if gt is not None:
+        panels.append(_label(overlay(frame, gt, GT_COLOUR), "ground truth"))
+    return np.concatenate(panels, axis=1)
+
+
+@dataclass(frozen=True)
+class VisVideo:
+    """One video to draw: per frame stem, the frame, flow, prediction and mask files."""
+
+    name: str
+    stems: list[str]
+    frames: dict[str, Path]
+    flows: dict[str, Path]
+    preds: dict[str, Path]
+    masks: dict[str, Path] | None
+
+
+def find_videos(bench: Benchmark, pred_root: Path, only: list[str] | None) -> list[VisVideo]:
+    """The predicted videos of one dataset, with their frames, flows and masks."""
+    if not pred_root.is_dir():
+        raise InputError(f"{pred_root}: no predictions; expected test.py's output for {bench.name}")
+    names = sorted(p.name for p in pred_root.iterdir() if p.is_dir())
+    if only is not None:
+        names = [n for n in names if n in only]
+    videos = [_find_video(bench, pred_root, name) for name in names]
+    for video in videos:
+        if not video.stems:
+            log.warning("%s: no predictions, skipped", pred_root / video.name)
+    return [v for v in videos if v.stems]
+
+
+def _find_video(bench: Benchmark, pred_root: Path, name: str) -> VisVideo:
+    paired = pair_video(bench.video(name), drop_tail=False)
+    preds = {p.stem: p for p in list_images(pred_root / name, (".png",))}
+    frames = dict(zip(paired.stems, paired.frames, strict=True))
+    missing = [s for s in preds if s not in frames]
+    if missing:
+        raise InputError(
+            f"{pred_root / name / missing[0]}.png: no frame of that name in {bench.frame_root / name}"
+        )
+    mask_dir = bench.mask_root / name
+    masks = {p.stem: p for p in list_images(mask_dir, (".png",))} if mask_dir.is_dir() else None
+    return VisVideo(
+        name=name,
+        stems=sorted(preds),
+        frames=frames,
+        flows=dict(zip(paired.stems, paired.flows, strict=True)),
+        preds=preds,
+        masks=masks,
+    )
+
+
+def _rgb(path: Path) -> np.ndarray:
+    return np.asarray(read_rgb(path))
+
+
+def draw(video: VisVideo, stem: str, cfg: VisConfig) -> np.ndarray:
+    """The composed picture of one frame."""
+    frame = _rgb(video.frames[stem])
+    flow = _rgb(video.flows[stem]) if cfg.with_flow else None
+    gt = None
+    if cfg.with_gt and video.masks is not None:
+        path = video.masks.get(stem)
+        gt = read_grey(path) if path else np.zeros(frame.shape[:2], np.uint8)
+    return compose(frame, read_grey(video.preds[stem]), cfg.model_name, flow, gt)
+
+
+def visualise_video(video: VisVideo, out_dir: Path, cfg: VisConfig) -> None:
+    """Write one video's images (and its MP4 and GIF with ``make_video``)."""
+    pictures = ((stem, draw(video, stem, cfg)) for stem in video.stems)
+    if not cfg.make_video:
+        for stem, picture in pictures:
+            write_image(out_dir / video.name / f"{stem}.jpg", picture)
+        return
+    first = next(pictures)
+    gif_frames = []
+    with _mp4_writer(out_dir / f"{video.name}.mp4", first[1].shape, cfg.fps) as mp4:
+        for stem, picture in itertools.chain([first], pictures):
+            write_image(out_dir / video.name / f"{stem}.jpg", picture)
+            if picture.shape != first[1].shape:  # a frame of another size: fit the video
+                picture = cv2.resize(picture, first[1].shape[1::-1])
+            mp4.write(np.ascontiguousarray(picture[..., ::-1]))  # OpenCV takes BGR
+            gif_frames.append(_gif_frame(picture, cfg.gif_width))
+    _write_gif(out_dir / f"{video.name}.gif", gif_frames, cfg.fps)
+
+
+@contextlib.contextmanager
+def _mp4_writer(path: Path, shape: tuple[int, ...], fps: float) -> Iterator[cv2.VideoWriter]:
+    """An MP4 (mp4v) written frame by frame into a temporary file, renamed when done."""
+    with atomic_path(path) as tmp:
+        height, width = shape[:2]
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        if not writer.isOpened():
+            raise InputError(f"{path}: OpenCV cannot write an MP4 (mp4v) here")
+        try:
+            yield writer
+        finally:
+            writer.release()
+
+
+def _gif_frame(picture: np.ndarray, width: int) -> Image.Image:
+    img = Image.fromarray(picture)
+    if img.width > width:
+        img = img.resize((width, round(img.height * width / img.width)), Image.BILINEAR)
+    return img.quantize(colors=256)
+
+
+def _write_gif(path: Path, frames: list[Image.Image], fps: float) -> None:
+    with atomic_path(path) as tmp:
+        frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=1000 / fps, loop=0)
+
+
+def run(cfg: VisConfig) -> int:
+    """Draw every selected video of every dataset; returns the number of images."""
+    count = 0
+    for dataset in cfg.vis_dataset:
+        bench = resolve_benchmark(dataset, cfg.root)
+        pred_root = Path(cfg.output_dir) / cfg.model_name / cfg.task_name / bench.name
+        out_dir = Path(cfg.save_root) / cfg.model_name / cfg.task_name / bench.name
+        for video in tqdm(find_videos(bench, pred_root, cfg.videos), desc=bench.name, unit="video"):
+            visualise_video(video, out_dir, cfg)
+            count += len(video.stems)
+        log.info("%s: images in %s", bench.name, out_dir)
+    return count
