@@ -50,33 +50,45 @@ def build_parser() -> argparse.ArgumentParser:
     """The release's flags plus this project's additions; defaults from ``TestConfig``."""
     d = TestConfig()
     p = argparse.ArgumentParser(
-        description="MTNet inference: write UVOS masks or VSOD saliency maps for test videos."
+        description="MTNet inference: write UVOS masks or VSOD saliency maps for test videos.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--test_model", default=d.test_model, help="model file (default %(default)s)")
-    p.add_argument("--task_name", default=d.task_name, choices=TASKS)
+    p.add_argument("--test_model", default=d.test_model, help="model file")
+    p.add_argument("--task_name", default=d.task_name, choices=TASKS, help="post-processing")
     p.add_argument(
         "--test_dataset",
         nargs="+",
         default=d.test_dataset,
         help=f"benchmark names ({', '.join(BENCHMARKS)}) or folders holding "
-        "frame/<video>/ and flow/<video>/ (default %(default)s)",
+        "frame/<video>/ and flow/<video>/",
     )
-    p.add_argument("--root", default=d.root, help="folder of the benchmarks (default %(default)s)")
-    p.add_argument("--output_dir", default=d.output_dir, help="default %(default)s")
-    p.add_argument("--model_name", default=d.model_name, help="default %(default)s")
-    p.add_argument("--encoder_name", default=d.encoder_name, choices=ENCODERS)
+    p.add_argument("--root", default=d.root, help="folder holding the benchmarks")
+    p.add_argument(
+        "--output_dir",
+        default=d.output_dir,
+        help="masks go to {output_dir}/{model_name}/{task}/{dataset}/{video}/{frame}.png",
+    )
+    p.add_argument("--model_name", default=d.model_name, help="names the output folder")
+    p.add_argument("--encoder_name", default=d.encoder_name, choices=ENCODERS, help="variant")
     p.add_argument("--test_length", type=int, default=d.test_length, help="frames per clip")
-    p.add_argument("--test_size", type=int, nargs=2, default=d.test_size, metavar=("H", "W"))
+    p.add_argument(
+        "--test_size",
+        type=int,
+        nargs=2,
+        default=d.test_size,
+        metavar=("H", "W"),
+        help="network input size (multiples of 64)",
+    )
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--amp", action="store_true", help="autocast on CUDA (ignored on the CPU)")
-    p.add_argument("--amp_dtype", default=d.amp_dtype, choices=AMP_DTYPES)
+    p.add_argument("--amp_dtype", default=d.amp_dtype, choices=AMP_DTYPES, help="with --amp")
     p.add_argument("--num_workers", type=int, default=d.num_workers, help="reading processes")
     p.add_argument("--videos", nargs="+", default=d.videos, help="only these videos")
     p.add_argument(
         "--drop_tail",
         action=argparse.BooleanOptionalAction,
         default=d.drop_tail,
-        help="leave out frames without a flow of their own (default: per dataset)",
+        help="leave out frames without a flow of their own (None: the dataset's default)",
     )
     p.add_argument("--skip_existing", action="store_true", help="skip videos already written")
     return p

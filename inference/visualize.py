@@ -54,10 +54,13 @@ class VisConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     d = VisConfig()
-    p = argparse.ArgumentParser(description="Overlay test.py's masks on the video frames.")
-    p.add_argument("--task_name", default=d.task_name, choices=TASKS)
+    p = argparse.ArgumentParser(
+        description="Overlay test.py's masks on the video frames.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--task_name", default=d.task_name, choices=TASKS, help="test.py's task")
     p.add_argument("--output_dir", default=d.output_dir, help="test.py's --output_dir")
-    p.add_argument("--model_name", default=d.model_name)
+    p.add_argument("--model_name", default=d.model_name, help="test.py's --model_name")
     p.add_argument(
         "--vis_dataset",
         nargs="+",
@@ -66,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--root", default=d.root, help="folder of the benchmarks (frames, masks)")
     p.add_argument("--videos", nargs="+", default=d.videos, help="only these videos")
-    p.add_argument("--save_root", default=d.save_root, help="default %(default)s")
+    p.add_argument("--save_root", default=d.save_root, help="where the pictures go")
     p.add_argument("--with_flow", action="store_true", help="show the flow image beside")
     p.add_argument("--with_gt", action="store_true", help="show the ground truth beside")
     p.add_argument("--make_video", action="store_true", help="also an MP4 and a GIF per video")

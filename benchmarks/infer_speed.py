@@ -1,0 +1,121 @@
+"""End-to-end test.py speed (reading, network, writing) against the network alone.
+
+    python -m benchmarks.infer_speed                       # 3 DAVIS-16 videos at 512x512
+    python -m benchmarks.infer_speed --test_size 256 256 --max_frames 9
+
+Network-only: the clips of each video are read into memory first, then only the forward
+passes are timed (warm model, synchronised on CUDA). End-to-end: the same videos through
+test.py's streaming loop (DataLoader workers, network, post-processing, PNG writing),
+timed from the first clip requested to the last mask on disk. The issue's goal is
+end-to-end >= 90% of network-only frames/s. A randomly initialised MTNet stands in for
+trained weights unless ``--test_model`` is given (speed does not depend on the weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from dataset.registry import resolve_benchmark
+from dataset.test_videos import PairedVideo, VideoClips, pair_video
+from inference.config import TestConfig
+from inference.runner import Predictor, VideoJob, build_model, run_jobs
+from model import MTNet
+from util.checkpoint import save_model_file
+from util.distributed import resolve_device
+
+SHARED_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
+VIDEOS = ["car-shadow", "motocross-jump", "scooter-black"]  # the shortest: 40, 40, 43 frames
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--root", default=str(SHARED_ROOT), help="holds DAVIS16/val/{frame,flow}")
+    p.add_argument("--videos", nargs="+", default=VIDEOS)
+    p.add_argument("--test_size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
+    p.add_argument("--test_length", type=int, default=9)
+    p.add_argument("--max_frames", type=int, default=None, help="first N frames of each video")
+    p.add_argument("--test_model", default=None, help="weights (default: random init)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--amp", action="store_true")
+    p.add_argument("--num_workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    return p.parse_args()
+
+
+def network_only(
+    predictor: Predictor, videos: list[PairedVideo], cfg: TestConfig
+) -> tuple[int, float]:
+    """Frames and seconds of forward passes over clips already in memory."""
+    frames, seconds = 0, 0.0
+    with torch.inference_mode():
+        for video in tqdm(videos, desc="network only", unit="video"):
+            clips = list(VideoClips(video, cfg.test_length, cfg.test_size))
+            for clip in clips:
+                seconds += predictor(clip.imgs, clip.flows)[1]
+                frames += len(clip.names)
+    return frames, seconds
+
+
+def end_to_end(predictor: Predictor, videos: list[PairedVideo], cfg: TestConfig, out: Path):
+    """Frames, wall seconds and the network's share of them through test.py's loop."""
+    jobs = [VideoJob(video, out / video.name) for video in videos]
+    start = time.perf_counter()
+    with tqdm(total=len(jobs), desc="end to end", unit="video") as bar:
+        stats = run_jobs(jobs, predictor, cfg, bar)  # returns once every PNG is written
+    return stats.frames, time.perf_counter() - start, stats.network_s
+
+
+def main() -> None:
+    args = parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    bench = resolve_benchmark("DAVIS16", args.root)
+    videos = [pair_video(bench.video(name), drop_tail=False) for name in args.videos]
+    if args.max_frames:
+        videos = [
+            replace(v, frames=v.frames[: args.max_frames], flows=v.flows[: args.max_frames])
+            for v in videos
+        ]
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = args.test_model or str(Path(tmp) / "random.pth")
+        if args.test_model is None:
+            save_model_file(weights, MTNet())
+        cfg = TestConfig(
+            test_model=weights,
+            test_size=tuple(args.test_size),
+            test_length=args.test_length,
+            amp=args.amp,
+            num_workers=args.num_workers,
+        )
+        amp = torch.bfloat16 if args.amp and device.type == "cuda" else None
+        predictor = Predictor(build_model(cfg, device), device, amp)
+        warm = VideoClips(videos[0], cfg.test_length, cfg.test_size)[0]
+        with torch.inference_mode():
+            predictor(warm.imgs, warm.flows)
+        net_frames, net_s = network_only(predictor, videos, cfg)
+        e2e_frames, e2e_s, e2e_net_s = end_to_end(predictor, videos, cfg, Path(tmp) / "out")
+    net_fps, e2e_fps = net_frames / net_s, e2e_frames / e2e_s
+    print(
+        f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "
+        f"test size {args.test_size[0]}x{args.test_size[1]}, clips of {args.test_length}, "
+        f"{len(videos)} videos, {e2e_frames} frames, {args.num_workers} workers"
+    )
+    print(f"network only : {net_fps:8.2f} frames/s ({net_s:.1f} s)")
+    print(
+        f"end to end   : {e2e_fps:8.2f} frames/s ({e2e_s:.1f} s; network {e2e_net_s:.1f} s of it)"
+    )
+    print(f"end to end / network only: {100 * e2e_fps / net_fps:.1f}%")
+
+
+if __name__ == "__main__":
+    main()
