@@ -48,12 +48,9 @@ class VideoJob:
     video: PairedVideo
     out_dir: Path
 
-    def outputs(self) -> list[Path]:
-        return [self.out_dir / f"{stem}.png" for stem in self.video.stems]
-
     def is_done(self) -> bool:
         """All masks exist (each is written atomically, so existing ones are complete)."""
-        return all(p.is_file() for p in self.outputs())
+        return all((self.out_dir / f"{stem}.png").is_file() for stem in self.video.stems)
 
 
 @dataclass
@@ -183,7 +180,8 @@ def run_jobs(
     return stats
 
 
-def _amp_dtype(cfg: TestConfig, device: torch.device) -> torch.dtype | None:
+def amp_dtype(cfg: TestConfig, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``--amp`` (bf16 or fp16), or None for fp32 (also on the CPU)."""
     if not cfg.amp:
         return None
     if device.type != "cuda":
@@ -265,7 +263,7 @@ def run(cfg: TestConfig) -> Stats:
     try:
         plans = plan(cfg)
         model = build_model(cfg, info.device)
-        predictor = Predictor(model, info.device, _amp_dtype(cfg, info.device))
+        predictor = Predictor(model, info.device, amp_dtype(cfg, info.device))
         if info.is_main:
             log.info("config %s", json.dumps(asdict(cfg)))
             _write_config(cfg)
