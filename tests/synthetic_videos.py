@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 
-def write_image(path: Path, rng: np.random.Generator, size: tuple[int, int]) -> None:
+def write_random_image(path: Path, rng: np.random.Generator, size: tuple[int, int]) -> None:
     """A smooth random RGB image of ``size`` = (h, w) (JPEG or PNG by suffix)."""
     h, w = size
     yy, xx = np.mgrid[0:h, 0:w]
@@ -33,10 +33,10 @@ def make_video(
     rng = np.random.default_rng(seed)
     (root / "frame" / name).mkdir(parents=True, exist_ok=True)
     for stem in frames:
-        write_image(root / "frame" / name / f"{stem}{frame_ext}", rng, size)
+        write_random_image(root / "frame" / name / f"{stem}{frame_ext}", rng, size)
     (root / "flow" / name).mkdir(parents=True, exist_ok=True)
     for stem in flows:
-        write_image(root / "flow" / name / f"{stem}{flow_ext}", rng, size)
+        write_random_image(root / "flow" / name / f"{stem}{flow_ext}", rng, size)
 
 
 def stems(n: int) -> list[str]:
