@@ -40,6 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def make_video(folder: Path, frames: int, size: tuple[int, int]) -> Path:
     """``folder/{frame,flow}/long/``: ``frames`` JPEG frames and one flow fewer."""
     rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
     samples = []
     for k in range(4):  # a few distinct images, copied (decoding cost is what matters)
         path = folder / f"sample{k}.jpg"
