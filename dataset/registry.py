@@ -116,11 +116,11 @@ def _from_registry(name: str, root: Path) -> Benchmark:
         drop_tail=layout.drop_tail,
         tasks=layout.tasks,
     )
-    for folder, what in ((bench.frame_root, "frame"), (bench.flow_root, "flow")):
+    for folder, relative in ((bench.frame_root, layout.frames), (bench.flow_root, layout.flows)):
         if not folder.is_dir():
             raise InputError(
-                f"{folder}: {name} {what} folder not found; expected "
-                f"<root>/{name}/{getattr(layout, what + 's')}/<video>/ (--root {root})"
+                f"{folder}: {name} folder not found; expected <root>/{name}/{relative}/<video>/ "
+                f"(--root {root})"
             )
     return bench
 

@@ -231,23 +231,26 @@ def _select(jobs: list[VideoJob], info: DistInfo, skip_existing: bool) -> list[V
     return todo
 
 
-def plan(cfg: TestConfig) -> list[tuple[Benchmark, list[VideoJob]]]:
-    """Resolve every ``--test_dataset`` and pair its videos; raises ``InputError`` early."""
-    plans = []
-    for dataset in cfg.test_dataset:
-        bench = resolve_benchmark(dataset, cfg.root)
+def plan(cfg: TestConfig) -> list[tuple[str, list[VideoJob]]]:
+    """(dataset name, its videos) for every ``--test_dataset``; raises ``InputError`` early.
+
+    Any list of ``VideoJob`` can be run the same way (e.g. a single folder of frames and
+    flows with its own output folder).
+    """
+    benches = [resolve_benchmark(dataset, cfg.root) for dataset in cfg.test_dataset]
+    for bench in benches:
         if cfg.task_name not in bench.tasks:
             log.warning(
                 "%s is not a %s benchmark of the paper; running it anyway",
                 bench.name,
                 cfg.task_name,
             )
-        plans.append((bench, plan_benchmark(bench, cfg)))
+    plans = [(bench.name, plan_benchmark(bench, cfg)) for bench in benches]
     if cfg.videos is not None:
         found = {job.video.name for _, jobs in plans for job in jobs}
         missing = [v for v in cfg.videos if v not in found]
         if missing:
-            roots = ", ".join(str(b.frame_root) for b, _ in plans)
+            roots = ", ".join(str(b.frame_root) for b in benches)
             raise InputError(
                 f"{roots}: no video {missing[0]}; expected a folder of that name (--videos)"
             )
@@ -268,12 +271,9 @@ def run(cfg: TestConfig) -> Stats:
             log.info("config %s", json.dumps(asdict(cfg)))
             _write_config(cfg)
         total = Stats()
-        for bench, jobs in plans:
-            total.add(
-                run_benchmark(
-                    bench.name, _select(jobs, info, cfg.skip_existing), predictor, cfg, info
-                )
-            )
+        for name, jobs in plans:
+            mine = _select(jobs, info, cfg.skip_existing)
+            total.add(run_dataset(name, mine, predictor, cfg, info))
         if info.is_main and len(plans) > 1:
             _log_summary("all", total, info)
         return total
@@ -281,7 +281,7 @@ def run(cfg: TestConfig) -> Stats:
         cleanup()
 
 
-def run_benchmark(
+def run_dataset(
     name: str, jobs: list[VideoJob], predictor: Predictor, cfg: TestConfig, info: DistInfo
 ) -> Stats:
     """One dataset on this rank, with a progress bar (main rank) and the summary line."""

@@ -164,7 +164,7 @@ def test_registry_layouts(tmp_path):
     for name in ("Easy-35", "DAVSOD"):
         assert (BENCHMARKS[name].frames, BENCHMARKS[name].frame_ext) == ("test/frame", ".png")
     assert not BENCHMARKS["DAVIS16"].drop_tail and BENCHMARKS["FBMS-59"].drop_tail
-    with pytest.raises(InputError, match="SegTrack-V2 frame folder not found"):
+    with pytest.raises(InputError, match="SegTrack-V2 folder not found"):
         resolve_benchmark("SegTrack-V2", tmp_path)
 
 
