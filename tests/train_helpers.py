@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from training.config import STAGE_DEFAULTS, TrainConfig
+from training.config import TrainConfig, config_from_args
 
 SHARED_DAVIS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "DAVIS16" / "val"
 
@@ -58,15 +58,17 @@ def synthetic_root(tmp: Path) -> Path:
     return root
 
 
-def tiny_config(root: Path, exp: Path, stage: str = "pre_train", **overrides) -> TrainConfig:
-    """A 64x64 CPU configuration of ``stage`` over :func:`synthetic_root`'s data."""
+def tiny_args(root: Path, exp: Path, stage: str = "pre_train", **flags) -> list[str]:
+    """``train.py`` arguments for a 64x64 CPU run over :func:`synthetic_root`'s data.
+
+    Each keyword becomes ``--name value`` (``True``: a bare switch), overriding the
+    defaults here: 2 steps, batch 1, validation at the end, a checkpoint every step.
+    """
     values: dict = {
-        **STAGE_DEFAULTS[stage],
-        "stage": stage,
-        "root": str(root),
+        "root": root,
         "train_dataset": "train",
         "val_dataset": "val",
-        "exp": str(exp),
+        "exp": exp,
         "imsize": 64,
         "batch_size": 1,
         "max_iter": 2,
@@ -77,8 +79,17 @@ def tiny_config(root: Path, exp: Path, stage: str = "pre_train", **overrides) ->
         "log_image_interval": 1,
         "num_workers": 0,
         "device": "cpu",
-        **overrides,
+        **flags,
     }
-    cfg = TrainConfig(**values)
-    cfg.validate()
-    return cfg
+    argv = ["--stage", stage]
+    for name, value in values.items():
+        if value is True:
+            argv.append(f"--{name}")
+        elif value is not False:
+            argv += [f"--{name}", str(value)]
+    return argv
+
+
+def tiny_config(root: Path, exp: Path, stage: str = "pre_train", **flags) -> TrainConfig:
+    """The :class:`TrainConfig` of :func:`tiny_args`."""
+    return config_from_args(tiny_args(root, exp, stage, **flags))

@@ -9,21 +9,23 @@ The loop takes exactly ``max_iter`` steps (the release takes one more, §7).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from model import MTNet
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from util.checkpoint import load_weights, save_model_file
 
 from dataset.train_clips import TrainClips
 from dataset.val_videos import ValClips
+from model import MTNet
+from util.checkpoint import load_weights, save_model_file
 from util.distributed import DistInfo, barrier, init_distributed
 from util.fileio import atomic_path
 
@@ -113,11 +115,22 @@ def train_step(
     )
 
 
-def _attach_log_file(run_dir: Path) -> logging.Handler:
+@contextlib.contextmanager
+def _log_file(run_dir: Path) -> Iterator[None]:
+    """Append INFO and above of every logger to ``run_dir/train.log`` for the duration."""
+    root = logging.getLogger()
     handler = logging.FileHandler(run_dir / "train.log")
+    handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
-    return handler
+    level = root.level
+    root.setLevel(min(level, logging.INFO))
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
 
 
 def _write_config(cfg: TrainConfig, info: DistInfo, run_dir: Path) -> None:
@@ -232,18 +245,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     The process group (if any) is left initialised for the caller to clean up.
     """
     info = init_distributed(cfg.device)
-    run_dir = cfg.run_dir
-    handler = None
-    if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        handler = _attach_log_file(run_dir)
-        _write_config(cfg, info, run_dir)
-    try:
-        return _run(cfg, info, run_dir)
-    finally:
-        if handler is not None:
-            logging.getLogger().removeHandler(handler)
-            handler.close()
+    if not info.is_main:
+        return _run(cfg, info, cfg.run_dir)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    with _log_file(cfg.run_dir):
+        _write_config(cfg, info, cfg.run_dir)
+        return _run(cfg, info, cfg.run_dir)
 
 
 def _run(cfg: TrainConfig, info: DistInfo, run_dir: Path) -> TrainResult:
