@@ -60,11 +60,9 @@ def test_two_iterations_of_each_stage_write_the_expected_files(data_root, tmp_pa
     log_text = (run / "train.log").read_text()
     assert "it 2/2 lr" in log_text and "s/it eta" in log_text and "validation at it 2" in log_text
 
+    flags = {"val_max_frames": 3, "save_checkpoint_interval": 2, "log_image_interval": 2}
     main = train(
-        tiny_config(
-            data_root, exp, "main_train", pretrain_model_path=run / "best.pth",
-            val_max_frames=3, save_checkpoint_interval=2, log_image_interval=2,
-        )  # fmt: skip
+        tiny_config(data_root, exp, "main_train", pretrain_model_path=run / "best.pth", **flags)
     )
     main_run = exp / "MTNet" / "main_train"
     assert main.it == 2 and (main_run / "best.pth").is_file() and (main_run / "last.pth").is_file()
