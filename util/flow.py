@@ -38,6 +38,7 @@ from torchvision.models import optical_flow
 from torchvision.utils import flow_to_image
 from tqdm import tqdm
 
+from util import distributed
 from util.video import write_jpeg
 
 log = logging.getLogger(__name__)
@@ -148,16 +149,11 @@ class RAFTFlow:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; refuse CUDA when there is none."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``--device`` value -> device, as everywhere in the project, with a ``FlowError``."""
     try:
-        resolved = torch.device(device)
-    except RuntimeError as error:
-        raise FlowError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from error
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise FlowError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU")
-    return resolved
+        return distributed.resolve_device(str(device))
+    except ValueError as error:
+        raise FlowError(str(error)) from None
 
 
 def load_raft(
