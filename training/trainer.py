@@ -170,6 +170,20 @@ def _restore(cfg: TrainConfig, info: DistInfo, model: nn.Module, path: Path, opt
     return int(state["it"]), state.get("best_iou")
 
 
+def _agreed_checkpoint(cfg: TrainConfig, info: DistInfo) -> Path | None:
+    """With ``--resume``, rank 0's newest checkpoint, the same for every rank.
+
+    Every rank then reads that file, so multi-node runs need a shared run folder; a rank
+    that cannot see it fails with an error naming the file.
+    """
+    path = latest_checkpoint(cfg.run_dir) if cfg.resume and info.is_main else None
+    if info.distributed:
+        box = [path]
+        dist.broadcast_object_list(box, src=0)
+        path = box[0]
+    return path
+
+
 def _initial_weights(cfg: TrainConfig, model: nn.Module) -> None:
     """main_train starts from the pre-train model file, network only (MTNET.md §7)."""
     if cfg.stage == "main_train":
@@ -262,7 +276,7 @@ def _run(cfg: TrainConfig, info: DistInfo, run_dir: Path) -> TrainResult:
     model = MTNet(cfg.encoder_name, encoder_weights=cfg.encoder_weights).to(device)
     optimizer = build_optimizer(model, cfg.lr)
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
-    resume_from = latest_checkpoint(run_dir) if cfg.resume else None
+    resume_from = _agreed_checkpoint(cfg, info)
     it, best = 0, None
     if resume_from is not None:
         it, best = _restore(cfg, info, model, resume_from, optimizer, scaler)
