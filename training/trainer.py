@@ -16,11 +16,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.tensorboard import SummaryWriter
 
 from dataset.train_clips import TrainClips
 from dataset.val_videos import ValClips
@@ -209,7 +211,7 @@ def _log_window(
         log.info(
             "it %d/%d lr %.3e loss %.4f (main %.4f aux %.4f) iou %.4f %.3f s/it eta %s",
             it, cfg.max_iter, lr, values["loss"], values["main"], values["aux"],
-            values["iou"], sec_per_it, time.strftime("%H:%M:%S", time.gmtime(eta)),
+            values["iou"], sec_per_it, _eta(eta),
         )  # fmt: skip
         for key, value in values.items():
             writer.add_scalar(f"train/{key}", value, it)
@@ -267,11 +269,21 @@ def train(cfg: TrainConfig) -> TrainResult:
         return _run(cfg, info, cfg.run_dir)
 
 
-def _run(cfg: TrainConfig, info: DistInfo, run_dir: Path) -> TrainResult:
-    from torch.utils.tensorboard import SummaryWriter
+class _Setup(NamedTuple):
+    """The network (bare and as trained: DDP-wrapped under torchrun), optimiser, scaler, and
+    where training stands: the steps taken and the best validation score so far."""
 
+    model: nn.Module
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    it: int
+    best: float | None
+
+
+def _setup(cfg: TrainConfig, info: DistInfo, use_amp: bool) -> _Setup:
+    """Build the network and optimiser, then resume, or start a stage's training afresh."""
     device = info.device
-    use_amp = device.type == "cuda" and not cfg.no_amp
     seed_everything(cfg.seed)  # identical initial weights on every rank
     model = MTNet(cfg.encoder_name, encoder_weights=cfg.encoder_weights).to(device)
     optimizer = build_optimizer(model, cfg.lr)
@@ -283,17 +295,28 @@ def _run(cfg: TrainConfig, info: DistInfo, run_dir: Path) -> TrainResult:
         log.info("resumed from %s at iteration %d", resume_from, it)
     else:
         if cfg.resume:
-            log.warning("--resume: no checkpoint in %s; starting from the beginning", run_dir)
+            log.warning("--resume: no checkpoint in %s; starting from the beginning", cfg.run_dir)
         _initial_weights(cfg, model)
         seed_everything(cfg.seed + info.rank)
     net: nn.Module = model
     if info.distributed:
-        if device.type == "cuda":
+        if device.type == "cuda":  # PyTorch's SyncBatchNorm runs on GPUs only
             net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
         net = DistributedDataParallel(
             net, device_ids=[device.index] if device.type == "cuda" else None
         )
+    return _Setup(model, net, optimizer, scaler, it, best)
 
+
+def _eta(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _run(cfg: TrainConfig, info: DistInfo, run_dir: Path) -> TrainResult:
+    device = info.device
+    use_amp = device.type == "cuda" and not cfg.no_amp
+    model, net, optimizer, scaler, it, best = _setup(cfg, info, use_amp)
     train_data = TrainClips(cfg.train_root, cfg.imsize, seed=cfg.seed + info.rank)
     batches = ResumableBatches(
         train_data, cfg.batch_size, info.rank, info.world_size, cfg.seed, it, cfg.max_iter
