@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dataset.val_videos import ValClips
+from tests.train_helpers import synthetic_root
 from training.checkpoints import latest_checkpoint, list_checkpoints, prune_checkpoints
 from training.config import config_from_args
 from training.loss import mtnet_loss
@@ -139,9 +141,6 @@ class _Oracle(nn.Module):
 
 
 def test_val_first_frame_only_scores_frame_zero(tmp_path):
-    from dataset.val_videos import ValClips
-    from tests.train_helpers import synthetic_root
-
     root = synthetic_root(tmp_path) / "val"
     all_frames = ValClips(root, 64)
     score = evaluate(_Oracle(all_frames), all_frames, torch.device("cpu"))
