@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from torch import nn
+
 from util.checkpoint import CheckpointError, atomic_torch_save, load_file, release_state_dict
 
 log = logging.getLogger(__name__)
