@@ -74,32 +74,47 @@ def disk_kernel(radius: int) -> np.ndarray:
 
 
 def _matched(bmap: np.ndarray, other: np.ndarray, kernel: np.ndarray) -> int:
-    """Boundary pixels of ``bmap`` with a boundary pixel of ``other`` within the kernel."""
+    """Boundary pixels of ``bmap`` with a boundary pixel of ``other`` within the kernel.
+
+    OpenCV's dilation on 0/1 uint8 with the exact disk; the border adds nothing.
+    """
     return np.count_nonzero(bmap & cv2.dilate(other.view(np.uint8), kernel).view(bool))
 
 
-def boundary_f(pred: np.ndarray, gt: np.ndarray) -> float:
-    """The DAVIS boundary F-measure of two boolean masks (toolkit conventions when empty)."""
+def boundary_f(pred: np.ndarray, gt: np.ndarray, radius: int | None = None) -> float:
+    """The DAVIS boundary F-measure of two boolean masks (toolkit conventions when empty).
+
+    ``radius`` defaults to the tolerance of the masks' own size; pass the full frame's
+    when the masks are a crop of it.
+    """
     bp, bg = boundary_map(pred), boundary_map(gt)
     n_p, n_g = np.count_nonzero(bp), np.count_nonzero(bg)
     if n_p == 0 or n_g == 0:
         precision, recall = float(n_g == 0), float(n_p == 0)
     else:
-        r = tolerance_radius(*gt.shape)
-        # Only the bounding box of both boundaries, grown by r, can hold a match.
-        rows = np.flatnonzero(bp.any(axis=1) | bg.any(axis=1))
-        cols = np.flatnonzero(bp.any(axis=0) | bg.any(axis=0))
-        box = (
-            slice(max(rows[0] - r, 0), rows[-1] + r + 1),
-            slice(max(cols[0] - r, 0), cols[-1] + r + 1),
-        )
-        bp, bg = np.ascontiguousarray(bp[box]), np.ascontiguousarray(bg[box])
-        kernel = disk_kernel(r)
+        kernel = disk_kernel(tolerance_radius(*gt.shape) if radius is None else radius)
         precision = _matched(bp, bg, kernel) / n_p
         recall = _matched(bg, bp, kernel) / n_g
     if precision + recall == 0:
         return 0.0
     return 2 * precision * recall / (precision + recall)
+
+
+def frame_jf(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
+    """J and F of two boolean masks of one frame.
+
+    Both are computed on the bounding box of the union grown by one pixel: outside it
+    both masks are empty, so no boundary pixel lies there (nor in the box's added last
+    row and column), and a dilation inside the box sees every boundary pixel.
+    """
+    union = pred | gt
+    x, y, w, h = cv2.boundingRect(union.view(np.uint8))
+    if w == 0:
+        return 1.0, 1.0  # both empty: J = 1, and no boundaries: P = R = 1
+    box = (slice(max(y - 1, 0), y + h + 1), slice(max(x - 1, 0), x + w + 1))
+    p, g = pred[box], gt[box]
+    j = np.count_nonzero(p & g) / np.count_nonzero(union[box])
+    return j, boundary_f(p, g, radius=tolerance_radius(*gt.shape))
 
 
 # ---------------------------------------------------------------------------------------
@@ -202,8 +217,7 @@ def score_video(task: VideoTask) -> VideoScores:
     j, f = np.full(n, np.nan), np.full(n, np.nan)
     for i in range(1 if task.skip_first else 0, n):
         pred, gt = read_pair(task.pred_paths[i], task.gt_paths[i])
-        pred, gt = pred > 0, gt > 0
-        j[i], f[i] = jaccard(pred, gt), boundary_f(pred, gt)
+        j[i], f[i] = frame_jf(pred > 0, gt > 0)
     return VideoScores(task.name, j, f)
 
 

@@ -160,6 +160,26 @@ def test_boundary_f_matches_brute_force(seed):
     assert dm.boundary_f(pred, gt) == pytest.approx(ref_boundary_f(pred, gt), abs=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_frame_jf_on_the_union_box_equals_full_frame(seed):
+    rng = np.random.default_rng(seed)
+    h, w = 120, 170  # r = 2 for the frame; the box is smaller
+    gt = np.zeros((h, w), dtype=bool)
+    y, x = int(rng.integers(0, h - 20)), int(rng.integers(0, w - 20))
+    gt[y : y + int(rng.integers(5, 60)), x : x + int(rng.integers(5, 80))] = True
+    if seed % 2:  # touch the bottom-right corner of the image
+        gt[-7:, -9:] = True
+    pred = np.roll(gt, (int(rng.integers(-4, 5)), int(rng.integers(-4, 5))), axis=(0, 1))
+    pred ^= rng.random((h, w)) > 0.998
+    j, f = dm.frame_jf(pred, gt)
+    assert j == dm.jaccard(pred, gt)
+    assert f == pytest.approx(dm.boundary_f(pred, gt), abs=1e-15)
+    assert f == pytest.approx(ref_boundary_f(pred, gt), abs=1e-12)
+    empty = np.zeros((h, w), dtype=bool)
+    assert dm.frame_jf(empty, empty) == (1.0, 1.0)
+    assert dm.frame_jf(empty, gt) == (0.0, 0.0)
+
+
 # ---------------------------------------------------------------------------------------
 # Sequence statistics
 
