@@ -15,7 +15,6 @@ import argparse
 import functools
 import math
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,8 +112,7 @@ def frame_jf(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
         return 1.0, 1.0  # both empty: J = 1, and no boundaries: P = R = 1
     box = (slice(max(y - 1, 0), y + h + 1), slice(max(x - 1, 0), x + w + 1))
     p, g = pred[box], gt[box]
-    j = np.count_nonzero(p & g) / np.count_nonzero(union[box])
-    return j, boundary_f(p, g, radius=tolerance_radius(*gt.shape))
+    return jaccard(p, g), boundary_f(p, g, radius=tolerance_radius(*gt.shape))
 
 
 # ---------------------------------------------------------------------------------------
@@ -269,9 +267,7 @@ def evaluate(
 ) -> dict:
     """Score a result folder against a ground-truth folder; see :func:`summarise`."""
     tasks = collect_tasks(gt_root, result_root, dense=dense, missing_as_empty=missing_as_empty)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        scores = map_ordered(score_video, tasks, workers)
+    scores = map_ordered(score_video, tasks, workers)
     return summarise(scores, dense=dense)
 
 

@@ -317,12 +317,10 @@ def test_error_messages(tmp_path, capsys):
     gt, pred = toy_videos()
     gt_dir = make_dataset(tmp_path, gt, "gt")
     res_dir = make_dataset(tmp_path, pred, "res")
-    base = ["--workers", "1"]
 
-    def run(g, r):
-        return error_of(
-            test_for_davis.main, ["--gt_path", str(g), "--result_path", str(r), *base], capsys
-        )
+    def run(g, r, workers=1):
+        args = ["--gt_path", str(g), "--result_path", str(r), "--workers", str(workers)]
+        return error_of(test_for_davis.main, args, capsys)
 
     msg = run(tmp_path / "nope", res_dir)
     assert "ground-truth folder" in msg and "nope is not a folder" in msg
@@ -334,6 +332,7 @@ def test_error_messages(tmp_path, capsys):
     (gt_dir / "bear" / "00003.png").write_bytes(b"not an image")
     msg = run(gt_dir, res_dir)
     assert msg.startswith("error: cannot read image") and "bear/00003.png" in msg
+    assert run(gt_dir, res_dir, workers=2) == msg  # raised in a worker: the same line
     write_mask(gt_dir / "bear" / "00003.png", gt["bear"][3])
     write_mask(res_dir / "bear" / "00002.png", np.zeros((20, 60), dtype=bool))
     msg = run(gt_dir, res_dir)

@@ -12,7 +12,6 @@ Predictions: ``P/<method>/<dataset>/<video>/<frame>.png`` or, as test.py writes 
 from __future__ import annotations
 
 import argparse
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -63,7 +62,9 @@ def gt_frames_dir(video_dir: Path) -> Path:
     return video_dir / "GT" if (video_dir / "GT").is_dir() else video_dir
 
 
-def video_tasks(gt_root: Path, pred_root: Path, *, use_flow: bool, missing_as_empty: bool):
+def video_tasks(
+    gt_root: Path, pred_root: Path, *, use_flow: bool, missing_as_empty: bool
+) -> list[metrics.VideoTask]:
     """Pair the scored ground-truth frames of every video of a dataset with predictions."""
     videos = evalio.subfolders(gt_root)
     if not videos:
@@ -144,11 +145,9 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
     metrics.threshold_cuts()  # once, before the workers fork
     rows = []
     for (method, dataset, _), dataset_tasks in zip(jobs, tasks, strict=True):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            videos = evalio.map_ordered(
-                metrics.score_video, dataset_tasks, args.workers, desc=f"{method}/{dataset}"
-            )
+        videos = evalio.map_ordered(
+            metrics.score_video, dataset_tasks, args.workers, desc=f"{method}/{dataset}"
+        )
         rows.append({"method": method, "dataset": dataset, **metrics.dataset_scores(videos)})
     return rows
 
