@@ -170,9 +170,9 @@ def test_special_cases_by_hand():
     perfect = vm.frame_scores(gt, gt)
     assert perfect.abs_err == 0
     assert perfect.s == pytest.approx(1.0)
-    # binary prediction: F = 1 at every threshold but the last exception-free ones: all keep
-    # exactly the object from threshold 1 on; threshold 0 keeps everything.
-    assert perfect.f[1:].max() == pytest.approx(1.0)
+    # A 0/255 prediction: thresholds 1..255 keep exactly the object (F = 1); threshold 0
+    # keeps all 20 pixels: P = 4/20, R = 1.
+    np.testing.assert_allclose(perfect.f[1:], 1.0, rtol=1e-9)
     assert perfect.f[0] == pytest.approx(1.3 * 0.2 / (0.3 * 0.2 + 1 + 1e-10))
     # E of a perfect binary map: every pixel has ξ = 1, sum = N, divided by N − 1.
     assert perfect.e[1] == pytest.approx(20 / 19)
