@@ -1,0 +1,89 @@
+"""Eval-mode speed and peak memory of MTNet at the paper's input size.
+
+Prints frames per second and peak memory for clips of 3 and 9 frames at 512x512 on the
+CPU, and on the GPU when one is present. Each setting runs in a fresh subprocess so that
+its peak resident memory is its own.
+
+    python benchmarks/model_speed.py [--size 512 512] [--clips 3 9] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from model import MTNet  # noqa: E402
+
+
+def measure(device: str, t: int, h: int, w: int, repeats: int, channels_last: bool) -> dict:
+    """Best-of-``repeats`` eval forward time for one clip ``[1, t, 3, h, w]``."""
+    dev = torch.device(device)
+    net = MTNet().eval().to(dev)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    imgs = torch.randn(1, t, 3, h, w, device=dev)
+    flows = torch.randn(1, t, 3, h, w, device=dev)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    with torch.inference_mode():
+        net(imgs, flows)  # warm-up: allocator, oneDNN/cuDNN plans
+        for _ in range(repeats):
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            net(imgs, flows)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+    best = min(times)
+    if dev.type == "cuda":
+        peak_mib = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"device": device, "T": t, "seconds": best, "fps": t / best, "peak_mib": peak_mib}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, nargs=2, default=[512, 512], metavar=("H", "W"))
+    parser.add_argument("--clips", type=int, nargs="+", default=[3, 9])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    parser.add_argument("--channels_last", action="store_true")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # "device:T", run in a subprocess
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    h, w = args.size
+    if args.one:
+        device, t = args.one.split(":")
+        print(json.dumps(measure(device, int(t), h, w, args.repeats, args.channels_last)))
+        return
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    print(f"MTNet eval, {h}x{w}, threads={torch.get_num_threads()}, torch {torch.__version__}")
+    for device in devices:
+        for t in args.clips:
+            cmd = [sys.executable, __file__, "--one", f"{device}:{t}", "--size", str(h), str(w)]
+            cmd += ["--repeats", str(args.repeats), "--threads", str(args.threads)]
+            cmd += ["--channels_last"] if args.channels_last else []
+            r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+            print(
+                f"{r['device']:5s} clip {r['T']}: {r['seconds']:.2f} s/clip  "
+                f"{r['fps']:.3f} frames/s  peak {'GPU' if device == 'cuda' else 'RSS'} "
+                f"{r['peak_mib']:.0f} MiB"
+            )
+
+
+if __name__ == "__main__":
+    main()

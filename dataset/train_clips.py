@@ -1,0 +1,160 @@
+"""Training clips of MTNET.md §7: video listing, the clip sampler and the clip dataset.
+
+A dataset root holds ``{frame,flow,mask}/<video>/``. Frames, flow images and masks are
+paired by file stem: frame ``<stem>.jpg`` takes flow ``<stem>.*`` and mask ``<stem>.png``;
+a frame without a flow of its own (usually the last one, since flow tools give one fewer
+flow than frames) takes the preceding frame's flow, as test.py does.
+
+Data randomness is a pure function of ``(seed, epoch, video index)``: every item draws from
+its own generator, so the batches do not depend on the number of DataLoader workers and a
+resumed run sees the same clips as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from .transforms import augment_clip, load_rgb, load_train_mask, sample_aug_params
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+CLIP_LENGTH = 3  # the §7 sampler draws exactly three indices
+
+
+@dataclass(frozen=True)
+class Video:
+    """One video's files, in sorted frame order (all lists have the same length)."""
+
+    name: str
+    frames: tuple[Path, ...]
+    flows: tuple[Path, ...]
+    masks: tuple[Path, ...]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def _images_by_stem(folder: Path) -> dict[str, Path]:
+    """Image files of ``folder`` keyed by stem; a missing folder is a ``FileNotFoundError``."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"folder not found: {folder}")
+    return {
+        Path(name).stem: folder / name
+        for name in os.listdir(folder)
+        if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith(".")
+    }
+
+
+def pair_video(root: Path, name: str, need_masks: bool = True) -> Video:
+    """Pair the frames, flows and masks of ``root/{frame,flow,mask}/<name>/`` by stem.
+
+    Raises:
+        FileNotFoundError: a folder is missing, a frame has no mask (``<stem>.png``), or
+            the first frame has no flow to fall back on.
+    """
+    frames = _images_by_stem(root / "frame" / name)
+    flows = _images_by_stem(root / "flow" / name)
+    mask_dir = root / "mask" / name
+    if need_masks and not mask_dir.is_dir():
+        raise FileNotFoundError(f"folder not found: {mask_dir}")
+    mask_names = set(os.listdir(mask_dir)) if need_masks else set()
+    stems = sorted(frames)
+    paired_flows: list[Path] = []
+    masks: list[Path] = []
+    for stem in stems:
+        flow = flows.get(stem, paired_flows[-1] if paired_flows else None)
+        if flow is None:
+            raise FileNotFoundError(
+                f"no flow image for frame {frames[stem]} and no earlier flow to use "
+                f"(looked for {root / 'flow' / name / stem}.*)"
+            )
+        paired_flows.append(flow)
+        if need_masks:
+            if f"{stem}.png" not in mask_names:
+                raise FileNotFoundError(
+                    f"mask not found for frame {frames[stem]}: {mask_dir / stem}.png"
+                )
+            masks.append(mask_dir / f"{stem}.png")
+    return Video(name, tuple(frames[s] for s in stems), tuple(paired_flows), tuple(masks))
+
+
+def list_videos(root: Path, min_frames: int, need_masks: bool = True) -> list[Video]:
+    """All videos of ``root/frame/`` in sorted order, paired by stem.
+
+    Videos with fewer than ``min_frames`` frames are skipped with a log note.
+    """
+    frame_root = Path(root) / "frame"
+    if not frame_root.is_dir():
+        raise FileNotFoundError(f"no frame folder in the dataset root: {frame_root}")
+    videos = []
+    for name in sorted(p.name for p in frame_root.iterdir() if p.is_dir()):
+        video = pair_video(Path(root), name, need_masks)
+        if len(video) < min_frames:
+            log.info("skipping video %s: %d frames, fewer than %d", name, len(video), min_frames)
+            continue
+        videos.append(video)
+    if not videos:
+        raise ValueError(f"no video with at least {min_frames} frames under {frame_root}")
+    return videos
+
+
+def sample_clip_indices(rng: np.random.Generator, length: int) -> list[int]:
+    """The §7 sampler: three indices into a sorted frame list of ``length`` >= 3 frames.
+
+    J = min(L, 3); s ~ U[0, L-J]; i1 = min(s + U[0, J] + 1, L-J, L-1);
+    i2 = min(i1 + U[0, J] + 1, L - J//2, L-1) (U inclusive); reversed with p 0.5.
+    """
+    if length < CLIP_LENGTH:
+        raise ValueError(f"a clip needs {CLIP_LENGTH} frames; the video has {length}")
+    jump = min(length, CLIP_LENGTH)
+    start = int(rng.integers(0, length - jump + 1))
+    i1 = min(start + int(rng.integers(0, jump + 1)) + 1, length - jump, length - 1)
+    i2 = min(i1 + int(rng.integers(0, jump + 1)) + 1, length - jump // 2, length - 1)
+    indices = [start, i1, i2]
+    if rng.random() < 0.5:
+        indices.reverse()
+    return indices
+
+
+def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The generator of one dataset item, a pure function of its arguments."""
+    return np.random.default_rng(np.random.SeedSequence([seed, epoch, index]))
+
+
+class TrainClips(Dataset):
+    """One item per video: a random augmented clip of 3 frames (MTNET.md §7).
+
+    Items are indexed by ``(epoch, video index)`` (a plain ``int`` means epoch 0) and
+    drawn from :func:`item_rng` with this dataset's ``seed`` (base seed + rank).
+
+    Returns dicts with ``imgs`` and ``flows`` ``[3, 3, S, S]`` (normalised) and ``masks``
+    ``[3, 1, S, S]`` in [0, 1], S = ``imsize``.
+    """
+
+    def __init__(self, root: str | os.PathLike, imsize: int, seed: int):
+        self.videos = list_videos(Path(root), CLIP_LENGTH)
+        self.imsize = imsize
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Tensor]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        rng = item_rng(self.seed, epoch, index)
+        video = self.videos[index]
+        picks = sample_clip_indices(rng, len(video))
+        frames = [load_rgb(video.frames[i]) for i in picks]
+        flows = [load_rgb(video.flows[i]) for i in picks]
+        masks = [load_train_mask(video.masks[i]) for i in picks]
+        params = sample_aug_params(rng, frames[0].size)
+        imgs, flow_t, mask_t = augment_clip(frames, flows, masks, params, self.imsize)
+        return {"imgs": imgs, "flows": flow_t, "masks": mask_t}

@@ -1,0 +1,97 @@
+"""Validation clips of MTNET.md §7: consecutive, non-overlapping clips of 3 frames.
+
+Frames and flow images are resized as at test time (§8: PIL bilinear, antialiased, aspect
+ratio ignored); masks are resized nearest and binarised at > 0.5. One item is one clip.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from .train_clips import Video, list_videos
+from .transforms import image_to_tensor, load_rgb, mask_to_tensor, resize_image, resize_mask
+
+VAL_CLIP_LENGTH = 3
+
+
+@dataclass(frozen=True)
+class ValClip:
+    """Frames ``start .. start + length - 1`` of ``videos[video]``."""
+
+    video: int
+    start: int
+    length: int
+
+
+def clip_starts(num_frames: int, clip_length: int) -> list[tuple[int, int]]:
+    """``(start, length)`` of consecutive clips covering ``num_frames``; the last may be short."""
+    return [
+        (start, min(clip_length, num_frames - start)) for start in range(0, num_frames, clip_length)
+    ]
+
+
+def load_val_image(path: Path, imsize: int) -> Tensor:
+    """Frame or flow image -> normalised ``[3, S, S]``, resized as at test time."""
+    return image_to_tensor(resize_image(load_rgb(path), imsize))
+
+
+def load_val_mask(path: Path, imsize: int) -> Tensor:
+    """Mask -> ``[1, S, S]`` of 0/1: grey, nearest-resized, > 0.5 of full scale."""
+    with Image.open(path) as image:
+        mask = resize_mask(image.convert("L"), imsize)
+    return (mask_to_tensor(mask) > 0.5).float()
+
+
+class ValClips(Dataset):
+    """Validation clips of every video under ``root`` (sorted), frame-order preserved.
+
+    Args:
+        root: a ``{frame,flow,mask}/<video>/`` dataset folder.
+        imsize: side length frames, flows and masks are resized to.
+        first_clip_only: keep only each video's first clip (for the release's frame-0 rule).
+        max_videos: keep the first N videos (0: all).
+        max_frames: keep the first N frames of each video (0: all).
+
+    Items: dicts with ``imgs``, ``flows`` ``[t, 3, S, S]``, ``masks`` ``[t, 1, S, S]`` (0/1),
+    ``video`` (index into :attr:`videos`) and ``start`` (frame index), t <= 3.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        imsize: int,
+        first_clip_only: bool = False,
+        max_videos: int = 0,
+        max_frames: int = 0,
+    ):
+        videos = list_videos(Path(root), min_frames=1)
+        self.videos: list[Video] = videos[:max_videos] if max_videos else videos
+        self.imsize = imsize
+        self.clips: list[ValClip] = []
+        for v, video in enumerate(self.videos):
+            frames = min(len(video), max_frames) if max_frames else len(video)
+            starts = clip_starts(frames, VAL_CLIP_LENGTH)
+            self.clips += [ValClip(v, s, n) for s, n in starts[: 1 if first_clip_only else None]]
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor | int]:
+        clip = self.clips[index]
+        video = self.videos[clip.video]
+        picks = range(clip.start, clip.start + clip.length)
+        size = self.imsize
+        return {
+            "imgs": torch.stack([load_val_image(video.frames[i], size) for i in picks]),
+            "flows": torch.stack([load_val_image(video.flows[i], size) for i in picks]),
+            "masks": torch.stack([load_val_mask(video.masks[i], size) for i in picks]),
+            "video": clip.video,
+            "start": clip.start,
+        }

@@ -1,0 +1,167 @@
+"""VSOD evaluation of result folders: MAE, max F, max E and S-measure (MTNET.md §9).
+
+Usage:
+    python test_scripts/test_vsod/main.py --method MTNet --dataset DAVIS16 \\
+        --gt_dir G --pred_dir P [--no-use_flow] [--json OUT.json]
+
+Ground truth: ``G/<dataset>/<video>/<frame>.png`` or ``G/<dataset>/<video>/GT/<frame>.png``.
+Predictions: ``P/<method>/<dataset>/<video>/<frame>.png`` or, as test.py writes them,
+``P/<method>/VSOD/<dataset>/<video>/<frame>.png``. Frames are paired by name.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from test_scripts import evalio
+from test_scripts.test_vsod import metrics
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The release's flags: methods and datasets are space-separated lists."""
+    parser = argparse.ArgumentParser(
+        description="VSOD evaluation: MAE, max F-measure, max E-measure, S-measure (MTNET.md §9)."
+    )
+    parser.add_argument("--method", nargs="+", help="method folders of P (default: all)")
+    parser.add_argument("--dataset", nargs="+", help="dataset folders of G (default: all found)")
+    parser.add_argument("--gt_dir", type=Path, required=True, help="G/<dataset>/<video>/")
+    parser.add_argument("--pred_dir", type=Path, required=True, help="P/<method>/<dataset>/")
+    parser.add_argument(
+        "--use_flow",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="leave out each video's first and last ground-truth frame (default: on)",
+    )
+    parser.add_argument(
+        "--missing_as_empty",
+        action="store_true",
+        help="count a missing prediction as an all-zero map instead of stopping",
+    )
+    parser.add_argument("--json", type=Path, help="also write the scores to this JSON file")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=evalio.default_workers(),
+        help="processes (default: all CPUs)",
+    )
+    return parser
+
+
+def prediction_root(pred_dir: Path, method: str, dataset: str) -> Path | None:
+    """``P/<method>/<dataset>`` or test.py's ``P/<method>/VSOD/<dataset>``; None if neither."""
+    for root in (pred_dir / method / dataset, pred_dir / method / "VSOD" / dataset):
+        if root.is_dir():
+            return root
+    return None
+
+
+def gt_frames_dir(video_dir: Path) -> Path:
+    """A video's ground-truth frames: its ``GT/`` subfolder (DAVSOD download) or itself."""
+    return video_dir / "GT" if (video_dir / "GT").is_dir() else video_dir
+
+
+def video_tasks(
+    gt_root: Path, pred_root: Path, *, use_flow: bool, missing_as_empty: bool
+) -> list[metrics.VideoTask]:
+    """Pair the scored ground-truth frames of every video of a dataset with predictions."""
+    videos = evalio.subfolders(gt_root)
+    if not videos:
+        raise evalio.EvalError(f"no video folders in ground-truth folder {gt_root}")
+    tasks = []
+    for video in videos:
+        gt_dir = gt_frames_dir(gt_root / video)
+        names = evalio.image_names(gt_dir)
+        if len(names) < (3 if use_flow else 1):
+            raise evalio.EvalError(
+                f"too few ground-truth frames in {gt_dir}: {len(names)}"
+                + (" (--use_flow scores all but the first and last)" if use_flow else "")
+            )
+        scored = names[1:-1] if use_flow else names
+        preds = evalio.match_predictions(gt_dir, scored, pred_root / video, missing_as_empty)
+        tasks.append(metrics.VideoTask(video, tuple(gt_dir / n for n in scored), tuple(preds)))
+    return tasks
+
+
+def plan(args: argparse.Namespace) -> list[tuple[str, str, Path]]:
+    """(method, dataset, prediction folder) of every evaluation asked for, or an EvalError."""
+    gt_dir = evalio.require_dir(args.gt_dir, "ground-truth folder")
+    pred_dir = evalio.require_dir(args.pred_dir, "prediction folder")
+    methods = args.method or evalio.subfolders(pred_dir)
+    if not methods:
+        raise evalio.EvalError(f"no method folders in prediction folder {pred_dir}")
+    for dataset in args.dataset or []:
+        if not (gt_dir / dataset).is_dir():
+            raise evalio.EvalError(f"dataset {dataset} not found: no folder {gt_dir / dataset}")
+    datasets = args.dataset or evalio.subfolders(gt_dir)
+    jobs = []
+    for method in methods:
+        if not (pred_dir / method).is_dir():
+            raise evalio.EvalError(f"method {method} not found: no folder {pred_dir / method}")
+        found = [(d, prediction_root(pred_dir, method, d)) for d in datasets]
+        for dataset, root in found:
+            if root is None and args.dataset:
+                raise evalio.EvalError(
+                    f"no predictions of {method} for dataset {dataset}: neither "
+                    f"{pred_dir / method / dataset} nor {pred_dir / method / 'VSOD' / dataset}"
+                )
+        if not any(root for _, root in found):
+            raise evalio.EvalError(
+                f"no predictions of {method} for any dataset of {gt_dir} under {pred_dir / method}"
+            )
+        jobs += [(method, dataset, root) for dataset, root in found if root is not None]
+    return jobs
+
+
+def format_table(rows: list[dict]) -> str:
+    """One line per (method, dataset)."""
+    mw = max(len("Method"), *(len(r["method"]) for r in rows))
+    dw = max(len("Dataset"), *(len(r["dataset"]) for r in rows))
+    head = f"{'Method':<{mw}}  {'Dataset':<{dw}}" + "".join(
+        f"{k:>9}" for k in ("MAE", "maxF", "maxE", "S")
+    )
+    lines = [head]
+    for r in rows:
+        lines.append(
+            f"{r['method']:<{mw}}  {r['dataset']:<{dw}}"
+            + "".join(f"{r[k]:>9.4f}" for k in ("MAE", "maxF", "maxE", "S"))
+        )
+    return "\n".join(lines)
+
+
+def evaluate(args: argparse.Namespace) -> list[dict]:
+    """Score every (method, dataset) of ``plan``; all inputs are checked before scoring."""
+    jobs = plan(args)
+    tasks = [
+        video_tasks(
+            args.gt_dir / dataset,
+            root,
+            use_flow=args.use_flow,
+            missing_as_empty=args.missing_as_empty,
+        )
+        for _, dataset, root in jobs
+    ]
+    metrics.threshold_cuts()  # once, before the workers fork
+    rows = []
+    for (method, dataset, _), dataset_tasks in zip(jobs, tasks, strict=True):
+        videos = evalio.map_ordered(
+            metrics.score_video, dataset_tasks, args.workers, desc=f"{method}/{dataset}"
+        )
+        rows.append({"method": method, "dataset": dataset, **metrics.dataset_scores(videos)})
+    return rows
+
+
+def vsod_main(argv: Sequence[str] | None = None) -> int:
+    """Parse flags, score, print the table, write the JSON."""
+    args = build_parser().parse_args(argv)
+    rows = evaluate(args)
+    print(format_table(rows))
+    if args.json:
+        evalio.write_json(args.json, rows)
+    return 0
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``main.py``: bad input gives one line on stderr and exit status 2."""
+    return evalio.run_cli(vsod_main, argv)

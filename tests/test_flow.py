@@ -1,0 +1,246 @@
+"""The flow tool, video helpers and bundled sample on small synthetic clips (CPU, seconds)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torchvision.models.optical_flow import raft_small
+from torchvision.utils import flow_to_image
+
+from util import flow as flowlib
+from util.flow import DISFlow, RAFTFlow, compute_flows, read_frame, render_flow
+from util.sample import SAMPLE_DIR, make_clip, noise_texture
+from util.video import extract_frames, video_fps, write_jpeg, write_video
+
+REPO = Path(__file__).resolve().parent.parent
+OFFSET = (3, 2)  # (dx, dy) in pixels per frame of the synthetic square
+SQUARE = 48
+
+
+def square_box(t: int, size: tuple[int, int]) -> tuple[int, int, int]:
+    """(x, y, side) of the square in frame ``t`` of a clip of ``size`` (height, width)."""
+    height, width = size
+    return width // 4 + t * OFFSET[0], height // 4 + t * OFFSET[1], min(SQUARE, height // 3)
+
+
+def square_clip(num_frames: int, size: tuple[int, int] = (128, 160)) -> list[np.ndarray]:
+    """RGB frames ``[H, W, 3]``: a textured square moving by OFFSET per frame over a static
+    textured background (see :func:`square_box`)."""
+    rng = np.random.default_rng(1)
+    background = (noise_texture(size, rng) * 255).astype(np.uint8)
+    side = square_box(0, size)[2]
+    square = (noise_texture((side, side), rng, cells=(3, 8, 24)) * 255).astype(np.uint8)
+    frames = []
+    for t in range(num_frames):
+        x, y, _ = square_box(t, size)
+        frame = background.copy()
+        frame[y : y + side, x : x + side] = square
+        frames.append(frame)
+    return frames
+
+
+def write_frames(frames: list[np.ndarray], folder: Path, suffix: str = ".png") -> list[Path]:
+    """Write RGB frames as ``folder/00000<suffix>``, ... and return the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, frame in enumerate(frames):
+        path = folder / f"{index:05d}{suffix}"
+        assert cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        paths.append(path)
+    return paths
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    """``util.flow.main(argv)``: exit status and the lines it printed to stderr."""
+    status = flowlib.main(argv)
+    return status, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.fixture(scope="module")
+def raft_model() -> torch.nn.Module:
+    """A randomly initialised torchvision raft_small (no weights are downloaded)."""
+    torch.manual_seed(0)
+    return raft_small(weights=None)
+
+
+def test_dis_recovers_the_square_offset(tmp_path: Path) -> None:
+    paths = write_frames(square_clip(4), tmp_path)
+    dis = DISFlow()
+    for t in range(len(paths) - 1):
+        flow = dis(read_frame(paths[t]), read_frame(paths[t + 1]))
+        x, y, side = square_box(t, (128, 160))
+        mean = flow[y : y + side, x : x + side].reshape(-1, 2).mean(axis=0)
+        assert flow.shape == (128, 160, 2)
+        assert np.hypot(*(mean - OFFSET)) < 0.5, f"pair {t}: mean flow {mean}, moved {OFFSET}"
+
+
+def test_flow_names_and_count_follow_davis(tmp_path: Path) -> None:
+    write_frames(square_clip(5), tmp_path / "frames", suffix=".jpg")
+    written = compute_flows(tmp_path / "frames", tmp_path / "flow", progress=False)
+    names = [f"{i:05d}.jpg" for i in range(4)]  # N frames -> N-1 flows; the last frame has none
+    assert [p.name for p in written] == names
+    assert sorted(p.name for p in (tmp_path / "flow").iterdir()) == names
+    assert read_frame(written[0]).shape == (128, 160, 3)
+
+
+def test_frames_in_natural_order(tmp_path: Path) -> None:
+    frames = square_clip(3, size=(96, 128))
+    for name, frame in zip(("1.png", "2.png", "10.png"), frames, strict=True):
+        cv2.imwrite(str(tmp_path / name), frame)
+    written = compute_flows(tmp_path, tmp_path / "flow", progress=False)
+    assert [p.name for p in written] == ["1.jpg", "2.jpg"]
+
+
+def test_existing_flows_are_kept(tmp_path: Path) -> None:
+    write_frames(square_clip(4), tmp_path / "frames")
+    first = compute_flows(tmp_path / "frames", tmp_path / "flow", progress=False)
+    stamps = {p: p.stat().st_mtime_ns for p in first}
+    first[1].unlink()
+    again = compute_flows(tmp_path / "frames", tmp_path / "flow", progress=False)
+    assert again == first and first[1].exists()
+    assert all(p.stat().st_mtime_ns == stamps[p] for p in (first[0], first[2]))
+
+
+def test_render_flow_is_torchvision_flow_to_image(tmp_path: Path) -> None:
+    yy, xx = np.mgrid[:48, :64].astype(np.float32)
+    field = np.stack([yy - 24, 32 - xx], axis=-1) * 0.25  # a rotation, all directions
+    expected = flow_to_image(torch.from_numpy(field).permute(2, 0, 1)).permute(1, 2, 0).numpy()
+    assert np.array_equal(render_flow(field), expected)
+    path = write_jpeg(tmp_path / "f.jpg", render_flow(field))
+    assert np.abs(read_frame(path).astype(int) - expected).mean() < 3  # JPEG, quality 95
+
+
+def test_raft_pads_and_crops_to_the_frame_size(raft_model: torch.nn.Module) -> None:
+    frames = square_clip(2, size=(60, 70))  # not multiples of 8
+    flow = RAFTFlow(raft_model, num_flow_updates=2)(frames[0], frames[1])
+    assert flow.shape == (60, 70, 2) and flow.dtype == np.float32 and np.isfinite(flow).all()
+
+
+def test_raft_writes_named_flows(tmp_path: Path, raft_model: torch.nn.Module) -> None:
+    write_frames(square_clip(3, size=(64, 64)), tmp_path / "frames")
+    written = compute_flows(
+        tmp_path / "frames", tmp_path / "flow", method="raft", model=raft_model,
+        num_flow_updates=2, progress=False,
+    )  # fmt: skip
+    assert [p.name for p in written] == ["00000.jpg", "00001.jpg"]
+    assert all(read_frame(p).shape == (64, 64, 3) for p in written)
+
+
+def test_cli_loads_raft_weights_from_a_file(
+    tmp_path: Path, raft_model: torch.nn.Module, capsys: pytest.CaptureFixture[str]
+) -> None:
+    torch.save(raft_model.state_dict(), tmp_path / "raft_small.pth")
+    write_frames(square_clip(2, size=(64, 64)), tmp_path / "frames")
+    argv = ["--frames", str(tmp_path / "frames"), "--out", str(tmp_path / "flow"),
+            "--method", "raft", "--raft_model", "raft_small", "--raft_weights",
+            str(tmp_path / "raft_small.pth"), "--device", "cpu", "--raft_iters", "1"]  # fmt: skip
+    assert run_cli(argv, capsys)[0] == 0
+    assert sorted(p.name for p in (tmp_path / "flow").iterdir()) == ["00000.jpg"]
+
+
+def test_cli_root_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clip = square_clip(3, size=(64, 80))
+    write_frames(clip, tmp_path / "val" / "frame" / "a", suffix=".jpg")
+    write_frames(clip[:2], tmp_path / "val" / "frame" / "b", suffix=".jpg")
+    assert run_cli(["--root", str(tmp_path), "--no_progress"], capsys)[0] == 0
+    assert sorted(p.name for p in (tmp_path / "val" / "flow" / "a").iterdir()) == [
+        "00000.jpg",
+        "00001.jpg",
+    ]
+    assert sorted(p.name for p in (tmp_path / "val" / "flow" / "b").iterdir()) == ["00000.jpg"]
+
+
+def bad_weights(folder: Path, kind: str) -> Path:
+    """A weights file that must be refused: ``kind`` is text, foreign or other_raft."""
+    path = folder / f"{kind}.pth"
+    if kind == "text":
+        path.write_text("not weights\n")
+    elif kind == "foreign":
+        torch.save({"conv.weight": torch.zeros(3, 3)}, path)
+    else:
+        torch.save(raft_small(weights=None).state_dict(), path)  # raft_large is asked for
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing_folder", "frame folder not found"),
+        ("empty_folder", "no frames"),
+        ("raft_without_weights", "needs --raft_weights"),
+        ("missing_weights", "weights file not found"),
+        ("text", "cannot load"),
+        ("foreign", "does not hold torchvision raft_large weights"),
+        ("other_raft", "does not hold torchvision raft_large weights"),
+        ("unreadable_frame", "cannot read image"),
+        ("mixed_sizes", "frames of different sizes"),
+        ("out_is_frames", "must differ"),
+    ],
+)
+def test_cli_errors_are_one_line_and_status_2(
+    tmp_path: Path, case: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames = tmp_path / "frames"
+    if case != "missing_folder":
+        write_frames(square_clip(2, size=(64, 64)), frames)
+    argv = ["--frames", str(frames), "--out", str(tmp_path / "flow"), "--no_progress"]
+    if case == "empty_folder":
+        for path in frames.iterdir():
+            path.unlink()
+    elif case == "raft_without_weights":
+        argv += ["--method", "raft"]
+    elif case == "missing_weights":
+        argv += ["--method", "raft", "--raft_weights", str(tmp_path / "none.pth")]
+    elif case in ("text", "foreign", "other_raft"):
+        argv += ["--method", "raft", "--raft_weights", str(bad_weights(tmp_path, case))]
+    elif case == "unreadable_frame":
+        (frames / "00001.png").write_bytes(b"not an image")
+    elif case == "mixed_sizes":
+        cv2.imwrite(str(frames / "00001.png"), np.zeros((32, 64, 3), np.uint8))
+    elif case == "out_is_frames":
+        argv[3] = str(frames)
+    status, lines = run_cli(argv, capsys)
+    assert status == 2
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+
+
+def test_module_entry_point_reports_errors(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "util.flow", "--frames", str(tmp_path / "x"), "--out", "y"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: frame folder not found: {tmp_path}/x"]
+
+
+def test_extract_frames_names_and_count(tmp_path: Path) -> None:
+    frames, _ = make_clip(num_frames=6, size=(48, 64))
+    video = write_video(frames, tmp_path / "clip.mp4", fps=10)
+    paths = extract_frames(video, tmp_path / "frames", progress=False)
+    assert [p.name for p in paths] == [f"{i:05d}.jpg" for i in range(6)]
+    assert read_frame(paths[0]).shape == (48, 64, 3)
+    assert video_fps(video) == pytest.approx(10)
+
+
+def test_bundled_sample_is_the_generated_clip() -> None:
+    video = SAMPLE_DIR / "sample.mp4"
+    assert video.stat().st_size < 1_000_000
+    frames, masks = make_clip()
+    capture = cv2.VideoCapture(str(video))
+    decoded = []
+    ok, bgr = capture.read()
+    while ok:
+        decoded.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        ok, bgr = capture.read()
+    capture.release()
+    assert len(decoded) == len(frames) == 32
+    for got, made in zip(decoded, frames, strict=True):
+        assert got.shape == made.shape == (240, 320, 3)
+        assert np.abs(got.astype(int) - made).mean() < 6  # lossy mp4v
+    for index, mask in enumerate(masks):
+        stored = cv2.imread(str(SAMPLE_DIR / "masks" / f"{index:05d}.png"), cv2.IMREAD_GRAYSCALE)
+        assert np.array_equal(stored, mask)

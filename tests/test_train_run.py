@@ -1,0 +1,147 @@
+"""Whole training runs at 64x64 on the CPU: files, overfitting, resume, DDP (MTNET.md §7)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import train as train_script
+import training.trainer as trainer
+from dataset.train_clips import TrainClips
+from model import MTNet
+from tests.train_helpers import synthetic_root, tiny_args, tiny_config
+from training.trainer import build_optimizer, train, train_step
+from util.checkpoint import load_file
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a small, shared CPU extra threads mostly wait on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    return synthetic_root(tmp_path_factory.mktemp("clips"))
+
+
+def _network(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(path)["network"]
+
+
+def test_two_iterations_of_each_stage_write_the_expected_files(data_root, tmp_path):
+    exp = tmp_path / "exp"
+    pre = train(tiny_config(data_root, exp, "pre_train", val_max_frames=3))
+    run = exp / "MTNet" / "pre_train"
+    assert pre.it == 2 and pre.run_dir == run
+    names = {p.name for p in run.iterdir()}
+    assert {"config.json", "train.log", "tb", "images", "best.pth", "last.pth"} <= names
+    assert {"1_checkpoint.pth", "2_checkpoint.pth"} <= names
+    assert f"best_2_{pre.best_iou:.4f}.pth" in names
+    assert sorted(p.name for p in (run / "images").iterdir()) == ["0000001.png", "0000002.png"]
+    assert json.loads((run / "config.json").read_text())["stage"] == "pre_train"
+    best = load_file(run / "best.pth")
+    assert set(best) == {"it", "network"} and best["it"] == 2
+    assert all(k.startswith("module.") for k in best["network"])
+    assert "module.backbone.stages.0.0.dwconv.weight" in best["network"]  # release names
+    ckpt = load_file(run / "2_checkpoint.pth")
+    assert {"it", "network", "optimizer", "scaler", "rng"} <= set(ckpt) and ckpt["it"] == 2
+    log_text = (run / "train.log").read_text()
+    assert "it 2/2 lr" in log_text and "s/it eta" in log_text and "validation at it 2" in log_text
+
+    flags = {"val_max_frames": 3, "save_checkpoint_interval": 2, "log_image_interval": 2}
+    main = train(
+        tiny_config(data_root, exp, "main_train", pretrain_model_path=run / "best.pth", **flags)
+    )
+    main_run = exp / "MTNet" / "main_train"
+    assert main.it == 2 and (main_run / "best.pth").is_file() and (main_run / "last.pth").is_file()
+    assert f"starts from {run / 'best.pth'}" in (main_run / "train.log").read_text()
+    assert load_file(main_run / "2_checkpoint.pth")["optimizer"]["param_groups"][0]["lr"] == 1e-4
+
+
+def test_main_train_needs_the_pretrained_model(data_root, tmp_path):
+    cfg = tiny_config(data_root, tmp_path, "main_train", pretrain_model_path=tmp_path / "no.pth")
+    with pytest.raises(ValueError, match=r"no\.pth"):
+        train(cfg)
+
+
+def test_loss_is_finite_and_drops_when_overfitting_one_clip(data_root):
+    clip = TrainClips(data_root / "train", imsize=64, seed=0)[(0, 0)]
+    batch = {key: value[None] for key, value in clip.items()}
+    torch.manual_seed(0)
+    model = MTNet().train()
+    optimizer = build_optimizer(model, 1e-4)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    losses = [
+        train_step(model, optimizer, scaler, batch, torch.device("cpu"), False)[0]["loss"]
+        for _ in range(12)
+    ]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert sum(losses[-3:]) / 3 < 0.85 * losses[0]
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_resume_reproduces_an_uninterrupted_run(data_root, tmp_path, monkeypatch):
+    # 4 steps crossing an epoch (3 videos, batch 1), with warm-up, drop path and augmentation.
+    flags = {"max_iter": 4, "warm_up_steps": 1, "eval_iter": 4, "save_checkpoint_interval": 2}
+    flags |= {"val_first_frame_only": True, "val_videos": 1, "log_image_interval": 100}
+    whole = train(tiny_config(data_root, tmp_path / "a", **flags))
+
+    save = trainer._checkpoint
+
+    def save_then_die(cfg, info, it, *args):
+        save(cfg, info, it, *args)
+        if it == 2:
+            raise _Killed  # as if SIGKILLed right after the checkpoint of step 2
+
+    monkeypatch.setattr(trainer, "_checkpoint", save_then_die)
+    with pytest.raises(_Killed):
+        train(tiny_config(data_root, tmp_path / "b", **flags))
+    monkeypatch.setattr(trainer, "_checkpoint", save)
+    run_b = tmp_path / "b" / "MTNet" / "pre_train"
+    assert [p.name for p in run_b.glob("*_checkpoint.pth")] == ["2_checkpoint.pth"]
+    assert not list(run_b.glob(".*"))  # atomic writes leave no temporary files
+
+    assert train_script.main(tiny_args(data_root, tmp_path / "b", resume=True, **flags)) == 0
+    assert "resumed from" in (run_b / "train.log").read_text()
+    run_a = tmp_path / "a" / "MTNet" / "pre_train"
+    a, b = _network(run_a / "last.pth"), _network(run_b / "last.pth")
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], atol=1e-5, rtol=0, msg=key)
+    opt_a = load_file(run_a / "4_checkpoint.pth")["optimizer"]
+    opt_b = load_file(run_b / "4_checkpoint.pth")["optimizer"]
+    assert opt_a["param_groups"][1]["lr"] == opt_b["param_groups"][1]["lr"]
+    assert whole.best_iou == pytest.approx(load_file(run_b / "4_checkpoint.pth")["best_iou"])
+
+
+def test_torchrun_two_processes_stay_in_sync_and_only_rank0_writes(data_root, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    flags = tiny_args(data_root, tmp_path, val_max_frames=3, save_checkpoint_interval=2)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node", "2", str(REPO / "tests" / "ddp_train_worker.py"),
+               str(tmp_path), *flags]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = json.loads((tmp_path / "result.json").read_text())
+    assert report == {"max_diff": 0.0, "it": 2, "world_size": 2}
+    assert not (tmp_path / "rank1").exists()
+    run = tmp_path / "rank0" / "MTNet" / "pre_train"
+    assert {"2_checkpoint.pth", "best.pth", "last.pth", "train.log"} <= {
+        p.name for p in run.iterdir()
+    }
+    ckpt = load_file(run / "2_checkpoint.pth")
+    assert ckpt["rng"]["world_size"] == 2 and len(ckpt["rng"]["ranks"]) == 2

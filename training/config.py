@@ -1,0 +1,162 @@
+"""The training configuration: one dataclass, per-stage defaults (MTNET.md §7), argparse.
+
+Flag names follow the release (``-lr``, ``--batch_size``, ``--max_iter`` ...); flags left
+out take the defaults of the chosen ``--stage``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+STAGES = ("pre_train", "main_train")
+SCHEDULES = ("poly", "constant")
+SIZE_MULTIPLE = 64  # the network needs H and W in multiples of 64
+
+# MTNET.md §7. Per-GPU batch sizes; the lr is not scaled with the number of GPUs.
+STAGE_DEFAULTS: dict[str, dict[str, object]] = {
+    "pre_train": {
+        "lr": 1e-4,
+        "batch_size": 4,
+        "max_iter": 80_000,
+        "warm_up_steps": 1_500,
+        "lr_schedule": "poly",
+        "eval_iter": 4_000,
+        "save_checkpoint_interval": 1_000,
+        "train_dataset": "YouTube2SEG/train",
+    },
+    "main_train": {
+        "lr": 1e-4,
+        "batch_size": 2,
+        "max_iter": 10_000,
+        "warm_up_steps": 0,
+        "lr_schedule": "constant",
+        "eval_iter": 1_000,
+        "save_checkpoint_interval": 1_000,
+        "train_dataset": "DAVIS16/train",
+    },
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs; ``run_dir`` is ``{exp}/{model_name}/{stage}``."""
+
+    stage: str
+    lr: float
+    batch_size: int
+    max_iter: int
+    warm_up_steps: int
+    lr_schedule: str
+    eval_iter: int
+    save_checkpoint_interval: int
+    train_dataset: str
+    val_dataset: str = "DAVIS16/val"
+    root: str = "../data"
+    imsize: int = 512
+    train_frames: int = 3
+    encoder_name: str = "convnext-tiny"
+    encoder_weights: str | None = None
+    pretrain_model_path: str = "exp/MTNet/pre_train/best.pth"
+    resume: bool = False
+    exp: str = "exp"
+    model_name: str = "MTNet"
+    no_amp: bool = False
+    num_workers: int = 4
+    seed: int = 2023
+    device: str = "auto"
+    print_every: int = 50
+    log_image_interval: int = 1_000
+    keep_checkpoints: int = 3
+    val_first_frame_only: bool = False
+    val_videos: int = 0
+    val_max_frames: int = 0
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.exp) / self.model_name / self.stage
+
+    @property
+    def train_root(self) -> Path:
+        return Path(self.root) / self.train_dataset
+
+    @property
+    def val_root(self) -> Path:
+        return Path(self.root) / self.val_dataset
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` for settings the training loop cannot honour."""
+        if self.stage not in STAGES:
+            raise ValueError(f"--stage {self.stage}: expected one of {STAGES}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ValueError(f"--lr_schedule {self.lr_schedule}: expected one of {SCHEDULES}")
+        if self.train_frames != 3:
+            raise ValueError("--train_frames: the §7 clip sampler draws exactly 3 frames")
+        if self.imsize <= 0 or self.imsize % SIZE_MULTIPLE:
+            raise ValueError(f"--imsize {self.imsize}: must be a positive multiple of 64")
+        positive = ("batch_size", "max_iter", "eval_iter", "save_checkpoint_interval",
+                    "print_every", "log_image_interval")  # fmt: skip
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.warm_up_steps < self.max_iter:
+            raise ValueError("--warm_up_steps must be in [0, max_iter)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``train.py``; stage-dependent flags default to ``None``."""
+    p = argparse.ArgumentParser(
+        description="Train MTNet (MTNET.md §7).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = p.add_argument
+    add("--stage", choices=STAGES, required=True, help="training stage")
+    add("-lr", "--lr", type=float, help="base learning rate (stage default 1e-4)")
+    add("--batch_size", type=int, help="clips per process (pre_train 4, main_train 2)")
+    add("--max_iter", type=int, help="optimiser steps (pre_train 80000, main_train 10000)")
+    add("--warm_up_steps", type=int, help="linear warm-up steps (pre_train 1500, main_train 0)")
+    add("--lr_schedule", choices=SCHEDULES, help="pre_train poly, main_train constant")
+    add("--eval_iter", type=int, help="validate every N steps (pre_train 4000, main_train 1000)")
+    add("--save_checkpoint_interval", type=int, help="resume checkpoint every N steps (1000)")
+    add("--train_dataset", help="under --root (YouTube2SEG/train, DAVIS16/train)")
+    add("--val_dataset", default="DAVIS16/val", help="under --root")
+    add("--root", default="../data", help="datasets root")
+    add("--imsize", type=int, default=512, help="training and validation size (square)")
+    add("--train_frames", type=int, default=3, help="frames per training clip (must be 3)")
+    add("--encoder_name", default="convnext-tiny", help="convnext-tiny or convnext-small")
+    add("--encoder_weights", default=None, help="ImageNet ConvNeXt weights file (pre_train)")
+    add("--pretrain_model_path", default="exp/MTNet/pre_train/best.pth",
+        help="main_train starts from this model file (network only)")  # fmt: skip
+    add("--resume", action="store_true", help="continue from the newest resume checkpoint")
+    add("--exp", default="exp", help="outputs go to {exp}/{model_name}/{stage}/")
+    add("--model_name", default="MTNet")
+    add("--no_amp", action="store_true", help="no mixed precision on CUDA")
+    add("--num_workers", type=int, default=4, help="DataLoader workers per process")
+    add("--seed", type=int, default=2023, help="base seed (rank r uses seed + r for data)")
+    add("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add("--print_every", type=int, default=50, help="log line every N steps")
+    add("--log_image_interval", type=int, default=1000, help="image grid every N steps")
+    add("--keep_checkpoints", type=int, default=3,
+        help="newest resume checkpoints kept (0: all)")  # fmt: skip
+    add("--val_first_frame_only", action="store_true",
+        help="score only frame 0 of each video, as the release does")  # fmt: skip
+    add("--val_videos", type=int, default=0, help="validate on the first N videos (0: all)")
+    add("--val_max_frames", type=int, default=0, help="first N frames per video (0: all)")
+    return p
+
+
+def config_from_args(argv: Sequence[str] | None = None) -> TrainConfig:
+    """Parse ``argv`` and fill the unset stage-dependent flags with the stage's defaults."""
+    args = vars(build_parser().parse_args(argv))
+    for key, value in STAGE_DEFAULTS[args["stage"]].items():
+        if args.get(key) is None:
+            args[key] = value
+    cfg = TrainConfig(**args)
+    cfg.validate()
+    return cfg

@@ -1,0 +1,370 @@
+"""The MTNet training loop (MTNET.md §7) on one process or many (torchrun, DDP).
+
+Outputs, in ``{exp}/{model_name}/{stage}/`` and written by rank 0 only:
+``config.json``, ``train.log``, ``tb/`` (TensorBoard), ``images/<it>.png`` (progress
+grids), ``<it>_checkpoint.pth`` (resume checkpoints), ``best.pth`` and
+``best_<it>_<iou>.pth`` and ``last.pth`` (release model files ``{"it", "network"}``).
+The loop takes exactly ``max_iter`` steps (the release takes one more, §7).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.tensorboard import SummaryWriter
+
+from dataset.train_clips import TrainClips
+from dataset.val_videos import ValClips
+from model import MTNet
+from util.checkpoint import load_weights, save_model_file
+from util.distributed import DistInfo, barrier, init_distributed
+from util.fileio import atomic_path
+
+from .checkpoints import (
+    latest_checkpoint,
+    load_resume_checkpoint,
+    prune_checkpoints,
+    save_resume_checkpoint,
+)
+from .config import TrainConfig
+from .loader import ResumableBatches, train_loader
+from .loss import mtnet_loss
+from .rng_state import capture_rng_state, restore_rng_state, seed_everything
+from .schedule import lr_at
+from .validate import evaluate, frame_ious
+from .visualize import progress_grid, save_grid
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What a finished run leaves: the bare network, its step count and best score."""
+
+    model: nn.Module
+    it: int
+    best_iou: float | None
+    run_dir: Path
+
+
+@dataclass
+class _Window:
+    """Running sums between two log lines."""
+
+    sums: dict[str, float] = field(default_factory=dict)
+    steps: int = 0
+    start: float = field(default_factory=time.perf_counter)
+
+    def add(self, values: dict[str, float]) -> None:
+        for key, value in values.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+        self.steps += 1
+
+
+def build_optimizer(model: nn.Module, lr: float) -> torch.optim.AdamW:
+    """AdamW (0.9, 0.999), eps 1e-8, weight decay 0.05 on every parameter; two groups:
+    the encoder (``model.backbone``) and the rest, same lr and decay (MTNET.md §7)."""
+    backbone = list(model.backbone.parameters())
+    ids = {id(p) for p in backbone}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    groups = [{"params": backbone, "name": "backbone"}, {"params": rest, "name": "rest"}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    batch: dict[str, Tensor],
+    device: torch.device,
+    use_amp: bool,
+) -> tuple[dict[str, float], tuple[Tensor, ...]]:
+    """One optimiser step on a batch of ``[B, T, ...]`` clips.
+
+    Returns the step's ``loss``, ``main``, ``aux`` and training ``iou`` as floats and the
+    four logit maps ``[B*T, 1, H, W]`` (detached).
+    """
+    imgs = batch["imgs"].to(device, non_blocking=True)
+    flows = batch["flows"].to(device, non_blocking=True)
+    masks = batch["masks"].to(device, non_blocking=True).flatten(0, 1)
+    with torch.autocast(device.type, enabled=use_amp):
+        logits = model(imgs, flows)
+        loss, parts = mtnet_loss(logits, masks)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    iou = frame_ious(torch.sigmoid(logits[0].detach().float()), masks).mean()
+    values = torch.stack([loss.detach(), parts["main"], parts["aux"], iou]).tolist()
+    return dict(zip(("loss", "main", "aux", "iou"), values, strict=True)), tuple(
+        x.detach() for x in logits
+    )
+
+
+@contextlib.contextmanager
+def _log_file(run_dir: Path) -> Iterator[None]:
+    """Append INFO and above of every logger to ``run_dir/train.log`` for the duration."""
+    root = logging.getLogger()
+    handler = logging.FileHandler(run_dir / "train.log")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level = root.level
+    root.setLevel(min(level, logging.INFO))
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
+
+
+def _write_config(cfg: TrainConfig, info: DistInfo, run_dir: Path) -> None:
+    resolved = {**cfg.to_dict(), "world_size": info.world_size, "device": str(info.device)}
+    text = json.dumps(resolved, indent=2, sort_keys=True)
+    log.info("config:\n%s", text)
+    with atomic_path(run_dir / "config.json") as tmp:
+        tmp.write_text(text + "\n")
+
+
+def _gather_rng(info: DistInfo) -> dict:
+    """Every rank's RNG states, in rank order (collective under DDP)."""
+    mine = capture_rng_state()
+    if not info.distributed:
+        return {"world_size": 1, "ranks": [mine]}
+    states: list[dict | None] = [None] * info.world_size
+    dist.all_gather_object(states, mine)
+    return {"world_size": info.world_size, "ranks": states}
+
+
+def _restore(cfg: TrainConfig, info: DistInfo, model: nn.Module, path: Path, optimizer, scaler):
+    """Load a resume checkpoint into the network, optimiser, scaler and RNGs.
+
+    Returns ``(it, best_iou)``.
+    """
+    state = load_resume_checkpoint(path)
+    load_weights(model, path)
+    optimizer.load_state_dict(state["optimizer"])
+    if scaler.is_enabled() and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    rng = state.get("rng") or {}
+    if rng.get("world_size") == info.world_size:
+        restore_rng_state(rng["ranks"][info.rank])
+    else:
+        log.warning("%s holds RNG states of %s ranks; reseeding", path, rng.get("world_size"))
+        seed_everything(cfg.seed + info.rank + int(state["it"]))
+    return int(state["it"]), state.get("best_iou")
+
+
+def _agreed_checkpoint(cfg: TrainConfig, info: DistInfo) -> Path | None:
+    """With ``--resume``, rank 0's newest checkpoint, the same for every rank.
+
+    Every rank then reads that file, so multi-node runs need a shared run folder; a rank
+    that cannot see it fails with an error naming the file.
+    """
+    path = latest_checkpoint(cfg.run_dir) if cfg.resume and info.is_main else None
+    if info.distributed:
+        box = [path]
+        dist.broadcast_object_list(box, src=0)
+        path = box[0]
+    return path
+
+
+def _initial_weights(cfg: TrainConfig, model: nn.Module) -> None:
+    """main_train starts from the pre-train model file, network only (MTNET.md §7)."""
+    if cfg.stage == "main_train":
+        it = load_weights(model, cfg.pretrain_model_path)
+        log.info("main_train starts from %s (pre-train iteration %s)", cfg.pretrain_model_path, it)
+    elif cfg.encoder_weights is None:
+        log.warning("no --encoder_weights: the encoder starts from random weights")
+
+
+def _log_window(
+    window: _Window, it: int, cfg: TrainConfig, lr: float, info: DistInfo, writer
+) -> None:
+    """Log the window's mean losses and IoU (averaged over ranks), speed and ETA."""
+    keys = sorted(window.sums)
+    means = torch.tensor([window.sums[k] / window.steps for k in keys], device=info.device)
+    if info.distributed:
+        dist.all_reduce(means)
+        means /= info.world_size
+    sec_per_it = (time.perf_counter() - window.start) / window.steps
+    eta = sec_per_it * (cfg.max_iter - it)
+    values = dict(zip(keys, means.tolist(), strict=True))
+    if info.is_main:
+        log.info(
+            "it %d/%d lr %.3e loss %.4f (main %.4f aux %.4f) iou %.4f %.3f s/it eta %s",
+            it, cfg.max_iter, lr, values["loss"], values["main"], values["aux"],
+            values["iou"], sec_per_it, _eta(eta),
+        )  # fmt: skip
+        for key, value in values.items():
+            writer.add_scalar(f"train/{key}", value, it)
+        writer.add_scalar("train/lr", lr, it)
+        writer.add_scalar("train/sec_per_it", sec_per_it, it)
+
+
+def _validate(
+    cfg: TrainConfig, info: DistInfo, model: nn.Module, val_data: ValClips, it: int, best, writer
+) -> float | None:
+    """Validate, keep ``best.pth`` when strictly better; returns the new best score."""
+    if info.distributed:  # plain BatchNorm buffers differ per rank; score rank 0's
+        for buffer in model.buffers():
+            dist.broadcast(buffer, src=0)
+    start = time.perf_counter()
+    iou = evaluate(
+        model, val_data, info.device, cfg.val_first_frame_only, cfg.num_workers,
+        info.rank, info.world_size,
+    )  # fmt: skip
+    improved = best is None or iou > best
+    if info.is_main:
+        log.info(
+            "validation at it %d: mean IoU %.4f (best %s) in %.1f s",
+            it, iou, f"{best:.4f}" if best is not None else "-", time.perf_counter() - start,
+        )  # fmt: skip
+        writer.add_scalar("val/iou", iou, it)
+        if improved:
+            save_model_file(cfg.run_dir / "best.pth", model, it)
+            save_model_file(cfg.run_dir / f"best_{it}_{iou:.4f}.pth", model, it)
+    return iou if improved else best
+
+
+def _checkpoint(cfg: TrainConfig, info: DistInfo, it: int, model, optimizer, scaler, best) -> None:
+    """Write ``<it>_checkpoint.pth`` (rank 0) with every rank's RNG states; prune old ones."""
+    rng = _gather_rng(info)
+    if info.is_main:
+        path = save_resume_checkpoint(
+            cfg.run_dir, it, model, optimizer.state_dict(), scaler.state_dict(), rng, best
+        )
+        log.info("saved %s", path)
+        prune_checkpoints(cfg.run_dir, cfg.keep_checkpoints)
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Run one training stage as configured; every rank of a torchrun job calls this.
+
+    The process group (if any) is left initialised for the caller to clean up.
+    """
+    info = init_distributed(cfg.device)
+    if not info.is_main:
+        return _run(cfg, info, cfg.run_dir)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    with _log_file(cfg.run_dir):
+        _write_config(cfg, info, cfg.run_dir)
+        return _run(cfg, info, cfg.run_dir)
+
+
+class _Setup(NamedTuple):
+    """The network (bare and as trained: DDP-wrapped under torchrun), optimiser, scaler, and
+    where training stands: the steps taken and the best validation score so far."""
+
+    model: nn.Module
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    it: int
+    best: float | None
+
+
+def _setup(cfg: TrainConfig, info: DistInfo, use_amp: bool) -> _Setup:
+    """Build the network and optimiser, then resume, or start a stage's training afresh."""
+    device = info.device
+    seed_everything(cfg.seed)  # identical initial weights on every rank
+    model = MTNet(cfg.encoder_name, encoder_weights=cfg.encoder_weights).to(device)
+    optimizer = build_optimizer(model, cfg.lr)
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
+    resume_from = _agreed_checkpoint(cfg, info)
+    it, best = 0, None
+    if resume_from is not None:
+        it, best = _restore(cfg, info, model, resume_from, optimizer, scaler)
+        log.info("resumed from %s at iteration %d", resume_from, it)
+    else:
+        if cfg.resume:
+            log.warning("--resume: no checkpoint in %s; starting from the beginning", cfg.run_dir)
+        _initial_weights(cfg, model)
+        seed_everything(cfg.seed + info.rank)
+    net: nn.Module = model
+    if info.distributed:
+        if device.type == "cuda":  # PyTorch's SyncBatchNorm runs on GPUs only
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        net = DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    return _Setup(model, net, optimizer, scaler, it, best)
+
+
+def _eta(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _run(cfg: TrainConfig, info: DistInfo, run_dir: Path) -> TrainResult:
+    device = info.device
+    use_amp = device.type == "cuda" and not cfg.no_amp
+    model, net, optimizer, scaler, it, best = _setup(cfg, info, use_amp)
+    train_data = TrainClips(cfg.train_root, cfg.imsize, seed=cfg.seed + info.rank)
+    batches = ResumableBatches(
+        train_data, cfg.batch_size, info.rank, info.world_size, cfg.seed, it, cfg.max_iter
+    )
+    loader = train_loader(
+        train_data, batches, cfg.num_workers, cfg.seed + info.rank, device.type == "cuda"
+    )
+    val_data = ValClips(
+        cfg.val_root, cfg.imsize, cfg.val_first_frame_only, cfg.val_videos, cfg.val_max_frames
+    )
+    if info.is_main:
+        log.info(
+            "%d training videos (%d steps per epoch per process), %d validation videos, "
+            "%d processes on %s, AMP %s",
+            len(train_data), batches.batches_per_epoch, len(val_data.videos),
+            info.world_size, device, "on" if use_amp else "off",
+        )  # fmt: skip
+    writer = SummaryWriter(run_dir / "tb", purge_step=it or None) if info.is_main else None
+
+    window = _Window()
+    net.train()
+    for batch in loader:
+        lr = lr_at(it, cfg.lr, cfg.warm_up_steps, cfg.max_iter, cfg.lr_schedule)
+        set_lr(optimizer, lr)
+        values, logits = train_step(net, optimizer, scaler, batch, device, use_amp)
+        it += 1
+        window.add(values)
+        if it % cfg.print_every == 0 or it == cfg.max_iter:
+            _log_window(window, it, cfg, lr, info, writer)
+            window = _Window()
+        if info.is_main and it % cfg.log_image_interval == 0:
+            grid = progress_grid(
+                batch["imgs"],
+                batch["flows"],
+                batch["masks"].flatten(0, 1),
+                torch.sigmoid(logits[0]),
+            )
+            save_grid(grid, run_dir / "images" / f"{it:07d}.png")
+            writer.add_image("train/grid", grid, it)
+        paused = time.perf_counter()
+        if it % cfg.eval_iter == 0 or it == cfg.max_iter:
+            best = _validate(cfg, info, model, val_data, it, best, writer)
+        if it % cfg.save_checkpoint_interval == 0:
+            _checkpoint(cfg, info, it, model, optimizer, scaler, best)
+        window.start += time.perf_counter() - paused  # s/it counts training steps only
+    if info.is_main:
+        save_model_file(run_dir / "last.pth", model, it)
+        log.info("finished %d iterations; best mean IoU %s; files in %s", it, best, run_dir)
+        writer.close()
+    barrier()
+    return TrainResult(model=model, it=it, best_iou=best, run_dir=run_dir)

@@ -1,0 +1,67 @@
+"""Validation of MTNET.md §7: mean over videos of the per-video mean IoU at ``imsize``.
+
+Eval mode, consecutive clips of 3, probability > 0.5 (no min-max), IoU 1 when prediction
+and ground truth are both empty. By default every frame is scored; ``first_frame_only``
+reproduces the release, which scores frame 0 of each video only. Under DDP each rank runs
+the videos ``v`` with ``v % world_size == rank`` and the sums are all-reduced.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Subset
+
+from dataset.val_videos import ValClips
+
+
+def frame_ious(prob: Tensor, target: Tensor) -> Tensor:
+    """Per-frame IoU of ``prob > 0.5`` and ``target > 0.5``: ``[N, 1, H, W]`` x 2 -> ``[N]``."""
+    pred = (prob > 0.5).flatten(1)
+    gt = (target > 0.5).flatten(1)
+    inter = (pred & gt).sum(1).float()
+    union = (pred | gt).sum(1).float()
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: ValClips,
+    device: torch.device,
+    first_frame_only: bool = False,
+    num_workers: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+) -> float:
+    """Score ``model`` (the bare network, not a DDP wrapper) on ``data``; returns mean IoU.
+
+    Every rank must call this (it all-reduces under DDP). The model is put back in
+    training mode afterwards.
+    """
+    mine = [i for i, clip in enumerate(data.clips) if clip.video % world_size == rank]
+    loader = DataLoader(
+        Subset(data, mine),
+        batch_size=1,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(0),  # leaves the global RNG untouched
+    )
+    sums = torch.zeros(len(data.videos), dtype=torch.float64, device=device)
+    counts = torch.zeros_like(sums)
+    model.eval()
+    for batch in loader:
+        prob = model(batch["imgs"].to(device), batch["flows"].to(device))
+        ious = frame_ious(prob, batch["masks"].to(device).flatten(0, 1))
+        if first_frame_only:
+            ious = ious[:1] if int(batch["start"]) == 0 else ious[:0]
+        video = int(batch["video"])
+        sums[video] += ious.double().sum()
+        counts[video] += ious.numel()
+    model.train()
+    if world_size > 1:
+        dist.all_reduce(sums)
+        dist.all_reduce(counts)
+    scored = counts > 0
+    return float((sums[scored] / counts[scored]).mean()) if bool(scored.any()) else 0.0

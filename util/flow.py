@@ -1,0 +1,354 @@
+"""Optical flow images for MTNet: a folder of frames in, colour-wheel flow images out.
+
+The flow from frame t to frame t+1 is rendered with the Middlebury colour wheel, normalised per
+image by its largest motion magnitude (``torchvision.utils.flow_to_image``), and written as
+``<out_dir>/<stem of frame t>.jpg`` (the DAVIS16 layout): a video of N frames gets N-1 flow
+images and its last frame has none. Existing flow images are kept, so an interrupted run resumes.
+
+Two methods: OpenCV's DIS (``dis``, the default; no weights) and torchvision's RAFT (``raft``,
+``raft_large`` or ``raft_small``, weights only from a local state dict file; nothing is
+downloaded), on the CPU or a GPU.
+
+Command line (errors print one line and exit with status 2)::
+
+    python -m util.flow --frames DIR --out DIR [--method dis|raft] [--raft_weights PATH]
+                        [--raft_model raft_large|raft_small] [--device auto|cpu|cuda[:N]]
+    python -m util.flow --root DATA_ROOT [same options]
+
+``--root`` takes every ``<root>/frame/<video>/`` and ``<root>/<split>/frame/<video>/`` and
+writes ``<root>/flow/<video>/`` and ``<root>/<split>/flow/<video>/`` beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision.models import optical_flow
+from torchvision.utils import flow_to_image
+from tqdm import tqdm
+
+from util import distributed
+from util.video import write_jpeg
+
+log = logging.getLogger(__name__)
+
+METHODS = ("dis", "raft")
+RAFT_MODELS = ("raft_large", "raft_small")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+FLOW_SUFFIX = ".jpg"
+RAFT_MIN_SIZE = 128  # torchvision RAFT refuses smaller inputs (its correlation pyramid)
+
+
+class FlowError(ValueError):
+    """A problem with the flow tool's inputs: folders, images, weights, method or device."""
+
+
+class FlowEstimator(Protocol):
+    """Dense flow from ``image1`` to ``image2``, both RGB ``[H, W, 3]`` uint8 -> ``[H, W, 2]``
+    float32 (x, y) displacement in pixels."""
+
+    def __call__(self, image1: np.ndarray, image2: np.ndarray) -> np.ndarray: ...
+
+
+def frame_sort_key(path: Path) -> list[int | str]:
+    """Natural order of frame names: ``2.jpg`` before ``10.jpg``; zero-padded names sort as is."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def list_frames(frames_dir: str | os.PathLike) -> list[Path]:
+    """Image files of a frame folder (.jpg .jpeg .png .bmp, not hidden) in natural order."""
+    frames_dir = Path(frames_dir)
+    if not frames_dir.is_dir():
+        raise FlowError(f"frame folder not found: {frames_dir}")
+    frames = [
+        p
+        for p in frames_dir.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    ]
+    if not frames:
+        raise FlowError(f"no frames (.jpg/.jpeg/.png/.bmp) in {frames_dir}")
+    return sorted(frames, key=frame_sort_key)
+
+
+def flow_path(frame: Path, out_dir: Path) -> Path:
+    """Where the flow from ``frame`` to the next frame goes: ``out_dir/<frame stem>.jpg``."""
+    return out_dir / f"{frame.stem}{FLOW_SUFFIX}"
+
+
+def read_frame(path: Path) -> np.ndarray:
+    """Read an image file as RGB ``[H, W, 3]`` uint8, or raise :class:`FlowError`."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise FlowError(f"cannot read image {path}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def render_flow(flow: np.ndarray) -> np.ndarray:
+    """Colour-wheel picture of a flow field: ``[H, W, 2]`` float -> RGB ``[H, W, 3]`` uint8.
+
+    Exactly ``torchvision.utils.flow_to_image`` (Middlebury wheel, normalised by the image's
+    largest motion magnitude).
+    """
+    field = torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32)).permute(2, 0, 1)
+    return flow_to_image(field).permute(1, 2, 0).numpy()
+
+
+class DISFlow:
+    """OpenCV's DIS optical flow (medium preset) on the grey-level frames; CPU only."""
+
+    def __init__(self) -> None:
+        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+    def __call__(self, image1: np.ndarray, image2: np.ndarray) -> np.ndarray:
+        """RGB ``[H, W, 3]`` uint8 twice -> flow ``[H, W, 2]`` float32."""
+        grey1 = cv2.cvtColor(image1, cv2.COLOR_RGB2GRAY)
+        grey2 = cv2.cvtColor(image2, cv2.COLOR_RGB2GRAY)
+        return self.dis.calc(grey1, grey2, None)
+
+
+class RAFTFlow:
+    """torchvision RAFT on any frame size: inputs scaled to [-1, 1] as torchvision's RAFT
+    transforms do, replicate-padded to multiples of 8 and at least 128 (RAFT's smallest input),
+    the flow cropped back to the frame."""
+
+    def __init__(
+        self, model: torch.nn.Module, device: torch.device | str = "cpu", num_flow_updates: int = 12
+    ) -> None:
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+        self.num_flow_updates = num_flow_updates
+
+    def _to_input(self, image: np.ndarray) -> torch.Tensor:
+        """RGB ``[H, W, 3]`` uint8 -> ``[1, 3, H, W]`` float in [-1, 1] on the device."""
+        tensor = torch.from_numpy(image).to(self.device).permute(2, 0, 1)[None].float()
+        return tensor / 127.5 - 1.0
+
+    @torch.inference_mode()
+    def __call__(self, image1: np.ndarray, image2: np.ndarray) -> np.ndarray:
+        """RGB ``[H, W, 3]`` uint8 twice -> flow ``[H, W, 2]`` float32."""
+        height, width = image1.shape[:2]
+        pad_h, pad_w = (max(RAFT_MIN_SIZE, n + (-n % 8)) - n for n in (height, width))
+        top, left = pad_h // 2, pad_w // 2
+        padding = (left, pad_w - left, top, pad_h - top)
+        x1 = F.pad(self._to_input(image1), padding, mode="replicate")
+        x2 = F.pad(self._to_input(image2), padding, mode="replicate")
+        flow = self.model(x1, x2, num_flow_updates=self.num_flow_updates)[-1]
+        flow = flow[0, :, top : top + height, left : left + width]
+        return flow.permute(1, 2, 0).cpu().numpy()
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``--device`` value -> device, as everywhere in the project, with a ``FlowError``."""
+    try:
+        return distributed.resolve_device(str(device))
+    except ValueError as error:
+        raise FlowError(str(error)) from None
+
+
+def load_raft(
+    weights: str | os.PathLike, raft_model: str = "raft_large", device: str | torch.device = "cpu"
+) -> torch.nn.Module:
+    """Build torchvision's ``raft_model`` and load a local state dict file into it.
+
+    Raises :class:`FlowError` (one-line message) for an unknown model name, a missing file, a
+    file that is not a weights-only PyTorch file, or weights of another architecture.
+    """
+    if raft_model not in RAFT_MODELS:
+        raise FlowError(f"unknown RAFT model {raft_model!r} (use one of {', '.join(RAFT_MODELS)})")
+    path = Path(weights)
+    if not path.is_file():
+        raise FlowError(f"RAFT weights file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch.load fails with many types: zip, pickle, EOF, ...
+        raise FlowError(
+            f"cannot load {path} as PyTorch weights ({type(error).__name__})"
+        ) from error
+    model = getattr(optical_flow, raft_model)(weights=None)
+    expected = model.state_dict()
+    if not isinstance(state, dict) or set(state) != set(expected):
+        hint = f"make one: torch.save({raft_model}(weights='DEFAULT').state_dict(), PATH)"
+        raise FlowError(f"{path} does not hold torchvision {raft_model} weights; {hint}")
+    mismatched = [
+        key
+        for key, value in state.items()
+        if not isinstance(value, torch.Tensor) or value.shape != expected[key].shape
+    ]
+    if mismatched:
+        raise FlowError(f"{path}: {len(mismatched)} entries do not fit torchvision {raft_model}")
+    model.load_state_dict(state)
+    return model.to(resolve_device(device))
+
+
+def make_estimator(
+    method: str = "dis",
+    raft_weights: str | os.PathLike | None = None,
+    raft_model: str = "raft_large",
+    device: str | torch.device = "cpu",
+    model: torch.nn.Module | None = None,
+    num_flow_updates: int = 12,
+) -> FlowEstimator:
+    """The flow estimator for ``method``; RAFT takes ``model`` if given, else ``raft_weights``."""
+    if method == "dis":
+        return DISFlow()
+    if method != "raft":
+        raise FlowError(f"unknown flow method {method!r} (use one of {', '.join(METHODS)})")
+    device = resolve_device(device)
+    if model is None:
+        if raft_weights is None:
+            raise FlowError(
+                "RAFT needs --raft_weights PATH, a local torchvision RAFT state dict file "
+                "(nothing is downloaded); or use --method dis"
+            )
+        model = load_raft(raft_weights, raft_model, device)
+    return RAFTFlow(model, device, num_flow_updates)
+
+
+def flows_for_frames(
+    frames: Sequence[Path], out_dir: Path, estimator: FlowEstimator, progress: bool = True
+) -> list[Path]:
+    """Write the flow images of consecutive frame pairs; keep those that already exist.
+
+    Returns the N-1 flow paths, in frame order, for N frames.
+    """
+    paths = [flow_path(frame, out_dir) for frame in frames[:-1]]
+    todo = [i for i, path in enumerate(paths) if not path.exists()]
+    previous: tuple[int, np.ndarray] | None = None  # the last frame read: (index, image)
+    for i in tqdm(todo, desc=out_dir.name, unit="flow", disable=not progress, leave=False):
+        image1 = previous[1] if previous and previous[0] == i else read_frame(frames[i])
+        image2 = read_frame(frames[i + 1])
+        previous = (i + 1, image2)
+        if image1.shape != image2.shape:
+            raise FlowError(
+                f"frames of different sizes: {frames[i]} {image1.shape[1]}x{image1.shape[0]}, "
+                f"{frames[i + 1]} {image2.shape[1]}x{image2.shape[0]}"
+            )
+        write_jpeg(paths[i], render_flow(estimator(image1, image2)))
+    log.info("%s: %d flows written, %d kept", out_dir, len(todo), len(paths) - len(todo))
+    return paths
+
+
+def compute_flows(
+    frames_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    method: str = "dis",
+    raft_weights: str | os.PathLike | None = None,
+    raft_model: str = "raft_large",
+    device: str | torch.device = "cpu",
+    model: torch.nn.Module | None = None,
+    num_flow_updates: int = 12,
+    progress: bool = True,
+) -> list[Path]:
+    """Flow images of one video: ``frames_dir/<stem>.<ext>`` -> ``out_dir/<stem>.jpg``.
+
+    ``method`` is ``"dis"`` or ``"raft"``; RAFT uses ``model`` (a torchvision RAFT module) if
+    given, else loads ``raft_weights`` into ``raft_model``. Returns the N-1 flow paths for N
+    frames, written or kept. Raises :class:`FlowError` on bad inputs.
+    """
+    frames = list_frames(frames_dir)
+    if Path(out_dir).resolve() == Path(frames_dir).resolve():
+        raise FlowError(f"flow folder must differ from the frame folder: {frames_dir}")
+    estimator = make_estimator(method, raft_weights, raft_model, device, model, num_flow_updates)
+    if len(frames) < 2:
+        log.warning("%s has a single frame: no flow to compute", frames_dir)
+    return flows_for_frames(frames, Path(out_dir), estimator, progress)
+
+
+def find_videos(root: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """Pairs (frame folder, flow folder) of a benchmark root.
+
+    ``<root>/frame/<video>/`` -> ``<root>/flow/<video>/`` and
+    ``<root>/<split>/frame/<video>/`` -> ``<root>/<split>/flow/<video>/``.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FlowError(f"data root not found: {root}")
+    found = {p for pattern in ("frame/*", "*/frame/*") for p in root.glob(pattern) if p.is_dir()}
+    if not found:
+        raise FlowError(f"no <split>/frame/<video>/ or frame/<video>/ folders under {root}")
+    return [(d, d.parent.parent / "flow" / d.name) for d in sorted(found)]
+
+
+def compute_root_flows(
+    root: str | os.PathLike,
+    method: str = "dis",
+    raft_weights: str | os.PathLike | None = None,
+    raft_model: str = "raft_large",
+    device: str | torch.device = "cpu",
+    model: torch.nn.Module | None = None,
+    num_flow_updates: int = 12,
+    progress: bool = True,
+) -> list[Path]:
+    """Flow images for every video of a benchmark root (see :func:`find_videos`).
+
+    Same options as :func:`compute_flows`; the estimator is built once. Returns all flow paths.
+    """
+    videos = find_videos(root)
+    estimator = make_estimator(method, raft_weights, raft_model, device, model, num_flow_updates)
+    paths: list[Path] = []
+    for frames_dir, out_dir in tqdm(videos, desc="videos", unit="video", disable=not progress):
+        paths += flows_for_frames(list_frames(frames_dir), out_dir, estimator, progress)
+    return paths
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m util.flow``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m util.flow",
+        description="Flow images (flow t->t+1 named after frame t, .jpg) for MTNet.",
+    )
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--frames", type=Path, help="folder of one video's frames")
+    where.add_argument("--root", type=Path, help="benchmark root: [<split>/]frame/<video>/")
+    parser.add_argument("--out", type=Path, help="flow folder for --frames (required there)")
+    parser.add_argument("--method", choices=METHODS, default="dis", help="default: dis")
+    parser.add_argument("--raft_weights", type=Path, help="torchvision RAFT state dict file")
+    parser.add_argument("--raft_model", choices=RAFT_MODELS, default="raft_large")
+    parser.add_argument("--raft_iters", type=int, default=12, help="RAFT flow updates")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (RAFT)")
+    parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 with a one-line error on bad input)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.frames is not None and args.out is None:
+        parser.error("--frames needs --out")
+    if args.root is not None and args.out is not None:
+        parser.error("--out goes with --frames; --root writes beside each frame folder")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    options = {
+        "method": args.method,
+        "raft_weights": args.raft_weights,
+        "raft_model": args.raft_model,
+        "device": args.device,
+        "num_flow_updates": args.raft_iters,
+        "progress": not args.no_progress,
+    }
+    try:
+        if args.root is not None:
+            paths = compute_root_flows(args.root, **options)
+        else:
+            paths = compute_flows(args.frames, args.out, **options)
+    except (FlowError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    log.info("%d flow images in place", len(paths))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
