@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test lint format
+.PHONY: setup test demo lint format
 
 setup: $(VENV)/.installed
 
@@ -17,6 +17,9 @@ test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
+
+demo: setup
+	$(PY) test.py --video asset/sample/sample.mp4 --output_dir output
 
 lint: setup
 	$(VENV)/bin/ruff check .
