@@ -15,7 +15,9 @@ DAVIS_VAL = SHARED / "data" / "DAVIS16" / "val"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+# One intra-op thread: tests use tiny inputs, and on a small shared CPU extra threads
+# mostly wait on each other (2 threads were measured up to 17x slower under load).
+torch.set_num_threads(1)
 
 
 @pytest.fixture
