@@ -3,6 +3,8 @@
     python test.py --test_model ./saves/mtnet.pth --task_name UVOS --test_dataset DAVIS16 \
         --output_dir output
     torchrun --nproc_per_node 4 test.py ...   # videos sharded across processes
+    python test.py --video clip.mp4 --output_dir output   # or a folder of frames: flows,
+        # masks in output/MTNet/UVOS/clip/, overlay video in output/MTNet/UVOS_overlay/
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from inference.config import parse_config
 from inference.runner import run
 from util.checkpoint import CheckpointError
 from util.errors import InputError
+from util.flow import FlowError
+from util.video import VideoError
 
 
 def _setup_logging() -> None:
@@ -32,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging()
     try:
         run(parse_config(argv))
-    except (InputError, CheckpointError) as err:
+    except (InputError, CheckpointError, FlowError, VideoError) as err:
         print(f"test.py: error: {err}", file=sys.stderr)
         return 2
     return 0

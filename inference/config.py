@@ -4,19 +4,39 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dataset.registry import BENCHMARKS, TASKS
 from util.errors import InputError
+from util.flow import METHODS as FLOW_METHODS
+from util.flow import RAFT_MODELS
 
 ENCODERS = ("convnext-tiny", "convnext-small")
 AMP_DTYPES = ("bf16", "fp16")
+DEFAULT_MODEL = "./saves/mtnet.pth"  # read when --test_model is not given (relative to cwd)
+
+
+def default_test_model(video: bool) -> str | None:
+    """The weights file to use when ``--test_model`` is not given.
+
+    ``DEFAULT_MODEL``; with ``--video`` only while that file exists, else ``None``: a
+    randomly initialised network (a smoke run of the pipeline; the run warns). Without
+    ``--video`` a missing default file stays an error, as in the release.
+    """
+    if not video or Path(DEFAULT_MODEL).is_file():
+        return DEFAULT_MODEL
+    return None
 
 
 @dataclass
 class TestConfig:
-    """Everything a test run needs; ``None`` for ``drop_tail`` means the registry's default."""
+    """Everything a test run needs; ``None`` for ``drop_tail`` means the registry's default.
 
-    test_model: str = "./saves/mtnet.pth"
+    ``test_model`` ``None``: no weights, a randomly initialised network (``--video`` smoke
+    run). ``video``: a video file or a folder of frames to segment instead of the datasets.
+    """
+
+    test_model: str | None = DEFAULT_MODEL
     task_name: str = "UVOS"
     test_dataset: list[str] = field(default_factory=lambda: ["DAVIS16"])
     root: str = "../data"
@@ -32,6 +52,10 @@ class TestConfig:
     videos: list[str] | None = None
     drop_tail: bool | None = None
     skip_existing: bool = False
+    video: str | None = None
+    flow_method: str = "dis"
+    raft_weights: str | None = None
+    raft_model: str = "raft_large"
 
     def validate(self) -> None:
         """Raise ``InputError`` for values the run cannot use."""
@@ -44,6 +68,14 @@ class TestConfig:
             )
         if self.num_workers < 0:
             raise InputError(f"--num_workers {self.num_workers}: expected 0 or more")
+        if self.video is not None and self.flow_method == "raft":
+            if self.raft_weights is None:
+                raise InputError(
+                    "--flow_method raft needs --raft_weights PATH, a local torchvision RAFT "
+                    "state dict file (nothing is downloaded); or use --flow_method dis"
+                )
+            if not Path(self.raft_weights).is_file():
+                raise InputError(f"{self.raft_weights}: no such RAFT weights file (--raft_weights)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="MTNet inference: write UVOS masks or VSOD saliency maps for test videos.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--test_model", default=d.test_model, help="model file")
+    p.add_argument(
+        "--test_model",
+        default=argparse.SUPPRESS,  # not given: default_test_model() decides
+        help=f"model file (default: {DEFAULT_MODEL}; with --video and no such file, an "
+        "untrained network for a smoke run of the pipeline)",
+    )
     p.add_argument("--task_name", default=d.task_name, choices=TASKS, help="post-processing")
     p.add_argument(
         "--test_dataset",
@@ -66,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--output_dir",
         default=d.output_dir,
-        help="masks go to {output_dir}/{model_name}/{task}/{dataset}/{video}/{frame}.png",
+        help="masks go to {output_dir}/{model_name}/{task}/{dataset}/{video}/{frame}.png "
+        "({output_dir}/{model_name}/{task}/{video}/ with --video)",
     )
     p.add_argument("--model_name", default=d.model_name, help="names the output folder")
     p.add_argument("--encoder_name", default=d.encoder_name, choices=ENCODERS, help="variant")
@@ -91,12 +129,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave out frames without a flow of their own (None: the dataset's default)",
     )
     p.add_argument("--skip_existing", action="store_true", help="skip videos already written")
+    p.add_argument(
+        "--video",
+        default=d.video,
+        help="a video file or a folder of frames to segment instead of --test_dataset: frames "
+        "and flows are made under {output_dir}/{model_name}/work/{video}/, an overlay video "
+        "goes to {output_dir}/{model_name}/{task}_overlay/",
+    )
+    p.add_argument(
+        "--flow_method",
+        default=d.flow_method,
+        choices=FLOW_METHODS,
+        help="optical flow for --video: OpenCV DIS (no weights) or torchvision RAFT",
+    )
+    p.add_argument("--raft_weights", default=d.raft_weights, help="RAFT state dict file")
+    p.add_argument("--raft_model", default=d.raft_model, choices=RAFT_MODELS, help="RAFT variant")
     return p
 
 
 def parse_config(argv: list[str] | None = None) -> TestConfig:
     """Command line -> validated ``TestConfig``."""
-    args = build_parser().parse_args(argv)
-    cfg = TestConfig(**{**vars(args), "test_size": tuple(args.test_size)})
+    args = vars(build_parser().parse_args(argv))
+    if "test_model" not in args:
+        args["test_model"] = default_test_model(args["video"] is not None)
+    cfg = TestConfig(**{**args, "test_size": tuple(args["test_size"])})
     cfg.validate()
     return cfg

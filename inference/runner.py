@@ -7,14 +7,18 @@ across torchrun ranks (rank r takes videos r, r + W, ...), then their clips are 
 ``DataLoader`` with workers while the network runs, and the masks are written by a
 background thread pool. Every rank writes its own videos' files, so N processes write
 exactly the files of one.
+
+With ``--video`` the one video's frames and flows are made first (``inference.video_input``)
+and it runs through the same loop as a dataset of one video, followed by an overlay video.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -32,13 +36,16 @@ from util.distributed import DistInfo, cleanup, init_distributed
 from util.errors import InputError
 from util.fileio import atomic_path
 
+from . import config
 from .config import TestConfig
 from .postprocess import to_masks
+from .video_input import VideoInput
 from .writer import MaskWriter
 
 log = logging.getLogger(__name__)
 
 _AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+UNTRAINED_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -87,10 +94,37 @@ def plan_benchmark(bench: Benchmark, cfg: TestConfig) -> list[VideoJob]:
 
 
 def build_model(cfg: TestConfig, device: torch.device) -> nn.Module:
-    """MTNet with the weights of ``cfg.test_model``, in eval mode on ``device``."""
-    model = MTNet(encoder=cfg.encoder_name)
-    load_weights(model, cfg.test_model)
+    """MTNet with the weights of ``cfg.test_model``, in eval mode on ``device``.
+
+    No ``test_model`` (``--video`` without weights): randomly initialised with a fixed seed
+    (the global RNG is left as it was), with a warning that the masks mean nothing.
+    """
+    if cfg.test_model is None:
+        log.warning(untrained_warning())
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(UNTRAINED_SEED)
+            model = MTNet(encoder=cfg.encoder_name)
+    else:
+        model = MTNet(encoder=cfg.encoder_name)
+        load_weights(model, cfg.test_model)
     return model.eval().to(device)
+
+
+def _cpu_count() -> int:
+    """Cores this process may use (its affinity where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def untrained_warning() -> str:
+    """The warning of a run without weights (names the default weights file)."""
+    return (
+        f"no --test_model and no {config.DEFAULT_MODEL}: the network is UNTRAINED (random weights, "
+        f"seed {UNTRAINED_SEED}), so the masks are meaningless; this is only a smoke run of "
+        "the pipeline. For real masks get mtnet.pth from the authors' MTNet release and put "
+        "it in saves/ (see saves/README.md), or pass --test_model FILE"
+    )
 
 
 class _ErrorsAsValues(Dataset):
@@ -147,8 +181,12 @@ def run_jobs(
     predictor: Predictor,
     cfg: TestConfig,
     bar: tqdm,
+    per_frame: bool = False,
 ) -> Stats:
-    """Segment ``jobs`` in order: clips streamed by a DataLoader, masks written behind."""
+    """Segment ``jobs`` in order: clips streamed by a DataLoader, masks written behind.
+
+    ``bar`` counts videos, or frames with ``per_frame``.
+    """
     stats = Stats()
     if not jobs:
         return stats
@@ -173,7 +211,7 @@ def run_jobs(
             stats.frames += len(clip.names)
             stats.network_s += seconds
             stats.videos += last
-            bar.update(int(last))
+            bar.update(len(clip.names) if per_frame else int(last))
             bar.set_postfix(
                 frames=stats.frames, fps=f"{stats.frames / (time.perf_counter() - start):.2f}"
             )
@@ -264,6 +302,8 @@ def run(cfg: TestConfig) -> Stats:
     except ValueError as err:  # --device names a device this machine lacks
         raise InputError(str(err)) from err
     try:
+        if cfg.video is not None:
+            return run_video(cfg, info)
         plans = plan(cfg)
         model = build_model(cfg, info.device)
         predictor = Predictor(model, info.device, amp_dtype(cfg, info.device))
@@ -281,14 +321,54 @@ def run(cfg: TestConfig) -> Stats:
         cleanup()
 
 
+def run_video(cfg: TestConfig, info: DistInfo) -> Stats:
+    """test.py --video: frames and flows, masks of every frame, then the overlay video.
+
+    The weights are loaded before any frame or flow is made, so a bad ``--test_model``
+    fails at once.
+    """
+    if info.distributed:
+        raise InputError(f"{cfg.video}: --video runs in one process; start it without torchrun")
+    if cfg.drop_tail:
+        log.warning("--drop_tail is ignored with --video: every frame gets a mask")
+    if cfg.videos is not None:
+        log.warning("--videos is ignored with --video")
+    source = VideoInput.resolve(cfg)
+    predictor = Predictor(build_model(cfg, info.device), info.device, amp_dtype(cfg, info.device))
+    video = source.prepare(cfg, info.device)
+    log.info("config %s", json.dumps(asdict(cfg)))
+    _write_config(cfg)
+    job = VideoJob(video, source.out_dir(cfg))
+    todo = _select([job], info, cfg.skip_existing)
+    # one video: more reading processes than cores only compete with the network
+    workers = min(cfg.num_workers, _cpu_count())
+    stats = run_dataset(
+        source.name, todo, predictor, replace(cfg, num_workers=workers), info, per_frame=True
+    )
+    overlay = source.write_overlay(video, cfg)
+    log.info("%d masks in %s; overlay video %s", len(video.frames), job.out_dir, overlay)
+    if cfg.test_model is None:
+        log.warning("the masks come from an UNTRAINED network (see the warning above)")
+    return stats
+
+
 def run_dataset(
-    name: str, jobs: list[VideoJob], predictor: Predictor, cfg: TestConfig, info: DistInfo
+    name: str,
+    jobs: list[VideoJob],
+    predictor: Predictor,
+    cfg: TestConfig,
+    info: DistInfo,
+    per_frame: bool = False,
 ) -> Stats:
-    """One dataset on this rank, with a progress bar (main rank) and the summary line."""
+    """One dataset on this rank, with a progress bar (main rank; counting videos, or frames
+    with ``per_frame``) and the summary line."""
     desc = f"{cfg.task_name} {name}"
-    bar = tqdm(total=len(jobs), desc=desc, unit="video", disable=not info.is_main)
+    total, unit = len(jobs), "video"
+    if per_frame:
+        total, unit = sum(len(job.video.frames) for job in jobs), "frame"
+    bar = tqdm(total=total, desc=desc, unit=unit, disable=not info.is_main)
     with logging_redirect_tqdm(), bar:
-        stats = _reduce(run_jobs(jobs, predictor, cfg, bar), info)
+        stats = _reduce(run_jobs(jobs, predictor, cfg, bar, per_frame), info)
     if info.is_main:
         _log_summary(desc, stats, info)
     return stats
