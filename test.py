@@ -18,6 +18,7 @@ from inference.runner import run
 from util.checkpoint import CheckpointError
 from util.errors import InputError
 from util.flow import FlowError
+from util.memory import retain_freed_memory
 from util.video import VideoError
 
 
@@ -34,6 +35,7 @@ def _setup_logging() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run test.py; a user's mistake ends with one line on stderr and exit status 2."""
     _setup_logging()
+    retain_freed_memory()
     try:
         run(parse_config(argv))
     except (InputError, CheckpointError, FlowError, VideoError) as err:

@@ -17,6 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from training.config import config_from_args
     from training.trainer import train
     from util.distributed import cleanup
+    from util.memory import retain_freed_memory
 
     cfg = config_from_args(argv)
     rank = int(os.environ.get("RANK", "0"))
@@ -25,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format=f"%(asctime)s [rank {rank}] %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    retain_freed_memory()
     try:
         train(cfg)
     finally:

@@ -32,6 +32,7 @@ from inference.runner import Predictor, VideoJob, amp_dtype, build_model, run_jo
 from model import MTNet
 from util.checkpoint import save_model_file
 from util.distributed import resolve_device
+from util.memory import retain_freed_memory
 
 SHARED_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 VIDEOS = ["car-shadow", "motocross-jump", "scooter-black"]  # the shortest: 40, 40, 43 frames
@@ -84,6 +85,7 @@ def _describe(device: torch.device) -> str:
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING)
+    retain_freed_memory()  # as test.py does
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from model import MTNet  # noqa: E402
+from util.memory import retain_freed_memory  # noqa: E402
 
 
 def measure(device: str, t: int, h: int, w: int, repeats: int, channels_last: bool) -> dict:
@@ -61,8 +62,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     parser.add_argument("--channels_last", action="store_true")
+    parser.add_argument(
+        "--glibc_default", action="store_true", help="keep glibc's default malloc settings"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # "device:T", run in a subprocess
     args = parser.parse_args()
+    if not args.glibc_default:
+        retain_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     h, w = args.size
@@ -71,12 +77,16 @@ def main() -> None:
         print(json.dumps(measure(device, int(t), h, w, args.repeats, args.channels_last)))
         return
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    print(f"MTNet eval, {h}x{w}, threads={torch.get_num_threads()}, torch {torch.__version__}")
+    malloc = "glibc default malloc" if args.glibc_default else "retain_freed_memory"
+    print(
+        f"MTNet eval, {h}x{w}, threads={torch.get_num_threads()}, {malloc}, torch {torch.__version__}"
+    )
     for device in devices:
         for t in args.clips:
             cmd = [sys.executable, __file__, "--one", f"{device}:{t}", "--size", str(h), str(w)]
             cmd += ["--repeats", str(args.repeats), "--threads", str(args.threads)]
             cmd += ["--channels_last"] if args.channels_last else []
+            cmd += ["--glibc_default"] if args.glibc_default else []
             r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
             print(
                 f"{r['device']:5s} clip {r['T']}: {r['seconds']:.2f} s/clip  "

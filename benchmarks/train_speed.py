@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model import MTNet  # noqa: E402
 from training.trainer import build_optimizer, train_step  # noqa: E402
 from util.distributed import resolve_device  # noqa: E402
+from util.memory import retain_freed_memory  # noqa: E402
 
 
 def random_batch(batch: int, frames: int, imsize: int) -> dict[str, torch.Tensor]:
@@ -53,6 +54,7 @@ def seconds_per_iteration(
 
 
 def main() -> None:
+    retain_freed_memory()  # as train.py does
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--imsize", type=int, default=512)
     p.add_argument("--batch", type=int, default=1)
