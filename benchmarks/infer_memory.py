@@ -60,7 +60,9 @@ def measure(dataset: str, weights: str, args: argparse.Namespace) -> dict:
 
     from inference.config import TestConfig
     from inference.runner import run
+    from util.memory import retain_freed_memory
 
+    retain_freed_memory()  # as test.py does
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as out:
         cfg = TestConfig(

@@ -288,6 +288,14 @@ def test_torchrun_shards_videos_and_writes_the_same_files(uvos_out, model_file, 
     _assert_same_files(tmp_path / "MTNet" / "UVOS" / "SYN", uvos_out)
 
 
+def test_paths_with_spaces_and_non_ascii(script, uvos_out, model_file, syn, tmp_path):
+    data = tmp_path / "my dätä" / "SYN set"
+    shutil.copytree(syn, data)
+    out = tmp_path / "out put ü"
+    assert script.main(_args(model_file, data, out)) == 0
+    _assert_same_files(out / "MTNet" / "UVOS" / "SYN set", uvos_out)
+
+
 @pytest.mark.skipif(not SHARED_DAVIS.is_dir(), reason="../shared/data/DAVIS16 not present")
 def test_shared_davis_video(script, model_file, tmp_path):
     video = "motocross-jump"  # 40 frames, 39 flows: the last frame reuses flow 00038
