@@ -16,10 +16,16 @@ from collections.abc import Sequence
 def main(argv: Sequence[str] | None = None) -> int:
     from training.config import config_from_args
     from training.trainer import train
+    from util.checkpoint import CheckpointError
     from util.distributed import cleanup
+    from util.errors import InputError
     from util.memory import retain_freed_memory
 
-    cfg = config_from_args(argv)
+    try:
+        cfg = config_from_args(argv)
+    except InputError as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 2
     rank = int(os.environ.get("RANK", "0"))
     logging.basicConfig(
         level=logging.INFO if rank == 0 else logging.WARNING,
@@ -29,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     retain_freed_memory()
     try:
         train(cfg)
+    except (InputError, CheckpointError) as err:
+        # a user's mistake (data, paths, flags): one line, no traceback
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 2
     finally:
         cleanup()
     return 0

@@ -21,6 +21,8 @@ import numpy as np
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from util.errors import InputError
+
 from .transforms import augment_clip, load_rgb, load_train_mask, sample_aug_params
 
 log = logging.getLogger(__name__)
@@ -43,9 +45,9 @@ class Video:
 
 
 def _images_by_stem(folder: Path) -> dict[str, Path]:
-    """Image files of ``folder`` keyed by stem; a missing folder is a ``FileNotFoundError``."""
+    """Image files of ``folder`` keyed by stem; a missing folder is an ``InputError``."""
     if not folder.is_dir():
-        raise FileNotFoundError(f"folder not found: {folder}")
+        raise InputError(f"folder not found: {folder}")
     return {
         Path(name).stem: folder / name
         for name in os.listdir(folder)
@@ -57,14 +59,14 @@ def pair_video(root: Path, name: str, need_masks: bool = True) -> Video:
     """Pair the frames, flows and masks of ``root/{frame,flow,mask}/<name>/`` by stem.
 
     Raises:
-        FileNotFoundError: a folder is missing, a frame has no mask (``<stem>.png``), or
+        InputError: a folder is missing, a frame has no mask (``<stem>.png``), or
             the first frame has no flow to fall back on.
     """
     frames = _images_by_stem(root / "frame" / name)
     flows = _images_by_stem(root / "flow" / name)
     mask_dir = root / "mask" / name
     if need_masks and not mask_dir.is_dir():
-        raise FileNotFoundError(f"folder not found: {mask_dir}")
+        raise InputError(f"folder not found: {mask_dir}")
     mask_names = set(os.listdir(mask_dir)) if need_masks else set()
     stems = sorted(frames)
     paired_flows: list[Path] = []
@@ -72,16 +74,14 @@ def pair_video(root: Path, name: str, need_masks: bool = True) -> Video:
     for stem in stems:
         flow = flows.get(stem, paired_flows[-1] if paired_flows else None)
         if flow is None:
-            raise FileNotFoundError(
+            raise InputError(
                 f"no flow image for frame {frames[stem]} and no earlier flow to use "
                 f"(looked for {root / 'flow' / name / stem}.*)"
             )
         paired_flows.append(flow)
         if need_masks:
             if f"{stem}.png" not in mask_names:
-                raise FileNotFoundError(
-                    f"mask not found for frame {frames[stem]}: {mask_dir / stem}.png"
-                )
+                raise InputError(f"mask not found for frame {frames[stem]}: {mask_dir / stem}.png")
             masks.append(mask_dir / f"{stem}.png")
     return Video(name, tuple(frames[s] for s in stems), tuple(paired_flows), tuple(masks))
 
@@ -93,7 +93,7 @@ def list_videos(root: Path, min_frames: int, need_masks: bool = True) -> list[Vi
     """
     frame_root = Path(root) / "frame"
     if not frame_root.is_dir():
-        raise FileNotFoundError(f"no frame folder in the dataset root: {frame_root}")
+        raise InputError(f"no frame folder in the dataset root: {frame_root}")
     videos = []
     for name in sorted(p.name for p in frame_root.iterdir() if p.is_dir()):
         video = pair_video(Path(root), name, need_masks)
@@ -102,7 +102,7 @@ def list_videos(root: Path, min_frames: int, need_masks: bool = True) -> list[Vi
             continue
         videos.append(video)
     if not videos:
-        raise ValueError(f"no video with at least {min_frames} frames under {frame_root}")
+        raise InputError(f"no video with at least {min_frames} frames under {frame_root}")
     return videos
 
 

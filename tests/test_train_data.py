@@ -21,6 +21,7 @@ from dataset.transforms import (
 from dataset.val_videos import ValClips, clip_starts
 from tests.train_helpers import SHARED_DAVIS, square_video, synthetic_root
 from training.loader import ResumableBatches
+from util.errors import InputError
 
 IDENTITY = (1.0, 1.0, 1.0, 1.0)
 
@@ -54,14 +55,14 @@ def test_frame_without_flow_uses_preceding_flow(tmp_path):
 def test_missing_mask_names_the_file(tmp_path):
     square_video(tmp_path, "v", frames=4)
     (tmp_path / "mask" / "v" / "00002.png").unlink()
-    with pytest.raises(FileNotFoundError, match=r"mask.*v/00002\.png"):
+    with pytest.raises(InputError, match=r"mask.*v/00002\.png"):
         pair_video(tmp_path, "v")
 
 
 def test_first_frame_without_flow_is_an_error(tmp_path):
     square_video(tmp_path, "v", frames=4)
     (tmp_path / "flow" / "v" / "00000.png").unlink()
-    with pytest.raises(FileNotFoundError, match=r"no flow image for frame .*00000\.jpg"):
+    with pytest.raises(InputError, match=r"no flow image for frame .*00000\.jpg"):
         pair_video(tmp_path, "v")
 
 

@@ -136,3 +136,21 @@ def test_torchrun_two_processes_stay_in_sync_and_only_rank0_writes(data_root, tm
     }
     ckpt = load_file(run / "2_checkpoint.pth")
     assert ckpt["rng"]["world_size"] == 2 and len(ckpt["rng"]["ranks"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--stage", "pre_train", "--root", "{tmp}/absent"], "no frame folder in the dataset root"),
+        (["--stage", "main_train", "--pretrain_model_path", "{tmp}/x.pth"], "no such weights file"),
+        (["--stage", "pre_train", "--imsize", "100"], "--imsize 100"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys, extra, expected) -> None:
+    import train as train_script
+
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in extra]
+    argv += ["--exp", str(tmp_path / "exp"), "--device", "cpu", "--max_iter", "2000"]
+    assert train_script.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("train.py: error: ") and expected in err[0]

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from util.errors import InputError
+
 STAGES = ("pre_train", "main_train")
 SCHEDULES = ("poly", "constant")
 SIZE_MULTIPLE = 64  # the network needs H and W in multiples of 64
@@ -93,20 +95,20 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ``ValueError`` for settings the training loop cannot honour."""
         if self.stage not in STAGES:
-            raise ValueError(f"--stage {self.stage}: expected one of {STAGES}")
+            raise InputError(f"--stage {self.stage}: expected one of {STAGES}")
         if self.lr_schedule not in SCHEDULES:
-            raise ValueError(f"--lr_schedule {self.lr_schedule}: expected one of {SCHEDULES}")
+            raise InputError(f"--lr_schedule {self.lr_schedule}: expected one of {SCHEDULES}")
         if self.train_frames != 3:
-            raise ValueError("--train_frames: the §7 clip sampler draws exactly 3 frames")
+            raise InputError("--train_frames: the §7 clip sampler draws exactly 3 frames")
         if self.imsize <= 0 or self.imsize % SIZE_MULTIPLE:
-            raise ValueError(f"--imsize {self.imsize}: must be a positive multiple of 64")
+            raise InputError(f"--imsize {self.imsize}: must be a positive multiple of 64")
         positive = ("batch_size", "max_iter", "eval_iter", "save_checkpoint_interval",
                     "print_every", "log_image_interval")  # fmt: skip
         for name in positive:
             if getattr(self, name) <= 0:
-                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
+                raise InputError(f"--{name} must be positive, got {getattr(self, name)}")
         if not 0 <= self.warm_up_steps < self.max_iter:
-            raise ValueError("--warm_up_steps must be in [0, max_iter)")
+            raise InputError("--warm_up_steps must be in [0, max_iter)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from util.errors import InputError
+
 
 class ResumableBatches(Sampler[list[tuple[int, int]]]):
     """Batches of ``(epoch, index)`` keys for iterations ``start_it .. max_iter - 1``.
@@ -43,7 +45,7 @@ class ResumableBatches(Sampler[list[tuple[int, int]]]):
         self.batch_size = batch_size
         self.batches_per_epoch = len(self.sampler) // batch_size
         if self.batches_per_epoch == 0:
-            raise ValueError(
+            raise InputError(
                 f"{len(self.sampler)} videos per process cannot fill a batch of {batch_size}: "
                 "use a smaller --batch_size or fewer processes"
             )
