@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,13 +15,19 @@ from util.image import write_image
 class MaskWriter:
     """Writes 8-bit images as PNG (atomically) on ``threads`` threads.
 
+    ``initializer`` runs once in each thread (e.g. to lower its scheduling priority).
+
     At most ``max_pending`` images wait in memory: ``submit`` blocks on the oldest write
     beyond that, so memory does not grow with a video's length. The first failed write
     is raised from ``submit`` or ``close``.
     """
 
-    def __init__(self, threads: int = 2, max_pending: int = 64):
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="png")
+    def __init__(
+        self, threads: int = 2, max_pending: int = 64, initializer: Callable[[], None] | None = None
+    ):
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="png", initializer=initializer
+        )
         self._pending: deque[Future] = deque()
         self._max_pending = max_pending
 
