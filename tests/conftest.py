@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -32,3 +34,15 @@ def davis_val() -> Path:
     if not DAVIS_VAL.is_dir():
         pytest.skip(f"{DAVIS_VAL} is absent (shared DAVIS-2016 validation videos)")
     return DAVIS_VAL
+
+
+def load_script(filename: str) -> ModuleType:
+    """A top-level script (``test.py``, ``visualize.py``) loaded as a module.
+
+    ``import test`` would find the standard library's package, hence loading by path.
+    """
+    name = f"mtnet_{Path(filename).stem}_script"
+    spec = importlib.util.spec_from_file_location(name, REPO / filename)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

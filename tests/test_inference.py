@@ -6,7 +6,6 @@ on a shared 2-core machine are many times slower).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ from dataset.registry import BENCHMARKS, resolve_benchmark
 from dataset.test_videos import VideoSpec, clip_bounds, pair_video
 from inference.postprocess import to_masks
 from model import MTNet
+from tests.conftest import load_script
 from tests.synthetic_videos import make_dataset, make_video, stems
 from util.checkpoint import load_weights, save_model_file
 from util.errors import InputError
@@ -38,11 +38,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 @pytest.fixture(scope="module")
 def script():
-    """test.py loaded as a module (``import test`` would find the standard library's)."""
-    spec = importlib.util.spec_from_file_location("mtnet_test_script", ROOT / "test.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("test.py")
 
 
 @pytest.fixture(scope="module")

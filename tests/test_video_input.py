@@ -6,7 +6,6 @@ Tiny generated clips, the network randomly initialised (no weights: the smoke-ru
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ from PIL import Image
 
 from inference import config
 from inference.config import parse_config
+from tests.conftest import load_script
 from tests.synthetic_videos import stems
 from util.video import write_video
 
@@ -45,11 +45,7 @@ def no_default_weights(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def script():
-    """test.py loaded as a module (``import test`` would find the standard library's)."""
-    spec = importlib.util.spec_from_file_location("mtnet_test_script", ROOT / "test.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("test.py")
 
 
 def clip_frames(count: int, size: tuple[int, int] = SIZE, seed: int = 0) -> list[np.ndarray]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import cv2
@@ -11,6 +10,7 @@ import pytest
 from PIL import Image
 
 from inference.visualize import GT_COLOUR, PRED_COLOUR, compose, overlay
+from tests.conftest import load_script
 from tests.synthetic_videos import make_dataset, stems
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,10 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("mtnet_visualize", ROOT / "visualize.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("visualize.py")
 
 
 def _square_mask(shape: tuple[int, int], value: int = 255) -> np.ndarray:
