@@ -2,8 +2,8 @@
 
 A dataset root holds ``{frame,flow,mask}/<video>/``. Frames, flow images and masks are
 paired by file stem: frame ``<stem>.jpg`` takes flow ``<stem>.*`` and mask ``<stem>.png``;
-a frame without a flow of its own (usually the last one, since flow tools give one fewer
-flow than frames) takes the preceding frame's flow, as test.py does.
+one frame after the first may lack a flow of its own (usually the last, since flow tools
+give one fewer flow than frames) and takes the preceding frame's flow, as test.py does.
 
 Data randomness is a pure function of ``(seed, epoch, video index)``: every item draws from
 its own generator, so the batches do not depend on the number of DataLoader workers and a
@@ -22,12 +22,14 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from util.errors import InputError
+from util.image import IMAGE_EXTS
 
+from .test_videos import VideoSpec
+from .test_videos import pair_video as pair_frames_and_flows
 from .transforms import augment_clip, load_rgb, load_train_mask, sample_aug_params
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 CLIP_LENGTH = 3  # the §7 sampler draws exactly three indices
 
 
@@ -44,46 +46,29 @@ class Video:
         return len(self.frames)
 
 
-def _images_by_stem(folder: Path) -> dict[str, Path]:
-    """Image files of ``folder`` keyed by stem; a missing folder is an ``InputError``."""
-    if not folder.is_dir():
-        raise InputError(f"folder not found: {folder}")
-    return {
-        Path(name).stem: folder / name
-        for name in os.listdir(folder)
-        if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith(".")
-    }
-
-
 def pair_video(root: Path, name: str, need_masks: bool = True) -> Video:
     """Pair the frames, flows and masks of ``root/{frame,flow,mask}/<name>/`` by stem.
 
+    Frames and flows follow test.py's rules (``dataset.test_videos.pair_video``, no drop
+    tail); each frame then needs the mask ``<stem>.png``.
+
     Raises:
-        InputError: a folder is missing, a frame has no mask (``<stem>.png``), or
-            the first frame has no flow to fall back on.
+        InputError: a folder is missing, the flows do not fit the frames, or a frame has no
+            mask.
     """
-    frames = _images_by_stem(root / "frame" / name)
-    flows = _images_by_stem(root / "flow" / name)
+    spec = VideoSpec(name, root / "frame" / name, root / "flow" / name, IMAGE_EXTS, IMAGE_EXTS)
+    paired = pair_frames_and_flows(spec, drop_tail=False)
+    if not need_masks:
+        return Video(name, paired.frames, paired.flows, ())
     mask_dir = root / "mask" / name
-    if need_masks and not mask_dir.is_dir():
+    if not mask_dir.is_dir():
         raise InputError(f"folder not found: {mask_dir}")
-    mask_names = set(os.listdir(mask_dir)) if need_masks else set()
-    stems = sorted(frames)
-    paired_flows: list[Path] = []
-    masks: list[Path] = []
-    for stem in stems:
-        flow = flows.get(stem, paired_flows[-1] if paired_flows else None)
-        if flow is None:
-            raise InputError(
-                f"no flow image for frame {frames[stem]} and no earlier flow to use "
-                f"(looked for {root / 'flow' / name / stem}.*)"
-            )
-        paired_flows.append(flow)
-        if need_masks:
-            if f"{stem}.png" not in mask_names:
-                raise InputError(f"mask not found for frame {frames[stem]}: {mask_dir / stem}.png")
-            masks.append(mask_dir / f"{stem}.png")
-    return Video(name, tuple(frames[s] for s in stems), tuple(paired_flows), tuple(masks))
+    mask_names = set(os.listdir(mask_dir))
+    for frame in paired.frames:
+        if f"{frame.stem}.png" not in mask_names:
+            raise InputError(f"mask not found for frame {frame}: {mask_dir / frame.stem}.png")
+    masks = tuple(mask_dir / f"{frame.stem}.png" for frame in paired.frames)
+    return Video(name, paired.frames, paired.flows, masks)
 
 
 def list_videos(root: Path, min_frames: int, need_masks: bool = True) -> list[Video]:

@@ -62,7 +62,13 @@ def test_missing_mask_names_the_file(tmp_path):
 def test_first_frame_without_flow_is_an_error(tmp_path):
     square_video(tmp_path, "v", frames=4)
     (tmp_path / "flow" / "v" / "00000.png").unlink()
-    with pytest.raises(InputError, match=r"no flow image for frame .*00000\.jpg"):
+    with pytest.raises(InputError, match=r"frame 00000\.jpg has no flow"):
+        pair_video(tmp_path, "v")
+
+
+def test_two_frames_without_flow_are_an_error(tmp_path):
+    square_video(tmp_path, "v", frames=5, flows=3)
+    with pytest.raises(InputError, match=r"v has 5 frames and 3 flows"):
         pair_video(tmp_path, "v")
 
 
