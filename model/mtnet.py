@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from util.checkpoint import load_encoder_weights
+
 from .build import SIZE_MULTIPLE, spec_for
 from .decoder import CascadedDecoder
 from .encoder import Encoder
@@ -45,8 +47,6 @@ class MTNet(nn.Module):
         self.fpn = FPN(spec.dim)
         self.cls2, self.cls3, self.cls4, self.cls5 = (SegHead(spec.dim) for _ in range(4))
         if encoder_weights is not None:
-            from util.checkpoint import load_encoder_weights
-
             load_encoder_weights(self.backbone, encoder_weights)
 
     def encode(self, imgs: Tensor, flows: Tensor) -> tuple[list[Tensor], list[Tensor]]:
