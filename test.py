@@ -15,11 +15,8 @@ import sys
 
 from inference.config import parse_config
 from inference.runner import run
-from util.checkpoint import CheckpointError
 from util.errors import InputError
-from util.flow import FlowError
 from util.memory import retain_freed_memory
-from util.video import VideoError
 
 
 def _setup_logging() -> None:
@@ -38,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     retain_freed_memory()
     try:
         run(parse_config(argv))
-    except (InputError, CheckpointError, FlowError, VideoError) as err:
+    except InputError as err:
         print(f"test.py: error: {err}", file=sys.stderr)
         return 2
     return 0

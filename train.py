@@ -16,7 +16,6 @@ from collections.abc import Sequence
 def main(argv: Sequence[str] | None = None) -> int:
     from training.config import config_from_args
     from training.trainer import train
-    from util.checkpoint import CheckpointError
     from util.distributed import cleanup
     from util.errors import InputError
     from util.memory import retain_freed_memory
@@ -35,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     retain_freed_memory()
     try:
         train(cfg)
-    except (InputError, CheckpointError) as err:
+    except InputError as err:
         # a user's mistake (data, paths, flags): one line, no traceback
         print(f"train.py: error: {err}", file=sys.stderr)
         return 2

@@ -24,6 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from util.image import read_mask, write_image
+
 REPO = Path(__file__).resolve().parents[1]
 GOALS = {"J/F": 15.0, "VSOD": 60.0}
 
@@ -33,7 +35,7 @@ def perturb(masks: Path, out: Path, *, soft: bool) -> None:
     blurred 8-bit soft map with full range."""
     rng = np.random.default_rng(0)
     for path in sorted(masks.glob("*/*.png")):
-        gt = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        gt = read_mask(path)
         m = np.roll(gt > 0, (int(rng.integers(-8, 9)), int(rng.integers(-8, 9))), axis=(0, 1))
         m = m.astype(np.uint8) * 255
         if soft:
@@ -41,9 +43,7 @@ def perturb(masks: Path, out: Path, *, soft: bool) -> None:
             m.flat[0], m.flat[-1] = 0, 255
         elif rng.random() < 1 / 3:
             m = cv2.dilate(m, np.ones((7, 7), np.uint8))
-        target = out / path.parent.name / path.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(target), m)
+        write_image(out / path.parent.name / path.name, m)
 
 
 def children_cpu() -> float:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from util.errors import InputError
-from util.image import IMAGE_EXTS
+from util.image import IMAGE_EXTS, list_subfolders
 
 from .test_videos import VideoSpec
 
@@ -70,8 +70,8 @@ class Benchmark:
     tasks: tuple[str, ...] = TASKS
 
     def video_names(self) -> list[str]:
-        """Sorted names of the video folders under the frame folder."""
-        return sorted(p.name for p in self.frame_root.iterdir() if p.is_dir())
+        """Names of the video folders under the frame folder (``util.image`` order)."""
+        return list_subfolders(self.frame_root)
 
     def video(self, name: str) -> VideoSpec:
         """The folders and extensions of one video."""

@@ -13,16 +13,18 @@ workers streams a video while the network runs and no video is ever held whole.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from util.errors import InputError
-from util.image import read_rgb, to_network_input
+from util.image import as_pil_rgb, list_images, read_rgb, to_network_input
 
 
 @dataclass(frozen=True)
@@ -50,25 +52,6 @@ class PairedVideo:
         return [p.stem for p in self.frames]
 
 
-def list_images(folder: Path, exts: tuple[str, ...]) -> list[Path]:
-    """Image files of ``folder`` with one of ``exts`` (case-insensitive), sorted by name.
-
-    Hidden files (temporary files among them) are ignored. Two files of one stem raise.
-    """
-    if not folder.is_dir():
-        raise InputError(f"{folder}: folder not found; expected a folder of images ({_exts(exts)})")
-    files = sorted(
-        p
-        for p in folder.iterdir()
-        if p.suffix.lower() in exts and not p.name.startswith(".") and p.is_file()
-    )
-    stems = [p.stem for p in files]
-    if len(set(stems)) != len(stems):
-        dup = next(s for s in stems if stems.count(s) > 1)
-        raise InputError(f"{folder}: two images named {dup}; expected one image per name")
-    return files
-
-
 def pair_video(spec: VideoSpec, drop_tail: bool) -> PairedVideo:
     """Pair frames and flows by name; see the module docstring for the rules.
 
@@ -78,7 +61,7 @@ def pair_video(spec: VideoSpec, drop_tail: bool) -> PairedVideo:
     frames = list_images(spec.frame_dir, spec.frame_exts)
     if not frames:
         raise InputError(
-            f"{spec.frame_dir}: empty video {spec.name}; expected frame images ({_exts(spec.frame_exts)})"
+            f"{spec.frame_dir}: empty video {spec.name}; expected frame images ({'/'.join(spec.frame_exts)})"
         )
     flow_files = list_images(spec.flow_dir, spec.flow_exts)
     flows = {p.stem: p for p in flow_files}
@@ -112,10 +95,6 @@ def _mismatch(orphans: list[str], missing: list[Path]) -> str:
     return " (" + "; ".join(parts) + ")" if parts else ""
 
 
-def _exts(exts: tuple[str, ...]) -> str:
-    return "/".join(exts)
-
-
 def clip_bounds(num_frames: int, length: int) -> list[tuple[int, int]]:
     """Consecutive non-overlapping clips ``[start, stop)`` of ``length``; the last holds the
     remainder (a video of at most ``length`` frames is one clip)."""
@@ -127,10 +106,11 @@ class Clip:
     """One clip of a video, ready for the network.
 
     imgs, flows: ``[T, 3, H, W]`` normalised; names: frame stems; sizes: each frame's own
-    (h, w).
+    (h, w); index: the clip's place in its video (0, 1, ...).
     """
 
     video: str
+    index: int
     names: tuple[str, ...]
     sizes: tuple[tuple[int, int], ...]
     imgs: Tensor
@@ -154,16 +134,36 @@ class VideoClips(Dataset):
 
     def __getitem__(self, index: int) -> Clip:
         start, stop = self.bounds[index]
-        frames = [read_rgb(p) for p in self.video.frames[start:stop]]
-        flows = [read_rgb(p) for p in self.video.flows[start:stop]]
-        return Clip(
-            video=self.video.name,
-            names=tuple(p.stem for p in self.video.frames[start:stop]),
-            sizes=tuple((img.height, img.width) for img in frames),
-            imgs=_stack(frames, self.size),
-            flows=_stack(flows, self.size),
+        return make_clip(
+            self.video.name,
+            index,
+            [p.stem for p in self.video.frames[start:stop]],
+            [read_rgb(p) for p in self.video.frames[start:stop]],
+            [read_rgb(p) for p in self.video.flows[start:stop]],
+            self.size,
         )
 
 
-def _stack(images: list[Image.Image], size: tuple[int, int]) -> Tensor:
-    return torch.stack([to_network_input(img, size) for img in images])
+def make_clip(
+    video: str,
+    index: int,
+    names: Sequence[str],
+    frames: Sequence[Image.Image | np.ndarray],
+    flows: Sequence[Image.Image | np.ndarray],
+    size: tuple[int, int],
+) -> Clip:
+    """A clip from its frames and flow images (PIL RGB images or RGB ``[h, w, 3]`` uint8
+    arrays), resized to ``size`` = (H, W) and normalised as DESIGN.md §8 says.
+
+    Files and arrays go through this one function, so the masks of a video read from disk
+    and of the same images held in memory are the same.
+    """
+    frames = [as_pil_rgb(img) for img in frames]
+    return Clip(
+        video=video,
+        index=index,
+        names=tuple(names),
+        sizes=tuple((img.height, img.width) for img in frames),
+        imgs=torch.stack([to_network_input(img, size) for img in frames]),
+        flows=torch.stack([to_network_input(img, size) for img in flows]),
+    )

@@ -22,7 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from util.errors import InputError
-from util.image import IMAGE_EXTS
+from util.image import IMAGE_EXTS, list_subfolders
 
 from .test_videos import VideoSpec
 from .test_videos import pair_video as pair_frames_and_flows
@@ -80,7 +80,7 @@ def list_videos(root: Path, min_frames: int, need_masks: bool = True) -> list[Vi
     if not frame_root.is_dir():
         raise InputError(f"no frame folder in the dataset root: {frame_root}")
     videos = []
-    for name in sorted(p.name for p in frame_root.iterdir() if p.is_dir()):
+    for name in list_subfolders(frame_root):
         video = pair_video(Path(root), name, need_masks)
         if len(video) < min_frames:
             log.info("skipping video %s: %d frames, fewer than %d", name, len(video), min_frames)

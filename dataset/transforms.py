@@ -19,9 +19,7 @@ from PIL import Image, ImageEnhance
 from torch import Tensor
 from torchvision.transforms import functional as TF
 
-# MTNET.md §1: frames and flow images are normalised alike.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from util.image import normalize, read_mask, read_rgb
 
 CROP_BORDER = 30  # each side of the crop box is 1..30 px shorter than the frame
 ROTATE_PROB = 0.2
@@ -107,7 +105,7 @@ def resize_mask(mask: Image.Image, imsize: int) -> Image.Image:
 
 def image_to_tensor(image: Image.Image) -> Tensor:
     """RGB PIL image -> normalised ``[3, H, W]`` float tensor (MTNET.md §1)."""
-    return TF.normalize(TF.to_tensor(image), IMAGENET_MEAN, IMAGENET_STD)
+    return normalize(TF.to_tensor(image))
 
 
 def mask_to_tensor(mask: Image.Image) -> Tensor:
@@ -115,23 +113,15 @@ def mask_to_tensor(mask: Image.Image) -> Tensor:
     return torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255.0)[None]
 
 
-def denormalize(images: Tensor) -> Tensor:
-    """Undo :func:`image_to_tensor`: ``[..., 3, H, W]`` -> the same in [0, 1]."""
-    mean = images.new_tensor(IMAGENET_MEAN)[:, None, None]
-    std = images.new_tensor(IMAGENET_STD)[:, None, None]
-    return (images * std + mean).clamp(0.0, 1.0)
-
-
 def load_rgb(path: Path) -> Image.Image:
-    """Open a frame or flow image as RGB."""
-    with Image.open(path) as image:
-        return image.convert("RGB")
+    """Open a frame or flow image as RGB (``util.image.read_rgb``)."""
+    return read_rgb(path)
 
 
 def load_train_mask(path: Path) -> Image.Image:
-    """Open a mask as grey with every value > 0 set to 255 (MTNET.md §7)."""
-    with Image.open(path) as image:
-        return image.convert("L").point(lambda v: 255 if v > 0 else 0)
+    """Open a mask as grey with every value > 0 set to 255 (MTNET.md §7; palette masks by
+    index, ``util.image.read_mask``)."""
+    return Image.fromarray(np.where(read_mask(path) > 0, 255, 0).astype(np.uint8), "L")
 
 
 def match_size(image: Image.Image, size: tuple[int, int], mask: bool) -> Image.Image:

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
+
+from util.image import read_mask_image
 
 from .train_clips import Video, list_videos
 from .transforms import image_to_tensor, load_rgb, mask_to_tensor, resize_image, resize_mask
@@ -44,8 +45,7 @@ def load_val_image(path: Path, imsize: int) -> Tensor:
 
 def load_val_mask(path: Path, imsize: int) -> Tensor:
     """Mask -> ``[1, S, S]`` of 0/1: grey, nearest-resized, > 0.5 of full scale."""
-    with Image.open(path) as image:
-        mask = resize_mask(image.convert("L"), imsize)
+    mask = resize_mask(read_mask_image(path), imsize)
     return (mask_to_tensor(mask) > 0.5).float()
 
 

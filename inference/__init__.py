@@ -1,1 +1,9 @@
-"""Test-time inference: configuration, the streaming runner, post-processing and writing."""
+"""Test-time inference: the predictor (the Python API), the streaming runner of test.py,
+post-processing, writing and visualisation.
+
+    from inference import MTNetPredictor
+"""
+
+from .predictor import ClipResult, MTNetPredictor, NonFiniteOutput
+
+__all__ = ["ClipResult", "MTNetPredictor", "NonFiniteOutput"]

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dataset.registry import BENCHMARKS, TASKS
+from model.variants import ENCODERS, SIZE_MULTIPLE
 from util.errors import InputError
 from util.flow import METHODS as FLOW_METHODS
-from util.flow import RAFT_MODELS
+from util.flow import RAFT_MODELS, FlowSettings
+from util.layout import OutputLayout
 
-ENCODERS = ("convnext-tiny", "convnext-small")
 AMP_DTYPES = ("bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16")
 DEFAULT_MODEL = "./saves/mtnet.pth"  # read when --test_model is not given (relative to cwd)
 
 
@@ -48,6 +50,7 @@ class TestConfig:
     device: str = "auto"
     amp: bool = False
     amp_dtype: str = "bf16"
+    precision: str = "fp32"
     num_workers: int = 4
     videos: list[str] | None = None
     drop_tail: bool | None = None
@@ -62,9 +65,10 @@ class TestConfig:
         if self.test_length < 1:
             raise InputError(f"--test_length {self.test_length}: expected a positive number")
         height, width = self.test_size
-        if height < 64 or width < 64 or height % 64 or width % 64:
+        m = SIZE_MULTIPLE
+        if height < m or width < m or height % m or width % m:
             raise InputError(
-                f"--test_size {height} {width}: expected multiples of 64 (the paper uses 512 512)"
+                f"--test_size {height} {width}: expected multiples of {m} (the paper uses 512 512)"
             )
         if self.num_workers < 0:
             raise InputError(f"--num_workers {self.num_workers}: expected 0 or more")
@@ -76,6 +80,14 @@ class TestConfig:
                 )
             if not Path(self.raft_weights).is_file():
                 raise InputError(f"{self.raft_weights}: no such RAFT weights file (--raft_weights)")
+
+    def layout(self) -> OutputLayout:
+        """The run's output folders."""
+        return OutputLayout.of(self.output_dir, self.model_name, self.task_name)
+
+    def flow_settings(self) -> FlowSettings:
+        """How ``--video`` makes flow images."""
+        return FlowSettings(self.flow_method, self.raft_weights, self.raft_model)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output_dir",
         default=d.output_dir,
         help="masks go to {output_dir}/{model_name}/{task}/{dataset}/{video}/{frame}.png "
-        "({output_dir}/{model_name}/{task}/{video}/ with --video)",
+        "({output_dir}/{model_name}/{task}_videos/{video}/ with --video)",
     )
     p.add_argument("--model_name", default=d.model_name, help="names the output folder")
     p.add_argument("--encoder_name", default=d.encoder_name, choices=ENCODERS, help="variant")
@@ -120,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--amp", action="store_true", help="autocast on CUDA (ignored on the CPU)")
     p.add_argument("--amp_dtype", default=d.amp_dtype, choices=AMP_DTYPES, help="with --amp")
+    p.add_argument(
+        "--precision",
+        default=d.precision,
+        choices=PRECISIONS,
+        help="the forward pass: fp32 (faithful), bf16 autocast, fp16 autocast (CUDA only)",
+    )
     p.add_argument("--num_workers", type=int, default=d.num_workers, help="reading processes")
     p.add_argument("--videos", nargs="+", default=d.videos, help="only these videos")
     p.add_argument(

@@ -24,28 +24,27 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from dataset.registry import Benchmark, resolve_benchmark
 from dataset.test_videos import Clip, PairedVideo, VideoClips, pair_video
-from model import MTNet
-from model.weights import load_weights
+from model import build_mtnet
 from util.distributed import DistInfo, cleanup, init_distributed
 from util.errors import InputError
 from util.fileio import atomic_path
+from util.layout import mask_path
 
 from . import config
 from .config import TestConfig
-from .postprocess import to_masks
+from .predictor import MTNetPredictor
 from .video_input import VideoInput
 from .writer import MaskWriter
 
 log = logging.getLogger(__name__)
 
-_AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 UNTRAINED_SEED = 0
 
 
@@ -58,7 +57,7 @@ class VideoJob:
 
     def is_done(self) -> bool:
         """All masks exist (each is written atomically, so existing ones are complete)."""
-        return all((self.out_dir / f"{stem}.png").is_file() for stem in self.video.stems)
+        return all(mask_path(self.out_dir, stem).is_file() for stem in self.video.stems)
 
 
 @dataclass
@@ -90,8 +89,11 @@ def plan_benchmark(bench: Benchmark, cfg: TestConfig) -> list[VideoJob]:
     if cfg.videos is not None:
         names = [n for n in names if n in set(cfg.videos)]
     drop_tail = bench.drop_tail if cfg.drop_tail is None else cfg.drop_tail
-    out_root = Path(cfg.output_dir) / cfg.model_name / cfg.task_name / bench.name
-    return [VideoJob(pair_video(bench.video(n), drop_tail), out_root / n) for n in names]
+    layout = cfg.layout()
+    return [
+        VideoJob(pair_video(bench.video(n), drop_tail), layout.video_dir(bench.name, n))
+        for n in names
+    ]
 
 
 def build_model(cfg: TestConfig, device: torch.device) -> nn.Module:
@@ -100,15 +102,25 @@ def build_model(cfg: TestConfig, device: torch.device) -> nn.Module:
     No ``test_model`` (``--video`` without weights): randomly initialised with a fixed seed
     (the global RNG is left as it was), with a warning that the masks mean nothing.
     """
-    if cfg.test_model is None:
-        log.warning(untrained_warning())
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(UNTRAINED_SEED)
-            model = MTNet(encoder=cfg.encoder_name)
-    else:
-        model = MTNet(encoder=cfg.encoder_name)
-        load_weights(model, cfg.test_model)
-    return model.eval().to(device)
+    if cfg.test_model is not None:
+        return build_mtnet(cfg.encoder_name, weights=cfg.test_model, device=device)
+    log.warning(untrained_warning())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(UNTRAINED_SEED)
+        return build_mtnet(cfg.encoder_name, device=device)
+
+
+def make_predictor(cfg: TestConfig, device: torch.device) -> MTNetPredictor:
+    """The predictor of a test run: the network, the task, the size, the precision."""
+    return MTNetPredictor(
+        build_model(cfg, device),
+        cfg.task_name,
+        cfg.test_size,
+        cfg.test_length,
+        device=device,
+        precision=precision(cfg, device),
+        flow=cfg.flow_settings(),
+    )
 
 
 def _cpu_count() -> int:
@@ -148,38 +160,9 @@ class _ErrorsAsValues(Dataset):
             return err
 
 
-class Predictor:
-    """The network on one device; returns probabilities and the seconds spent in forward.
-
-    fp32 by default; with ``amp_dtype`` (CUDA only) under autocast in bf16 or fp16.
-    """
-
-    def __init__(self, model: nn.Module, device: torch.device, amp_dtype: torch.dtype | None):
-        self.model = model
-        self.device = device
-        self.amp_dtype = amp_dtype
-
-    def __call__(self, imgs: Tensor, flows: Tensor) -> tuple[Tensor, float]:
-        """imgs, flows: ``[T, 3, H, W]`` -> probabilities ``[T, 1, H, W]`` (fp32), seconds."""
-        imgs = imgs.to(self.device, non_blocking=True)[None]
-        flows = flows.to(self.device, non_blocking=True)[None]
-        self._sync()
-        start = time.perf_counter()
-        with torch.autocast(
-            self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
-        ):
-            prob = self.model(imgs, flows)
-        self._sync()  # MTNET.md §8: the release stops its timer without synchronising
-        return prob.float(), time.perf_counter() - start
-
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-
 def run_jobs(
     jobs: list[VideoJob],
-    predictor: Predictor,
+    predictor: MTNetPredictor,
     cfg: TestConfig,
     bar: tqdm,
     per_frame: bool = False,
@@ -207,13 +190,11 @@ def run_jobs(
         for (j, last), clip in zip(owners, loader, strict=True):
             if isinstance(clip, InputError):
                 raise clip
-            prob, seconds = predictor(clip.imgs, clip.flows)
-            for name, mask in zip(
-                clip.names, to_masks(prob, clip.sizes, cfg.task_name), strict=True
-            ):
-                writer.submit(jobs[j].out_dir / f"{name}.png", mask.cpu().numpy())
+            result = predictor.predict(clip)
+            for name, mask in zip(clip.names, result.masks, strict=True):
+                writer.submit(mask_path(jobs[j].out_dir, name), mask)
             stats.frames += len(clip.names)
-            stats.network_s += seconds
+            stats.network_s += result.seconds
             stats.videos += last
             bar.update(len(clip.names) if per_frame else int(last))
             bar.set_postfix(
@@ -234,14 +215,15 @@ def _yield_to_network(*_: object) -> None:
         os.nice(10)  # per thread on Linux; a raised nice is allowed without privileges
 
 
-def amp_dtype(cfg: TestConfig, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of ``--amp`` (bf16 or fp16), or None for fp32 (also on the CPU)."""
+def precision(cfg: TestConfig, device: torch.device) -> str:
+    """The forward pass's precision: ``--precision``, or ``--amp_dtype`` with ``--amp`` on
+    CUDA (``--amp`` on the CPU runs in fp32, with a warning)."""
     if not cfg.amp:
-        return None
+        return cfg.precision
     if device.type != "cuda":
-        log.warning("--amp works on CUDA only; running in fp32 on %s", device)
-        return None
-    return _AMP_DTYPES[cfg.amp_dtype]
+        log.warning("--amp works on CUDA only; running in %s on %s", cfg.precision, device)
+        return cfg.precision
+    return cfg.amp_dtype
 
 
 def _reduce(stats: Stats, info: DistInfo) -> Stats:
@@ -269,8 +251,7 @@ def _log_summary(what: str, stats: Stats, info: DistInfo) -> None:
 
 
 def _write_config(cfg: TestConfig) -> None:
-    path = Path(cfg.output_dir) / cfg.model_name / cfg.task_name / "test_config.json"
-    with atomic_path(path) as tmp:
+    with atomic_path(cfg.layout().config_path) as tmp:
         tmp.write_text(json.dumps(asdict(cfg), indent=2) + "\n")
 
 
@@ -321,8 +302,7 @@ def run(cfg: TestConfig) -> Stats:
         if cfg.video is not None:
             return run_video(cfg, info)
         plans = plan(cfg)
-        model = build_model(cfg, info.device)
-        predictor = Predictor(model, info.device, amp_dtype(cfg, info.device))
+        predictor = make_predictor(cfg, info.device)
         if info.is_main:
             log.info("config %s", json.dumps(asdict(cfg)))
             _write_config(cfg)
@@ -349,19 +329,21 @@ def run_video(cfg: TestConfig, info: DistInfo) -> Stats:
         log.warning("--drop_tail is ignored with --video: every frame gets a mask")
     if cfg.videos is not None:
         log.warning("--videos is ignored with --video")
-    source = VideoInput.resolve(cfg)
-    predictor = Predictor(build_model(cfg, info.device), info.device, amp_dtype(cfg, info.device))
-    video = source.prepare(cfg, info.device)
+    layout = cfg.layout()
+    source = VideoInput.resolve(cfg.video, layout.work_root)
+    predictor = make_predictor(cfg, info.device)
+    video = source.prepare(cfg.flow_settings(), info.device)
     log.info("config %s", json.dumps(asdict(cfg)))
     _write_config(cfg)
-    job = VideoJob(video, source.out_dir(cfg))
+    job = VideoJob(video, layout.clip_dir(source.name))
     todo = _select([job], info, cfg.skip_existing)
     # one video: more reading processes than cores only compete with the network
     workers = min(cfg.num_workers, _cpu_count())
     stats = run_dataset(
         source.name, todo, predictor, replace(cfg, num_workers=workers), info, per_frame=True
     )
-    overlay = source.write_overlay(video, cfg)
+    label = cfg.model_name if cfg.test_model else f"{cfg.model_name} (untrained)"
+    overlay = source.write_overlay(video, job.out_dir, layout.overlay_dir, cfg.task_name, label)
     log.info("%d masks in %s; overlay video %s", len(video.frames), job.out_dir, overlay)
     if cfg.test_model is None:
         log.warning("the masks come from an UNTRAINED network (see the warning above)")
@@ -371,7 +353,7 @@ def run_video(cfg: TestConfig, info: DistInfo) -> Stats:
 def run_dataset(
     name: str,
     jobs: list[VideoJob],
-    predictor: Predictor,
+    predictor: MTNetPredictor,
     cfg: TestConfig,
     info: DistInfo,
     per_frame: bool = False,

@@ -1,6 +1,7 @@
 """test.py --video: a video file or a folder of frames in, masks and an overlay video out.
 
-For a video ``clip.mp4`` (or a folder ``clip/`` of frames without flows):
+For a video ``clip.mp4`` (or a folder ``clip/`` of frames without flows), in the folders
+that ``util.layout.OutputLayout`` defines:
 
 - ``{output_dir}/{model_name}/work/clip/``: the work folder, kept so that a rerun resumes:
   ``frame/00000.jpg ...`` (decoded from a video file; a folder's frames are read in place),
@@ -8,7 +9,7 @@ For a video ``clip.mp4`` (or a folder ``clip/`` of frames without flows):
   ``source.json``, what they were made from. A video that changed (size or modification
   time), another source of the same name, or another flow method clears what no longer
   fits; existing flows are otherwise kept.
-- ``{output_dir}/{model_name}/{task}/clip/00000.png ...``: one mask per frame at the
+- ``{output_dir}/{model_name}/{task}_videos/clip/00000.png ...``: one mask per frame at the
   video's own size; the last frame, which has no flow of its own, reuses the preceding flow.
 - ``{output_dir}/{model_name}/{task}_overlay/clip.mp4`` (and ``clip.gif``, ``clip/*.jpg``):
   the masks over the frames beside the flow, drawn by ``inference.visualize``.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +29,11 @@ import torch
 from dataset.test_videos import PairedVideo, VideoSpec, pair_video
 from util.errors import InputError
 from util.fileio import atomic_path
-from util.flow import compute_flows, list_frames
-from util.image import IMAGE_EXTS
+from util.flow import FlowSettings, compute_flows, list_frames
+from util.image import IMAGE_EXTS, list_images
+from util.layout import mask_path
 from util.video import extract_frames, video_fps
 
-from .config import TestConfig
 from .visualize import VisConfig, VisVideo, visualise_video
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ class VideoInput:
     """The ``--video`` source and the folders of its run.
 
     path: the video file or frame folder; name: its stem, naming the output folders;
-    work: ``{output_dir}/{model_name}/work/{name}``.
+    work: ``{work_root}/{name}``.
     """
 
     path: Path
@@ -54,14 +56,14 @@ class VideoInput:
     work: Path
 
     @classmethod
-    def resolve(cls, cfg: TestConfig) -> VideoInput:
-        """``cfg.video`` -> ``VideoInput``; ``InputError`` when the path does not exist."""
-        path = Path(cfg.video)
+    def resolve(cls, video: str | os.PathLike, work_root: str | os.PathLike) -> VideoInput:
+        """A video file or frame folder and the root of work folders -> ``VideoInput``;
+        ``InputError`` when the path does not exist."""
+        path = Path(video)
         if not path.exists():
             raise InputError(f"{path}: no such video file or folder of frames (--video)")
         name = path.stem if path.is_file() else path.resolve().name
-        work = Path(cfg.output_dir) / cfg.model_name / "work" / name
-        return cls(path, name, path.is_file(), work)
+        return cls(path, name, path.is_file(), Path(work_root) / name)
 
     @property
     def frame_dir(self) -> Path:
@@ -71,15 +73,7 @@ class VideoInput:
     def flow_dir(self) -> Path:
         return self.work / "flow"
 
-    def out_dir(self, cfg: TestConfig) -> Path:
-        """Where the masks go: ``{output_dir}/{model_name}/{task}/{name}``."""
-        return Path(cfg.output_dir) / cfg.model_name / cfg.task_name / self.name
-
-    def overlay_dir(self, cfg: TestConfig) -> Path:
-        """Where the overlay video and images go: ``{output_dir}/{model_name}/{task}_overlay``."""
-        return Path(cfg.output_dir) / cfg.model_name / f"{cfg.task_name}_overlay"
-
-    def prepare(self, cfg: TestConfig, device: torch.device) -> PairedVideo:
+    def prepare(self, flow: FlowSettings, device: torch.device | str = "cpu") -> PairedVideo:
         """Frames (decoded if needed) and flows in place, paired frame by frame (no drop tail).
 
         Raises ``VideoError`` (an unreadable video), ``FlowError`` (no frames, frames of
@@ -93,28 +87,22 @@ class VideoInput:
             self._clear(self.work / MANIFEST, self.flow_dir, self.work / "frame")
             count = len(extract_frames(self.path, self.frame_dir)) if self.is_file else None
             manifest = {"source": source, "frames": count}
-        flow = self._flow_settings(cfg)
-        if manifest.get("flow") != flow:
+        flow_record = self._flow_record(flow)
+        if manifest.get("flow") != flow_record:
             if manifest.get("flow") is not None:
                 log.info("%s: another flow method; flows are computed again", self.work)
             self._clear(self.flow_dir)
-        _write_json(self.work / MANIFEST, {**manifest, "flow": flow})
+        _write_json(self.work / MANIFEST, {**manifest, "flow": flow_record})
 
         frames = list_frames(self.frame_dir)  # FlowError for an empty folder
-        names = [p.name for p in frames]
-        if names != sorted(names):
-            raise InputError(
-                f"{self.frame_dir}: frame names sort differently by name and by number "
-                f"({names[0]}, {names[1]}, ...); expected zero-padded names such as 00000.jpg"
-            )
         if len(frames) < 2:
             raise InputError(f"{self.path}: a single frame; expected two or more (motion)")
         compute_flows(
             self.frame_dir,
             self.flow_dir,
-            method=cfg.flow_method,
-            raft_weights=cfg.raft_weights,
-            raft_model=cfg.raft_model,
+            method=flow.method,
+            raft_weights=flow.raft_weights,
+            raft_model=flow.raft_model,
             device=device,
         )
         spec = VideoSpec(self.name, self.frame_dir, self.flow_dir, IMAGE_EXTS, IMAGE_EXTS)
@@ -127,7 +115,7 @@ class VideoInput:
         if self.is_file:
             stat = self.path.stat()
             return {"video": resolved, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-        frames = [p for p in sorted(self.path.iterdir()) if p.suffix.lower() in IMAGE_EXTS]
+        frames = list_images(self.path)
         return {
             "folder": resolved,
             "frames": [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in frames],
@@ -142,11 +130,11 @@ class VideoInput:
         return found == manifest.get("frames")
 
     @staticmethod
-    def _flow_settings(cfg: TestConfig) -> dict:
-        if cfg.flow_method != "raft":
-            return {"method": cfg.flow_method}
-        weights = str(Path(cfg.raft_weights).resolve())
-        return {"method": "raft", "model": cfg.raft_model, "weights": weights}
+    def _flow_record(flow: FlowSettings) -> dict:
+        if flow.method != "raft":
+            return {"method": flow.method}
+        weights = str(Path(flow.raft_weights).resolve())
+        return {"method": "raft", "model": flow.raft_model, "weights": weights}
 
     def _clear(self, *paths: Path) -> None:
         """Remove work files; only ever below ``self.work`` (never a user's frame folder)."""
@@ -157,29 +145,25 @@ class VideoInput:
             elif path.exists():
                 path.unlink()
 
-    def write_overlay(self, video: PairedVideo, cfg: TestConfig) -> Path:
-        """The masks over the frames, beside the flow, as images, an MP4 and a GIF; returns
-        the MP4's path. The panel is labelled "(untrained)" for a run without weights."""
-        out_dir = self.out_dir(cfg)
+    def write_overlay(
+        self, video: PairedVideo, masks_dir: Path, overlay_dir: Path, task: str, label: str
+    ) -> Path:
+        """The masks in ``masks_dir`` over the frames, beside the flow, as images, an MP4 and
+        a GIF in ``overlay_dir``, the panel labelled ``label``; returns the MP4's path."""
         vis = VisVideo(
             name=self.name,
             stems=video.stems,
             frames=dict(zip(video.stems, video.frames, strict=True)),
             flows=dict(zip(video.stems, video.flows, strict=True)),
-            preds={stem: out_dir / f"{stem}.png" for stem in video.stems},
+            preds={stem: mask_path(masks_dir, stem) for stem in video.stems},
             masks=None,
         )
         fps = video_fps(self.path) if self.is_file else FOLDER_FPS
         vis_cfg = VisConfig(
-            task_name=cfg.task_name,
-            output_dir=cfg.output_dir,
-            model_name=cfg.model_name if cfg.test_model else f"{cfg.model_name} (untrained)",
-            with_flow=True,
-            make_video=True,
-            fps=fps,
+            task_name=task, model_name=label, with_flow=True, make_video=True, fps=fps
         )
-        visualise_video(vis, self.overlay_dir(cfg), vis_cfg)
-        return self.overlay_dir(cfg) / f"{self.name}.mp4"
+        visualise_video(vis, overlay_dir, vis_cfg)
+        return overlay_dir / f"{self.name}.mp4"
 
 
 def _read_json(path: Path) -> dict:

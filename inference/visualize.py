@@ -23,10 +23,19 @@ from PIL import Image
 from tqdm import tqdm
 
 from dataset.registry import BENCHMARKS, TASKS, Benchmark, resolve_benchmark
-from dataset.test_videos import list_images, pair_video
+from dataset.test_videos import pair_video
 from util.errors import InputError
 from util.fileio import atomic_path
-from util.image import read_grey, read_rgb, write_image
+from util.image import (
+    MASK_EXT,
+    list_images,
+    list_subfolders,
+    read_grey,
+    read_mask,
+    read_rgb_array,
+    write_image,
+)
+from util.layout import OutputLayout, mask_path, vis_dir
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +145,7 @@ def find_videos(bench: Benchmark, pred_root: Path, only: list[str] | None) -> li
     """The predicted videos of one dataset, with their frames, flows and masks."""
     if not pred_root.is_dir():
         raise InputError(f"{pred_root}: no predictions; expected test.py's output for {bench.name}")
-    names = sorted(p.name for p in pred_root.iterdir() if p.is_dir())
+    names = list_subfolders(pred_root)
     if only is not None:
         names = [n for n in names if n in only]
     videos = [_find_video(bench, pred_root, name) for name in names]
@@ -148,18 +157,19 @@ def find_videos(bench: Benchmark, pred_root: Path, only: list[str] | None) -> li
 
 def _find_video(bench: Benchmark, pred_root: Path, name: str) -> VisVideo:
     paired = pair_video(bench.video(name), drop_tail=False)
-    preds = {p.stem: p for p in list_images(pred_root / name, (".png",))}
+    preds = {p.stem: p for p in list_images(pred_root / name, (MASK_EXT,))}
     frames = dict(zip(paired.stems, paired.frames, strict=True))
     missing = [s for s in preds if s not in frames]
     if missing:
         raise InputError(
-            f"{pred_root / name / missing[0]}.png: no frame of that name in {bench.frame_root / name}"
+            f"{mask_path(pred_root / name, missing[0])}: no frame of that name in "
+            f"{bench.frame_root / name}"
         )
     mask_dir = bench.mask_root / name
-    masks = {p.stem: p for p in list_images(mask_dir, (".png",))} if mask_dir.is_dir() else None
+    masks = {p.stem: p for p in list_images(mask_dir, (MASK_EXT,))} if mask_dir.is_dir() else None
     return VisVideo(
         name=name,
-        stems=sorted(preds),
+        stems=list(preds),
         frames=frames,
         flows=dict(zip(paired.stems, paired.flows, strict=True)),
         preds=preds,
@@ -167,18 +177,14 @@ def _find_video(bench: Benchmark, pred_root: Path, name: str) -> VisVideo:
     )
 
 
-def _rgb(path: Path) -> np.ndarray:
-    return np.asarray(read_rgb(path))
-
-
 def draw(video: VisVideo, stem: str, cfg: VisConfig) -> np.ndarray:
     """The composed picture of one frame."""
-    frame = _rgb(video.frames[stem])
-    flow = _rgb(video.flows[stem]) if cfg.with_flow else None
+    frame = read_rgb_array(video.frames[stem])
+    flow = read_rgb_array(video.flows[stem]) if cfg.with_flow else None
     gt = None
     if cfg.with_gt and video.masks is not None:
         path = video.masks.get(stem)
-        gt = read_grey(path) if path else np.zeros(frame.shape[:2], np.uint8)
+        gt = read_mask(path) if path else np.zeros(frame.shape[:2], np.uint8)
     return compose(frame, read_grey(video.preds[stem]), cfg.model_name, flow, gt)
 
 
@@ -232,8 +238,10 @@ def run(cfg: VisConfig) -> int:
     count = 0
     for dataset in cfg.vis_dataset:
         bench = resolve_benchmark(dataset, cfg.root)
-        pred_root = Path(cfg.output_dir) / cfg.model_name / cfg.task_name / bench.name
-        out_dir = Path(cfg.save_root) / cfg.model_name / cfg.task_name / bench.name
+        pred_root = OutputLayout.of(cfg.output_dir, cfg.model_name, cfg.task_name).dataset_dir(
+            bench.name
+        )
+        out_dir = vis_dir(cfg.save_root, cfg.model_name, cfg.task_name, bench.name)
         for video in tqdm(find_videos(bench, pred_root, cfg.videos), desc=bench.name, unit="video"):
             visualise_video(video, out_dir, cfg)
             count += len(video.stems)

@@ -18,41 +18,24 @@ from typing import Any, TypeVar
 
 import cv2
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
+from util.errors import InputError
 from util.fileio import atomic_path
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+from util.image import IMAGE_EXTS, list_images, list_subfolders, read_grey, read_mask
+from util.layout import mask_path
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-class EvalError(Exception):
+class EvalError(InputError):
     """Bad input for an evaluation; reported as a single line with exit status 2."""
-
-
-def read_grey(path: Path) -> np.ndarray:
-    """Read an image as 8-bit grey exactly as PIL's ``convert("L")`` does (MTNET.md §9).
-
-    Plain 8-bit (or 1/2/4-bit) grey PNGs, the usual case, are decoded by OpenCV, which
-    gives the same values faster; palette, colour, alpha and 16-bit images go through PIL,
-    so a palette mask reads as the luminance of its palette colours, as in the release.
-    """
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is not None and img.ndim == 2 and img.dtype == np.uint8:
-        return img
-    try:
-        with Image.open(path) as pil:
-            return np.asarray(pil.convert("L"))
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise EvalError(f"cannot read image {path}: {exc}") from None
 
 
 def read_pair(pred_path: Path | None, gt_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read a prediction and its ground truth (``None``: an empty prediction); same size."""
-    gt = read_grey(gt_path)
+    gt = read_mask(gt_path)
     if pred_path is None:
         return np.zeros_like(gt), gt
     pred = read_grey(pred_path)
@@ -72,17 +55,14 @@ def require_dir(path: Path, what: str) -> Path:
 
 
 def subfolders(path: Path) -> list[str]:
-    """Sorted names of the visible subfolders of ``path``."""
-    return sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """Names of the visible subfolders of ``path`` (``util.image``'s order)."""
+    return list_subfolders(path)
 
 
 def image_names(folder: Path) -> list[str]:
-    """Sorted names of the visible image files of ``folder`` (Python's sort, as the release)."""
-    return sorted(
-        p.name
-        for p in folder.iterdir()
-        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
-    )
+    """Names of the visible image files of ``folder`` in frame order (``util.image``; the
+    release's text order for zero-padded names)."""
+    return [p.name for p in list_images(folder, IMAGE_EXTS)]
 
 
 def match_predictions(
@@ -93,18 +73,13 @@ def match_predictions(
     A missing one is an EvalError naming it, or ``None`` (an empty mask) when
     ``missing_as_empty``; a missing ``pred_dir`` counts as all frames missing.
     """
-    by_stem: dict[str, Path] = {}
-    if pred_dir.is_dir():
-        for name in image_names(pred_dir):  # a .png wins over another image of the same stem
-            stem = Path(name).stem
-            if stem not in by_stem or name.lower().endswith(".png"):
-                by_stem[stem] = pred_dir / name
+    by_stem = {p.stem: p for p in list_images(pred_dir)} if pred_dir.is_dir() else {}
     matched: list[Path | None] = []
     for name in gt_names:
         pred = by_stem.get(Path(name).stem)
         if pred is None and not missing_as_empty:
             raise EvalError(
-                f"no prediction {pred_dir / (Path(name).stem + '.png')} "
+                f"no prediction {mask_path(pred_dir, Path(name).stem)} "
                 f"for ground-truth frame {gt_dir / name}"
             )
         matched.append(pred)

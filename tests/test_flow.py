@@ -14,9 +14,10 @@ from torchvision.models.optical_flow import raft_small
 from torchvision.utils import flow_to_image
 
 from util import flow as flowlib
-from util.flow import DISFlow, RAFTFlow, compute_flows, read_frame, render_flow
+from util.flow import DISFlow, RAFTFlow, compute_flows, render_flow
+from util.image import read_rgb_array, write_image
 from util.sample import SAMPLE_DIR, make_clip, noise_texture
-from util.video import extract_frames, video_fps, write_jpeg, write_video
+from util.video import extract_frames, video_fps, write_video
 
 REPO = Path(__file__).resolve().parent.parent
 OFFSET = (3, 2)  # (dx, dy) in pixels per frame of the synthetic square
@@ -73,7 +74,7 @@ def test_dis_recovers_the_square_offset(tmp_path: Path) -> None:
     paths = write_frames(square_clip(4), tmp_path)
     dis = DISFlow()
     for t in range(len(paths) - 1):
-        flow = dis(read_frame(paths[t]), read_frame(paths[t + 1]))
+        flow = dis(read_rgb_array(paths[t]), read_rgb_array(paths[t + 1]))
         x, y, side = square_box(t, (128, 160))
         mean = flow[y : y + side, x : x + side].reshape(-1, 2).mean(axis=0)
         assert flow.shape == (128, 160, 2)
@@ -86,7 +87,7 @@ def test_flow_names_and_count_follow_davis(tmp_path: Path) -> None:
     names = [f"{i:05d}.jpg" for i in range(4)]  # N frames -> N-1 flows; the last frame has none
     assert [p.name for p in written] == names
     assert sorted(p.name for p in (tmp_path / "flow").iterdir()) == names
-    assert read_frame(written[0]).shape == (128, 160, 3)
+    assert read_rgb_array(written[0]).shape == (128, 160, 3)
 
 
 def test_frames_in_natural_order(tmp_path: Path) -> None:
@@ -112,8 +113,8 @@ def test_render_flow_is_torchvision_flow_to_image(tmp_path: Path) -> None:
     field = np.stack([yy - 24, 32 - xx], axis=-1) * 0.25  # a rotation, all directions
     expected = flow_to_image(torch.from_numpy(field).permute(2, 0, 1)).permute(1, 2, 0).numpy()
     assert np.array_equal(render_flow(field), expected)
-    path = write_jpeg(tmp_path / "f.jpg", render_flow(field))
-    assert np.abs(read_frame(path).astype(int) - expected).mean() < 3  # JPEG, quality 95
+    path = write_image(tmp_path / "f.jpg", render_flow(field))
+    assert np.abs(read_rgb_array(path).astype(int) - expected).mean() < 3  # JPEG, quality 95
 
 
 def test_raft_pads_and_crops_to_the_frame_size(raft_model: torch.nn.Module) -> None:
@@ -129,7 +130,7 @@ def test_raft_writes_named_flows(tmp_path: Path, raft_model: torch.nn.Module) ->
         num_flow_updates=2, progress=False,
     )  # fmt: skip
     assert [p.name for p in written] == ["00000.jpg", "00001.jpg"]
-    assert all(read_frame(p).shape == (64, 64, 3) for p in written)
+    assert all(read_rgb_array(p).shape == (64, 64, 3) for p in written)
 
 
 def test_cli_loads_raft_weights_from_a_file(
@@ -171,7 +172,7 @@ def bad_weights(folder: Path, kind: str) -> Path:
 @pytest.mark.parametrize(
     ("case", "message"),
     [
-        ("missing_folder", "frame folder not found"),
+        ("missing_folder", "folder not found"),
         ("empty_folder", "no frames"),
         ("raft_without_weights", "needs --raft_weights"),
         ("missing_weights", "weights file not found"),
@@ -214,7 +215,8 @@ def test_module_entry_point_reports_errors(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "util.flow", "--frames", str(tmp_path / "x"), "--out", "y"]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"error: frame folder not found: {tmp_path}/x"]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {tmp_path}/x: folder not found")
 
 
 def test_extract_frames_names_and_count(tmp_path: Path) -> None:
@@ -222,7 +224,7 @@ def test_extract_frames_names_and_count(tmp_path: Path) -> None:
     video = write_video(frames, tmp_path / "clip.mp4", fps=10)
     paths = extract_frames(video, tmp_path / "frames", progress=False)
     assert [p.name for p in paths] == [f"{i:05d}.jpg" for i in range(6)]
-    assert read_frame(paths[0]).shape == (48, 64, 3)
+    assert read_rgb_array(paths[0]).shape == (48, 64, 3)
     assert video_fps(video) == pytest.approx(10)
 
 

@@ -14,7 +14,6 @@ from dataset.train_clips import TrainClips, item_rng, list_videos, pair_video, s
 from dataset.transforms import (
     AugParams,
     augment_clip,
-    denormalize,
     geometric,
     sample_aug_params,
 )
@@ -22,6 +21,7 @@ from dataset.val_videos import ValClips, clip_starts
 from tests.train_helpers import SHARED_DAVIS, square_video, synthetic_root
 from training.loader import ResumableBatches
 from util.errors import InputError
+from util.image import denormalize
 
 IDENTITY = (1.0, 1.0, 1.0, 1.0)
 

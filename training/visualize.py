@@ -8,8 +8,8 @@ import torch
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
-from dataset.transforms import denormalize
 from util.fileio import atomic_path
+from util.image import denormalize
 
 
 def progress_grid(

@@ -24,9 +24,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -39,19 +39,29 @@ from torchvision.utils import flow_to_image
 from tqdm import tqdm
 
 from util import distributed
-from util.video import write_jpeg
+from util.errors import InputError
+from util.image import list_images, read_rgb_array, write_image
 
 log = logging.getLogger(__name__)
 
 METHODS = ("dis", "raft")
 RAFT_MODELS = ("raft_large", "raft_small")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 FLOW_SUFFIX = ".jpg"
 RAFT_MIN_SIZE = 128  # torchvision RAFT refuses smaller inputs (its correlation pyramid)
 
 
-class FlowError(ValueError):
+class FlowError(InputError):
     """A problem with the flow tool's inputs: folders, images, weights, method or device."""
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    """How flow images are made: ``method`` ``"dis"`` or ``"raft"`` (with a local
+    ``raft_weights`` file for ``raft_model``)."""
+
+    method: str = "dis"
+    raft_weights: str | None = None
+    raft_model: str = "raft_large"
 
 
 class FlowEstimator(Protocol):
@@ -61,37 +71,18 @@ class FlowEstimator(Protocol):
     def __call__(self, image1: np.ndarray, image2: np.ndarray) -> np.ndarray: ...
 
 
-def frame_sort_key(path: Path) -> list[int | str]:
-    """Natural order of frame names: ``2.jpg`` before ``10.jpg``; zero-padded names sort as is."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
-
-
 def list_frames(frames_dir: str | os.PathLike) -> list[Path]:
-    """Image files of a frame folder (.jpg .jpeg .png .bmp, not hidden) in natural order."""
-    frames_dir = Path(frames_dir)
-    if not frames_dir.is_dir():
-        raise FlowError(f"frame folder not found: {frames_dir}")
-    frames = [
-        p
-        for p in frames_dir.iterdir()
-        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
-    ]
+    """Image files of a frame folder in frame order (``util.image.list_images``); an empty
+    folder is a ``FlowError``."""
+    frames = list_images(frames_dir)
     if not frames:
-        raise FlowError(f"no frames (.jpg/.jpeg/.png/.bmp) in {frames_dir}")
-    return sorted(frames, key=frame_sort_key)
+        raise FlowError(f"{frames_dir}: no frames; expected images (.jpg/.jpeg/.png/.bmp)")
+    return frames
 
 
 def flow_path(frame: Path, out_dir: Path) -> Path:
     """Where the flow from ``frame`` to the next frame goes: ``out_dir/<frame stem>.jpg``."""
     return out_dir / f"{frame.stem}{FLOW_SUFFIX}"
-
-
-def read_frame(path: Path) -> np.ndarray:
-    """Read an image file as RGB ``[H, W, 3]`` uint8, or raise :class:`FlowError`."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise FlowError(f"cannot read image {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def render_flow(flow: np.ndarray) -> np.ndarray:
@@ -226,15 +217,15 @@ def flows_for_frames(
     todo = [i for i, path in enumerate(paths) if not path.exists()]
     previous: tuple[int, np.ndarray] | None = None  # the last frame read: (index, image)
     for i in tqdm(todo, desc=out_dir.name, unit="flow", disable=not progress, leave=False):
-        image1 = previous[1] if previous and previous[0] == i else read_frame(frames[i])
-        image2 = read_frame(frames[i + 1])
+        image1 = previous[1] if previous and previous[0] == i else read_rgb_array(frames[i])
+        image2 = read_rgb_array(frames[i + 1])
         previous = (i + 1, image2)
         if image1.shape != image2.shape:
             raise FlowError(
                 f"frames of different sizes: {frames[i]} {image1.shape[1]}x{image1.shape[0]}, "
                 f"{frames[i + 1]} {image2.shape[1]}x{image2.shape[0]}"
             )
-        write_jpeg(paths[i], render_flow(estimator(image1, image2)))
+        write_image(paths[i], render_flow(estimator(image1, image2)))
     log.info("%s: %d flows written, %d kept", out_dir, len(todo), len(paths) - len(todo))
     return paths
 
@@ -343,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             paths = compute_root_flows(args.root, **options)
         else:
             paths = compute_flows(args.frames, args.out, **options)
-    except (FlowError, OSError) as error:
+    except (InputError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     log.info("%d flow images in place", len(paths))

@@ -42,6 +42,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 MASK_EXT = ".png"  # masks written by test.py and read by the evaluation
+JPEG_QUALITY = 95  # frames decoded from videos and flow images
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
@@ -198,15 +199,19 @@ def to_network_input(img: Image.Image | np.ndarray, size: tuple[int, int]) -> Te
     return normalize(TF.to_tensor(resize_bilinear(as_pil_rgb(img), size)))
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray, jpeg_quality: int = 95) -> Path:
+def write_image(
+    path: str | os.PathLike, image: np.ndarray, jpeg_quality: int = JPEG_QUALITY
+) -> Path:
     """Write an 8-bit ``[h, w]`` grey or ``[h, w, 3]`` RGB image atomically; the suffix
     (.png, .jpg) picks the format. Returns the path."""
     path = Path(path)
     if image.ndim == 3:
         image = np.ascontiguousarray(image[..., ::-1])  # OpenCV writes BGR
+    is_jpeg = path.suffix.lower() in (".jpg", ".jpeg")
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if is_jpeg else []
     try:
         with atomic_path(path) as tmp:
-            if not cv2.imwrite(os.fspath(tmp), image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]):
+            if not cv2.imwrite(os.fspath(tmp), image, params):
                 raise InputError(f"{path}: could not write this image; expected a writable folder")
     except OSError as err:
         raise InputError(
@@ -215,7 +220,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, jpeg_quality: int = 
     return path
 
 
-def jpeg_round_trip(image: np.ndarray, jpeg_quality: int = 95) -> np.ndarray:
+def jpeg_round_trip(image: np.ndarray, jpeg_quality: int = JPEG_QUALITY) -> np.ndarray:
     """An RGB ``[h, w, 3]`` uint8 image as it reads back after :func:`write_image` as a JPEG
     (so images kept in memory equal the ones written to work files)."""
     bgr = np.ascontiguousarray(image[..., ::-1])

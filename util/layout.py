@@ -63,9 +63,10 @@ class OutputLayout:
         """Overlays of ``--video`` clips: ``{task}_overlay``."""
         return self.model_root / f"{self.task}_overlay"
 
-    def work_dir(self, name: str) -> Path:
-        """Frames and flows made for a ``--video`` clip: ``work/{name}``."""
-        return self.model_root / "work" / name
+    @property
+    def work_root(self) -> Path:
+        """Frames and flows made for ``--video`` clips: ``work/{name}`` below it."""
+        return self.model_root / "work"
 
 
 def mask_path(folder: str | os.PathLike, stem: str) -> Path:

@@ -15,15 +15,16 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from util.errors import InputError
 from util.fileio import atomic_path
+from util.image import write_image
 
 log = logging.getLogger(__name__)
 
 FRAME_NAME = "{:05d}.jpg"
-JPEG_QUALITY = 95
 
 
-class VideoError(ValueError):
+class VideoError(InputError):
     """A video that cannot be opened, decoded or written."""
 
 
@@ -35,16 +36,6 @@ def _open(video_path: Path) -> cv2.VideoCapture:
     if not capture.isOpened():
         raise VideoError(f"cannot open video {video_path} (not a video OpenCV can decode?)")
     return capture
-
-
-def write_jpeg(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write an RGB image ``[H, W, 3]`` ``uint8`` as a JPEG (quality 95), atomically."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-        if not cv2.imwrite(str(tmp), bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
-            raise VideoError(f"cannot write image {path}")
-    return path
 
 
 def extract_frames(
@@ -65,7 +56,7 @@ def extract_frames(
             ok, bgr = capture.read()
             while ok:
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                paths.append(write_jpeg(out_dir / FRAME_NAME.format(len(paths)), rgb))
+                paths.append(write_image(out_dir / FRAME_NAME.format(len(paths)), rgb))
                 bar.update()
                 ok, bgr = capture.read()
         finally:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from test_scripts import evalio
 from test_scripts.test_vsod import metrics
+from util.layout import OutputLayout
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def prediction_root(pred_dir: Path, method: str, dataset: str) -> Path | None:
     """``P/<method>/<dataset>`` or test.py's ``P/<method>/VSOD/<dataset>``; None if neither."""
-    for root in (pred_dir / method / dataset, pred_dir / method / "VSOD" / dataset):
+    for root in (
+        pred_dir / method / dataset,
+        OutputLayout.of(pred_dir, method, "VSOD").dataset_dir(dataset),
+    ):
         if root.is_dir():
             return root
     return None

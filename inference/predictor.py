@@ -1,0 +1,312 @@
+"""MTNet for Python code: frames in, masks out, streamed clip by clip.
+
+    from model import build_mtnet
+    from inference import MTNetPredictor
+
+    model = build_mtnet("convnext-tiny", weights="saves/mtnet.pth", device="auto")
+    predictor = MTNetPredictor(model, task="UVOS", test_size=(512, 512), clip_length=9)
+    for mask in predictor.segment(frames, flows):  # one uint8 [h, w] array per frame
+        ...
+    for name, mask in predictor.segment_video("clip.mp4"):  # a video file or a frame folder
+        ...
+
+Notation: T frames per clip (``clip_length``; the last clip of a video holds the rest),
+H, W the test size, h, w a frame's own size.
+
+Everything test.py does to a clip happens here, once: resizing and normalisation
+(``dataset.test_videos.make_clip``), the forward pass in the chosen precision, the check
+that the output is finite, and the post-processing (DESIGN.md §8). test.py reads the same
+clips from files with a ``DataLoader`` and calls :meth:`MTNetPredictor.predict`, so its
+PNGs equal the masks :meth:`MTNetPredictor.segment` yields for the same images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor, nn
+
+from dataset.registry import TASKS
+from dataset.test_videos import Clip, make_clip
+from model import build_mtnet, variant_of_file
+from util.errors import InputError
+from util.flow import FlowSettings, make_estimator, render_flow
+from util.image import jpeg_round_trip, read_rgb
+
+from .postprocess import prob_to_mask, resize_probs
+from .video_input import VideoInput
+
+log = logging.getLogger(__name__)
+
+Frame = np.ndarray | Image.Image
+_END = object()
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    """What the network made of one clip: a mask per frame (uint8 ``[h, w]``), optionally the
+    probability maps at the frames' sizes (float32 ``[h, w]``, before min-max normalisation),
+    and the seconds spent in the forward pass."""
+
+    masks: list[np.ndarray]
+    probs: list[np.ndarray] | None
+    seconds: float
+
+
+class NonFiniteOutput(InputError):
+    """The network produced NaN or infinity (broken weights or an overflowing precision)."""
+
+
+class MTNetPredictor:
+    """Segments videos with a built MTNet (see ``model.build_mtnet``).
+
+    Args:
+        model: the network; put in eval mode, on ``device``.
+        task: ``"UVOS"`` (binary masks, {0, 255}) or ``"VSOD"`` (saliency maps, 0..255).
+        test_size: the network's input (H, W), multiples of 64; the paper's is (512, 512).
+        clip_length: frames per forward pass (the paper's test clips: 9).
+        device: where the network runs; default: where its parameters are.
+        precision: ``"fp32"`` (the default and the faithful mode); ``"bf16"`` or ``"fp16"``
+            run the forward under autocast (fp16 on CUDA only).
+        flow: how ``segment`` computes flow images when none are given, and how
+            ``segment_video`` makes them (DIS by default).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        task: str = "UVOS",
+        test_size: tuple[int, int] = (512, 512),
+        clip_length: int = 9,
+        *,
+        device: str | torch.device | None = None,
+        precision: str = "fp32",
+        flow: FlowSettings | None = None,
+    ):
+        if task not in TASKS:
+            raise InputError(f"task {task!r}: expected one of {', '.join(TASKS)}")
+        if clip_length < 1:
+            raise InputError(f"clip_length {clip_length}: expected a positive number")
+        height, width = test_size
+        if height < 64 or width < 64 or height % 64 or width % 64:
+            raise InputError(f"test_size {height} {width}: expected multiples of 64")
+        self.device = torch.device(device) if device is not None else _device_of(model)
+        self.model = model.eval().to(self.device)
+        self.task = task
+        self.test_size = (int(height), int(width))
+        self.clip_length = clip_length
+        self.precision = precision
+        self.autocast_dtype = _autocast_dtype(precision, self.device)
+        self.flow = flow or FlowSettings()
+
+    @classmethod
+    def from_weights(
+        cls,
+        weights: str | os.PathLike,
+        task: str = "UVOS",
+        device: str | torch.device = "auto",
+        **kwargs,
+    ) -> MTNetPredictor:
+        """A predictor for a weights file; its variant (tiny or small) is read off its keys."""
+        model = build_mtnet(variant_of_file(weights), weights=weights, device=device)
+        return cls(model, task, **kwargs)
+
+    # --- one clip -------------------------------------------------------------------------
+
+    def forward(self, imgs: Tensor, flows: Tensor) -> tuple[Tensor, float]:
+        """``[T, 3, H, W]`` frames and flows -> fp32 probabilities ``[T, 1, H, W]`` and the
+        seconds spent in the forward pass (the GPU synchronised before the clock stops)."""
+        imgs = imgs.to(self.device, non_blocking=True)[None]
+        flows = flows.to(self.device, non_blocking=True)[None]
+        self._sync()
+        start = time.perf_counter()
+        with torch.inference_mode(), self._autocast():
+            prob = self.model(imgs, flows)
+        self._sync()
+        return prob.float(), time.perf_counter() - start
+
+    def predict(self, clip: Clip, *, with_probs: bool = False) -> ClipResult:
+        """Masks of one clip (and the probability maps with ``with_probs``).
+
+        Raises ``NonFiniteOutput`` naming the video and clip when the network's output holds
+        NaN or infinity: every mask of that clip would be wrong.
+        """
+        prob, seconds = self.forward(clip.imgs, clip.flows)
+        if not torch.isfinite(prob).all():
+            raise NonFiniteOutput(
+                f"video {clip.video}, clip {clip.index} (frames {clip.names[0]}..{clip.names[-1]}): "
+                "the network's output is not finite; expected finite weights "
+                "(check the weights file, or run in fp32)"
+            )
+        probs = resize_probs(prob, clip.sizes)
+        masks = [prob_to_mask(p, self.task).cpu().numpy() for p in probs]
+        kept = [p.cpu().numpy() for p in probs] if with_probs else None
+        return ClipResult(masks, kept, seconds)
+
+    # --- streams of frames ------------------------------------------------------------------
+
+    def segment(
+        self,
+        frames: Iterable[Frame],
+        flows: Iterable[Frame] | None = None,
+        *,
+        with_probs: bool = False,
+        video: str = "video",
+    ) -> Iterator[np.ndarray] | Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Masks of a stream of frames, one uint8 ``[h, w]`` array per frame, in order.
+
+        Args:
+            frames: RGB ``[h, w, 3]`` uint8 arrays (or PIL images), pulled lazily: the first
+                mask comes after at most ``clip_length + 1`` frames were pulled, and memory
+                does not grow with the stream.
+            flows: flow images, one per frame or one fewer (the last frame then reuses the
+                preceding flow, as test.py does); ``None``: computed between consecutive
+                frames with ``self.flow`` (as ``--video`` writes them, JPEG included).
+            with_probs: yield ``(mask, probability map)`` pairs, the map float32 ``[h, w]``
+                at the frame's size before min-max normalisation.
+            video: the name used in error messages.
+        """
+        pairs = _paired(frames, flows) if flows is not None else self._with_flows(frames)
+        for index, batch in enumerate(_batched(pairs, self.clip_length)):
+            names = [str(i) for i, _, _ in batch]
+            clip = make_clip(
+                video,
+                index,
+                names,
+                [f for _, f, _ in batch],
+                [fl for _, _, fl in batch],
+                self.test_size,
+            )
+            result = self.predict(clip, with_probs=with_probs)
+            if with_probs:
+                yield from zip(result.masks, result.probs, strict=True)
+            else:
+                yield from result.masks
+
+    def segment_video(
+        self,
+        path: str | os.PathLike,
+        *,
+        work_dir: str | os.PathLike | None = None,
+        with_probs: bool = False,
+    ) -> Iterator[tuple[str, np.ndarray]] | Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """``(frame name, mask)`` for every frame of a video file or a folder of frames.
+
+        Frames are decoded and flows computed into ``work_dir`` exactly as ``test.py
+        --video`` does (a kept ``work_dir`` makes reruns reuse the flows; default: a
+        temporary folder, removed afterwards), so the masks equal test.py's.
+        """
+        with contextlib.ExitStack() as stack:
+            if work_dir is None:
+                work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="mtnet-"))
+            source = VideoInput.resolve(path, Path(work_dir) / "work")
+            video = source.prepare(self.flow, self.device)
+            frames = (np.asarray(read_rgb(p)) for p in video.frames)
+            flows = (np.asarray(read_rgb(p)) for p in video.flows)
+            results = self.segment(frames, flows, with_probs=with_probs, video=source.name)
+            for name, result in zip(video.stems, results, strict=True):
+                yield (name, *result) if with_probs else (name, result)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _with_flows(self, frames: Iterable[Frame]) -> Iterator[tuple[int, Frame, np.ndarray]]:
+        """Frames with flows computed between consecutive ones (the last reuses the
+        preceding flow), each flow rendered and JPEG-encoded as ``util.flow`` writes it."""
+        estimator = make_estimator(self.flow.method, self.flow.raft_weights, self.flow.raft_model)
+        previous_flow = None
+        for i, frame, following in _with_next(frames):
+            current = np.asarray(frame.convert("RGB") if isinstance(frame, Image.Image) else frame)
+            if following is _END:
+                if previous_flow is None:
+                    raise InputError("a single frame; expected two or more (motion)")
+                yield i, frame, previous_flow
+                return
+            nxt = np.asarray(
+                following.convert("RGB") if isinstance(following, Image.Image) else following
+            )
+            if nxt.shape != current.shape:
+                raise InputError(
+                    f"frame {i + 1} is {nxt.shape[1]}x{nxt.shape[0]} but frame {i} is "
+                    f"{current.shape[1]}x{current.shape[0]}; expected frames of one size"
+                )
+            previous_flow = jpeg_round_trip(render_flow(estimator(current, nxt)))
+            yield i, frame, previous_flow
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "fp32":
+        return None
+    if precision not in _AUTOCAST:
+        raise InputError(f"precision {precision!r}: expected fp32, bf16 or fp16")
+    if precision == "fp16" and device.type != "cuda":
+        raise InputError("precision fp16 runs on CUDA only; on the CPU use bf16 or fp32")
+    return _AUTOCAST[precision]
+
+
+def _with_next(items: Iterable) -> Iterator[tuple[int, object, object]]:
+    """``(i, item, next item or _END)``, pulling one item ahead."""
+    it = iter(items)
+    current = next(it, _END)
+    i = 0
+    while current is not _END:
+        following = next(it, _END)
+        yield i, current, following
+        current = following
+        i += 1
+
+
+def _paired(frames: Iterable[Frame], flows: Iterable[Frame]) -> Iterator[tuple[int, Frame, Frame]]:
+    """``(i, frame, flow)``: flow i with frame i; the last frame may lack one and then
+    reuses the preceding flow. Any other difference in count is an ``InputError``."""
+    flow_it = iter(flows)
+    previous = None
+    for i, frame, following in _with_next(frames):
+        flow = next(flow_it, _END)
+        if flow is _END:
+            if following is not _END or previous is None:
+                raise InputError(
+                    f"frame {i} has no flow image; expected one flow per frame or one fewer"
+                )
+            flow = previous
+        previous = flow
+        yield i, frame, flow
+    if next(flow_it, _END) is not _END:
+        raise InputError("more flow images than frames; expected one per frame or one fewer")
+
+
+def _batched(items: Iterable, n: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
