@@ -1,8 +1,7 @@
-"""MTNet network: shapes, key names, the golden release output, gradients, errors."""
+"""MTNet network: shapes, key names, gradients, errors (the golden check: test_golden.py)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +10,7 @@ import torch
 
 from model import MTNet
 from model.keys import model_to_release_key
-from model.weights import load_weights
-
-KEY_LIST = Path(__file__).parent / "data" / "mtnet_state_dict.tsv"
-
-
-def read_key_list(path: Path = KEY_LIST) -> dict[str, tuple[int, ...]]:
-    rows = {}
-    for line in path.read_text().splitlines()[1:]:
-        key, shape, _ = line.split("\t")
-        rows[key] = () if shape == "scalar" else tuple(int(s) for s in shape.split("x"))
-    return rows
+from tests.golden_weights import read_key_list
 
 
 @pytest.fixture(scope="module")
@@ -149,26 +138,3 @@ def test_decoder_layers_start_identical() -> None:
     assert not torch.equal(
         t3[0].local_attention.query_embedding.weight, t3[1].local_attention.query_embedding.weight
     )
-
-
-def test_golden_release_output(shared_dir: Path, tmp_path: Path) -> None:
-    """The release's eval output for the deterministic golden weights, to 1e-4."""
-    golden = shared_dir / "golden"
-    sys.path.insert(0, str(golden))
-    try:
-        import weights as golden_weights
-    finally:
-        sys.path.remove(str(golden))
-    state = golden_weights.state_dict(golden_weights.read_tsv(KEY_LIST))
-    path = tmp_path / "golden.pth"
-    torch.save({"it": 0, "network": {"module." + k: v for k, v in state.items()}}, path)
-    net = MTNet().eval()
-    assert load_weights(net, path) == 0
-    imgs, flows = golden_weights.golden_input()
-    captured = {}
-    net.fusion4.register_forward_hook(lambda m, i, o: captured.__setitem__("fusion4", o))
-    with torch.no_grad():
-        prob = net(imgs, flows)
-    ref = np.load(golden / "mtnet_eval_512.npz")
-    np.testing.assert_allclose(captured["fusion4"].numpy(), ref["fusion4"], atol=1e-4, rtol=0)
-    np.testing.assert_allclose(prob.numpy(), ref["prob"], atol=1e-4, rtol=0)
