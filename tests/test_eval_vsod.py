@@ -438,7 +438,7 @@ def test_error_messages(tmp_path, capsys):
     msg = error_of([*base, "--method", "MTNet"], capsys)
     assert "v2/00002.png is 17x12" in msg and "16x12" in msg
     (pred / "00002.png").write_bytes(b"garbage")
-    assert "cannot read image" in error_of([*base, "--method", "MTNet"], capsys)
+    assert "cannot read this image" in error_of([*base, "--method", "MTNet"], capsys)
     gt_video = tmp_path / "G" / "ViSal" / "v1"
     for i in range(2, 5):
         (gt_video / f"{i:05d}.png").unlink()

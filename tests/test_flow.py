@@ -179,7 +179,7 @@ def bad_weights(folder: Path, kind: str) -> Path:
         ("text", "cannot load"),
         ("foreign", "does not hold torchvision raft_large weights"),
         ("other_raft", "does not hold torchvision raft_large weights"),
-        ("unreadable_frame", "cannot read image"),
+        ("unreadable_frame", "cannot read this image"),
         ("mixed_sizes", "frames of different sizes"),
         ("out_is_frames", "must differ"),
     ],

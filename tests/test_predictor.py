@@ -1,0 +1,204 @@
+"""The Python API: build_mtnet, MTNetPredictor.segment / segment_video / from_weights."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inference import MTNetPredictor, NonFiniteOutput
+from inference.postprocess import prob_to_mask
+from model import MTNet, build_mtnet, variant_of_file
+from model.weights import save_model_file
+from tests.conftest import DAVIS_VAL, REPO, load_script
+from util.errors import InputError
+from util.flow import DISFlow, render_flow
+from util.image import jpeg_round_trip, list_images, read_grey, read_rgb_array
+
+SIZE = (64, 64)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "random.pth"
+    save_model_file(path, MTNet())
+    return path
+
+
+@pytest.fixture(scope="module")
+def predictor(weights) -> MTNetPredictor:
+    model = build_mtnet("convnext-tiny", weights=weights, device="cpu")
+    return MTNetPredictor(model, task="UVOS", test_size=SIZE, clip_length=3)
+
+
+def _frames(n: int, size=(40, 56), seed=0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    out = []
+    for t in range(n):
+        img = 120 + 80 * np.sin(0.2 * (xx[..., None] + 2 * t) + 0.1 * yy[..., None] + [0, 1, 2])
+        out.append(np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8))
+    return out
+
+
+def test_builder_returns_eval_model_with_the_file_loaded(weights):
+    model = build_mtnet(weights=weights, device="cpu")
+    reference = MTNet()
+    reference.load_state_dict(model.state_dict())
+    assert not model.training
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values(), strict=True))  # fmt: skip
+
+
+def test_segment_streams_lazily(predictor):
+    frames, flows = _frames(7), _frames(6, seed=1)
+    pulled = []
+
+    def counted():
+        for i, frame in enumerate(frames):
+            pulled.append(i)
+            yield frame
+
+    stream = predictor.segment(counted(), iter(flows))
+    first = next(stream)
+    assert len(pulled) <= predictor.clip_length + 1
+    rest = list(stream)
+    assert len(pulled) == 7 and len(rest) == 6
+    assert first.dtype == np.uint8 and first.shape == (40, 56)
+    assert set(np.unique(np.stack([first, *rest]))) <= {0, 255}
+
+
+def test_n_and_n_minus_one_flows_give_the_same_masks(predictor):
+    frames, flows = _frames(5), _frames(4, seed=1)
+    short = list(predictor.segment(frames, flows))
+    full = list(predictor.segment(frames, [*flows, flows[-1]]))
+    assert len(short) == 5
+    assert all(np.array_equal(a, b) for a, b in zip(short, full, strict=True))
+
+
+def test_computed_flows_are_dis_rendered_and_jpeg_encoded(predictor):
+    frames = _frames(4)
+    dis = DISFlow()
+    flows = [
+        jpeg_round_trip(render_flow(dis(a, b))) for a, b in zip(frames, frames[1:], strict=False)
+    ]
+    given = list(predictor.segment(frames, flows))
+    computed = list(predictor.segment(iter(frames)))
+    assert all(np.array_equal(a, b) for a, b in zip(given, computed, strict=True))
+
+
+def test_probabilities_come_with_the_masks(weights):
+    vsod = MTNetPredictor.from_weights(weights, task="VSOD", device="cpu", test_size=SIZE)
+    frames, flows = _frames(3), _frames(2, seed=1)
+    for mask, prob in vsod.segment(frames, flows, with_probs=True):
+        assert prob.dtype == np.float32 and prob.shape == mask.shape == (40, 56)
+        assert np.array_equal(mask, prob_to_mask(torch.from_numpy(prob), "VSOD").numpy())
+
+
+@pytest.mark.parametrize(
+    ("n_frames", "n_flows", "expected"),
+    [(4, 2, "frame 2 has no flow"), (3, 5, "more flow images than frames"), (1, 0, "frame 0")],
+)
+def test_flow_count_errors(predictor, n_frames, n_flows, expected):
+    with pytest.raises(InputError, match=expected):
+        list(predictor.segment(_frames(n_frames), _frames(n_flows, seed=1)))
+
+
+def test_a_single_frame_without_flows_is_an_error(predictor):
+    with pytest.raises(InputError, match="a single frame"):
+        list(predictor.segment(_frames(1)))
+
+
+def test_non_finite_output_names_video_and_clip(weights):
+    model = build_mtnet(weights=weights, device="cpu")
+    with torch.no_grad():
+        model.cls2[-1].bias.fill_(float("nan"))
+    broken = MTNetPredictor(model, test_size=SIZE, clip_length=2)
+    with pytest.raises(NonFiniteOutput, match=r"video cam, clip 0 \(frames 0\.\.1\)"):
+        list(broken.segment(_frames(3), _frames(2), video="cam"))
+
+
+def test_from_weights_reads_the_variant_off_the_keys(weights, tmp_path):
+    assert variant_of_file(weights) == "convnext-tiny"
+    small = {
+        f"module.backbone.stages.{i}.{j}.gamma": torch.ones(1)
+        for i, depth in enumerate((3, 3, 27, 3))
+        for j in range(depth)
+    }
+    torch.save({"it": 0, "network": small}, tmp_path / "small.pth")
+    assert variant_of_file(tmp_path / "small.pth") == "convnext-small"
+    torch.save({"network": {"module.backbone.stages.0.0.gamma": torch.ones(1)}}, tmp_path / "x.pth")
+    with pytest.raises(InputError, match="fit no variant"):
+        variant_of_file(tmp_path / "x.pth")
+
+
+def test_bad_settings_are_one_line_errors(weights):
+    model = build_mtnet(weights=weights, device="cpu")
+    with pytest.raises(InputError, match="multiples of 64"):
+        MTNetPredictor(model, test_size=(100, 64))
+    with pytest.raises(InputError, match="task"):
+        MTNetPredictor(model, task="VOS")
+    with pytest.raises(InputError, match="CUDA only"):
+        MTNetPredictor(model, precision="fp16", device="cpu")
+
+
+# ---- the same masks as test.py ------------------------------------------------------
+
+
+def _copy_video(davis: Path, video: str, n: int, dst: Path) -> Path:
+    for kind in ("frame", "flow"):
+        (dst / kind / video).mkdir(parents=True)
+        for p in list_images(davis / kind / video)[:n]:
+            shutil.copy(p, dst / kind / video / p.name)
+    return dst
+
+
+def test_predictor_equals_test_py_on_a_davis_video(predictor, weights, tmp_path):
+    if not DAVIS_VAL.is_dir():
+        pytest.skip(f"{DAVIS_VAL} is absent")
+    video = "blackswan"
+    data = _copy_video(DAVIS_VAL, video, 5, tmp_path / "SUB")
+    # 5 frames and their 5 flows copied: drop the last flow (the usual N-1)
+    list_images(data / "flow" / video)[-1].unlink()
+    args = ["--test_model", str(weights), "--test_dataset", str(data), "--output_dir"]
+    args += [str(tmp_path / "out"), "--device", "cpu", "--num_workers", "0"]
+    args += ["--test_length", "3", "--test_size", "64", "64"]
+    assert load_script("test.py").main(args) == 0
+    written = list_images(tmp_path / "out" / "MTNet" / "UVOS" / "SUB" / video)
+    frames = [read_rgb_array(p) for p in list_images(data / "frame" / video)]
+    flows = [read_rgb_array(p) for p in list_images(data / "flow" / video)]
+    masks = list(predictor.segment(frames, flows))
+    assert len(written) == len(masks) == 5
+    for path, mask in zip(written, masks, strict=True):
+        assert np.array_equal(read_grey(path), mask), path
+
+
+def test_segment_video_equals_test_py_video(predictor, weights, tmp_path):
+    clip = REPO / "asset" / "sample" / "sample.mp4"
+    args = ["--video", str(clip), "--test_model", str(weights), "--output_dir", str(tmp_path)]
+    args += ["--device", "cpu", "--num_workers", "0", "--test_length", "3"]
+    args += ["--test_size", "64", "64"]
+    assert load_script("test.py").main(args) == 0
+    written = list_images(tmp_path / "MTNet" / "UVOS_videos" / "sample")
+    ours = list(predictor.segment_video(clip))
+    assert [p.stem for p in written] == [name for name, _ in ours]
+    for path, (_, mask) in zip(written, ours, strict=True):
+        assert np.array_equal(read_grey(path), mask), path
+
+
+def test_readme_python_api_example_runs(weights, tmp_path, monkeypatch):
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Python API") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    code = code.replace('"saves/mtnet.pth"', repr(str(weights)))
+    code = code.replace('"clip.mp4"', repr(str(REPO / "asset" / "sample" / "sample.mp4")))
+    code = code.replace("test_size=(512, 512)", "test_size=(64, 64)")
+    frames, flows = _frames(4), _frames(3, seed=1)
+    namespace = {"frames": frames, "flows": flows}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
+    assert len(namespace["masks"]) == 4 and len(namespace["named"]) == 32
