@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(measure(*args.measure, args)))
         return
     from model import MTNet
-    from util.checkpoint import save_model_file
+    from model.weights import save_model_file
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

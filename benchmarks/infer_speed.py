@@ -30,7 +30,7 @@ from dataset.test_videos import PairedVideo, VideoClips, pair_video
 from inference.config import TestConfig
 from inference.runner import Predictor, VideoJob, amp_dtype, build_model, run_jobs
 from model import MTNet
-from util.checkpoint import save_model_file
+from model.weights import save_model_file
 from util.distributed import resolve_device
 from util.memory import retain_freed_memory
 

@@ -32,7 +32,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from dataset.registry import Benchmark, resolve_benchmark
 from dataset.test_videos import Clip, PairedVideo, VideoClips, pair_video
 from model import MTNet
-from util.checkpoint import load_weights
+from model.weights import load_weights
 from util.distributed import DistInfo, cleanup, init_distributed
 from util.errors import InputError
 from util.fileio import atomic_path

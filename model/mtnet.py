@@ -10,27 +10,24 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from util.checkpoint import load_encoder_weights
-
-from .build import SIZE_MULTIPLE, spec_for
 from .decoder import CascadedDecoder
 from .encoder import Encoder
 from .fusion import Fusion
 from .heads import FPN, SegHead, upsample_to
 from .temporal import TemporalTransformer
+from .variants import SIZE_MULTIPLE, spec_for
 
 
 class MTNet(nn.Module):
     """The MTNet network with the release's module names (see ``mtnet_state_dict.tsv``).
 
+    The constructor reads no file: ``model.build_mtnet`` loads weights.
+
     Args:
         encoder: ``"convnext-tiny"`` (the paper's model) or ``"convnext-small"``.
-        encoder_weights: optional local file of ImageNet ConvNeXt weights (the original
-            release's ``{"model": ...}`` or torchvision's state dict) loaded into the encoder.
-            Nothing is ever downloaded.
     """
 
-    def __init__(self, encoder: str = "convnext-tiny", *, encoder_weights: str | None = None):
+    def __init__(self, encoder: str = "convnext-tiny"):
         super().__init__()
         spec = spec_for(encoder)
         self.encoder_name = encoder
@@ -46,8 +43,6 @@ class MTNet(nn.Module):
         self.decoder = CascadedDecoder(spec.dim, spec.decoder_depth)
         self.fpn = FPN(spec.dim)
         self.cls2, self.cls3, self.cls4, self.cls5 = (SegHead(spec.dim) for _ in range(4))
-        if encoder_weights is not None:
-            load_encoder_weights(self.backbone, encoder_weights)
 
     def encode(self, imgs: Tensor, flows: Tensor) -> tuple[list[Tensor], list[Tensor]]:
         """``[N, 3, H, W]`` frames and flow images -> their four feature maps each.

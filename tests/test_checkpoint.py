@@ -10,18 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from model import MTNet
+from model import MTNet, build_mtnet
+from model.keys import model_to_release_key, release_to_model_key, torchvision_convnext_to_release
+from model.weights import load_weights, release_state_dict, save_model_file
 from tests.test_model import read_key_list
-from util.checkpoint import (
-    CheckpointError,
-    load_weights,
-    model_to_release_key,
-    release_state_dict,
-    release_to_model_key,
-    save_model_file,
-    strip_wrapper_prefixes,
-    torchvision_convnext_to_release,
-)
+from util.checkpoint import CheckpointError, strip_wrapper_prefixes
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +160,9 @@ def test_encoder_weights_original_convnext_release(net: MTNet, tmp_path: Path) -
     backbone["norm.weight"] = torch.ones(768)  # the classifier's final norm and head: ignored
     backbone["head.weight"] = torch.zeros(1000, 768)
     torch.save({"model": backbone}, tmp_path / "convnext_tiny_1k_224_ema.pth")
-    fresh = MTNet(encoder_weights=str(tmp_path / "convnext_tiny_1k_224_ema.pth"))
+    fresh = build_mtnet(
+        device="cpu", encoder_weights=str(tmp_path / "convnext_tiny_1k_224_ema.pth")
+    )
     for k, v in _body_state(net).items():
         assert torch.equal(fresh.backbone.state_dict()[k], v), k
     assert torch.equal(fresh.backbone.norm0.weight, torch.ones(96))  # keeps its init
@@ -194,7 +189,7 @@ def test_encoder_weights_torchvision(tmp_path: Path) -> None:
     release = torchvision_convnext_to_release(tv.state_dict())
     assert release["stages.2.8.gamma"].shape == (384,)
     assert torch.equal(release["stages.1.0.dwconv.weight"], tv.features[3][0].block[0].weight)
-    fresh = MTNet(encoder_weights=str(tmp_path / "tv.pth"))
+    fresh = build_mtnet(device="cpu", encoder_weights=str(tmp_path / "tv.pth"))
     body = fresh.backbone.body
     assert torch.equal(body.stem_0.weight, tv.features[0][0].weight)
     assert torch.equal(body.stages_3.downsample[1].weight, tv.features[6][1].weight)
@@ -214,11 +209,11 @@ def test_encoder_weights_foreign_file_is_an_error(tmp_path: Path) -> None:
 
     torch.save(resnet18(weights=None).state_dict(), tmp_path / "resnet.pth")
     with pytest.raises(CheckpointError, match="no ConvNeXt encoder weights"):
-        MTNet(encoder_weights=str(tmp_path / "resnet.pth"))
+        build_mtnet(device="cpu", encoder_weights=str(tmp_path / "resnet.pth"))
     partial = {k: v for k, v in torchvision_convnext_to_release(_tv_state()).items()}
     del partial["stages.3.2.gamma"]
     torch.save({"model": partial}, tmp_path / "partial.pth")
     with pytest.raises(CheckpointError, match="1 missing \\(first: backbone.stages.3.2.gamma\\)"):
-        MTNet(encoder_weights=str(tmp_path / "partial.pth"))
+        build_mtnet(device="cpu", encoder_weights=str(tmp_path / "partial.pth"))
     with pytest.raises(CheckpointError, match="no such weights file"):
-        MTNet(encoder_weights=str(tmp_path / "absent.pth"))
+        build_mtnet(device="cpu", encoder_weights=str(tmp_path / "absent.pth"))

@@ -24,9 +24,9 @@ from dataset.registry import BENCHMARKS, resolve_benchmark
 from dataset.test_videos import VideoSpec, clip_bounds, pair_video
 from inference.postprocess import to_masks
 from model import MTNet
+from model.weights import load_weights, save_model_file
 from tests.conftest import load_script
 from tests.synthetic_videos import make_dataset, make_video, stems
-from util.checkpoint import load_weights, save_model_file
 from util.errors import InputError
 from util.image import IMAGENET_MEAN, IMAGENET_STD, resize_bilinear, to_network_input
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from model import MTNet
-from util.checkpoint import load_weights, model_to_release_key
+from model.keys import model_to_release_key
+from model.weights import load_weights
 
 KEY_LIST = Path(__file__).parent / "data" / "mtnet_state_dict.tsv"
 

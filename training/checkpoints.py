@@ -15,7 +15,8 @@ from pathlib import Path
 
 from torch import nn
 
-from util.checkpoint import CheckpointError, atomic_torch_save, load_file, release_state_dict
+from model.weights import release_state_dict
+from util.checkpoint import CheckpointError, atomic_torch_save, load_file
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.variants import ENCODERS, SIZE_MULTIPLE
 from util.errors import InputError
 
 STAGES = ("pre_train", "main_train")
 SCHEDULES = ("poly", "constant")
-SIZE_MULTIPLE = 64  # the network needs H and W in multiples of 64
 
 # MTNET.md §7. Per-GPU batch sizes; the lr is not scaled with the number of GPUs.
 STAGE_DEFAULTS: dict[str, dict[str, object]] = {
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--root", default="../data", help="datasets root")
     add("--imsize", type=int, default=512, help="training and validation size (square)")
     add("--train_frames", type=int, default=3, help="frames per training clip (must be 3)")
-    add("--encoder_name", default="convnext-tiny", help="convnext-tiny or convnext-small")
+    add("--encoder_name", default="convnext-tiny", choices=ENCODERS, help="encoder variant")
     add("--encoder_weights", default=None, help="ImageNet ConvNeXt weights file (pre_train)")
     add("--pretrain_model_path", default=None,
         help="start from this model file, network only (train_s.sh passes the pre-train "

@@ -27,7 +27,7 @@ from torch.utils.tensorboard import SummaryWriter
 from dataset.train_clips import TrainClips
 from dataset.val_videos import ValClips
 from model import MTNet
-from util.checkpoint import load_weights, save_model_file
+from model.weights import load_encoder_weights, load_weights, save_model_file
 from util.distributed import DistInfo, barrier, init_distributed
 from util.fileio import atomic_path
 
@@ -296,7 +296,10 @@ def _setup(cfg: TrainConfig, info: DistInfo, use_amp: bool) -> _Setup:
     """Build the network and optimiser, then resume, or start a stage's training afresh."""
     device = info.device
     seed_everything(cfg.seed)  # identical initial weights on every rank
-    model = MTNet(cfg.encoder_name, encoder_weights=cfg.encoder_weights).to(device)
+    model = MTNet(cfg.encoder_name)
+    if cfg.encoder_weights is not None:
+        load_encoder_weights(model.backbone, cfg.encoder_weights)
+    model = model.to(device)
     optimizer = build_optimizer(model, cfg.lr)
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
     resume_from = _agreed_checkpoint(cfg, info)

@@ -6,6 +6,7 @@ from __future__ import annotations
 class InputError(ValueError):
     """A user-side problem: the message is one line naming the path and what was expected.
 
-    Scripts catch it in ``main`` and print the message alone (exit status 2), without a
-    traceback.
+    Every error of this kind in the project is this class or a subclass of it (flow, video,
+    weights, evaluation); scripts catch this one class in ``main`` and print the message
+    alone (exit status 2), without a traceback.
     """
