@@ -1,8 +1,8 @@
 """The benchmarks of the paper and where their test videos live (MTNET.md §8).
 
 One table, ``BENCHMARKS``: dataset name -> tasks, frame / flow / mask folders relative to
-``<root>/<name>/``, file extensions and whether frames without a flow of their own are
-left out ("drop tail"). Any other folder laid out as ``<dir>/{frame,flow}/<video>/`` can
+``<root>/<name>/``, file extensions and whether the last frame of every video is left out
+("drop tail"). Any other folder laid out as ``<dir>/{frame,flow}/<video>/`` can
 be given by path; its folder name then names the dataset.
 """
 

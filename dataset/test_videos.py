@@ -5,10 +5,12 @@ test size, h, w a frame's own size.
 
 A video is paired first (file listing only, no image is opened): each frame ``<stem>``
 takes the flow image of the same stem. A frame without one (usually the last: flow t->t+1
-exists for all but the last frame) reuses the preceding frame's flow, or is left out when
-``drop_tail`` is on, as the release does for FBMS-59, SegTrack-V2, LongVideos, ViSal, MCL
-and Easy-35. Then ``VideoClips`` reads one clip at a time, so that a ``DataLoader`` with
-workers streams a video while the network runs and no video is ever held whole.
+exists for all but the last frame) reuses the preceding frame's flow. With ``drop_tail`` the
+last frame of the video is left out whether or not it has a flow of its own (N frames and N
+flows give N-1 frames), as the release does for FBMS-59, SegTrack-V2, LongVideos, ViSal, MCL
+and Easy-35 (DESIGN.md §8). Then ``VideoClips`` reads one clip at a time, so that a
+``DataLoader`` with workers streams a video while the network runs and no video is ever held
+whole.
 """
 
 from __future__ import annotations
@@ -74,16 +76,12 @@ def pair_video(spec: VideoSpec, drop_tail: bool) -> PairedVideo:
             f"flows{_mismatch(orphans, missing)}; expected a flow named as each frame "
             "(one frame after the first may lack one)"
         )
-    paired_frames, paired_flows = [], []
+    if drop_tail:
+        frames = frames[:-1]
+    paired_flows: list[Path] = []
     for frame in frames:
-        if frame.stem in flows:
-            paired_flows.append(flows[frame.stem])
-        elif drop_tail:
-            continue
-        else:
-            paired_flows.append(paired_flows[-1])
-        paired_frames.append(frame)
-    return PairedVideo(spec.name, tuple(paired_frames), tuple(paired_flows))
+        paired_flows.append(flows[frame.stem] if frame.stem in flows else paired_flows[-1])
+    return PairedVideo(spec.name, tuple(frames), tuple(paired_flows))
 
 
 def _mismatch(orphans: list[str], missing: list[Path]) -> str:

@@ -1,7 +1,9 @@
 """Validation clips of MTNET.md §7: consecutive, non-overlapping clips of 3 frames.
 
 Frames and flow images are resized as at test time (§8: PIL bilinear, antialiased, aspect
-ratio ignored); masks are resized nearest and binarised at > 0.5. One item is one clip.
+ratio ignored); masks are resized with torch's ``nearest`` on a tensor, as the release does
+(DESIGN.md §7: source index floor(dst * in / out), not PIL's pixel-centre nearest), and
+binarised at > 0.5. One item is one clip.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from util.image import read_mask_image
 
 from .train_clips import Video, list_videos
-from .transforms import image_to_tensor, load_rgb, mask_to_tensor, resize_image, resize_mask
+from .transforms import image_to_tensor, load_rgb, mask_to_tensor, resize_image
 
 VAL_CLIP_LENGTH = 3
 
@@ -44,9 +47,11 @@ def load_val_image(path: Path, imsize: int) -> Tensor:
 
 
 def load_val_mask(path: Path, imsize: int) -> Tensor:
-    """Mask -> ``[1, S, S]`` of 0/1: grey, nearest-resized, > 0.5 of full scale."""
-    mask = resize_mask(read_mask_image(path), imsize)
-    return (mask_to_tensor(mask) > 0.5).float()
+    """Mask -> ``[1, S, S]`` of 0/1: grey in [0, 1], resized with torch ``nearest`` (it
+    floors: source index floor(dst * in / out)), > 0.5."""
+    mask = mask_to_tensor(read_mask_image(path))
+    mask = F.interpolate(mask[None], size=(imsize, imsize), mode="nearest")[0]
+    return (mask > 0.5).float()
 
 
 class ValClips(Dataset):

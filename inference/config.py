@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--drop_tail",
         action=argparse.BooleanOptionalAction,
         default=d.drop_tail,
-        help="leave out frames without a flow of their own (None: the dataset's default)",
+        help="leave out the last frame of every video, as the release does (None: the "
+        "dataset's default)",
     )
     p.add_argument("--skip_existing", action="store_true", help="skip videos already written")
     p.add_argument(

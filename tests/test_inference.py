@@ -118,7 +118,29 @@ def test_flows_pair_with_frames_by_name(tmp_path):
     make_video(tmp_path, "gap", stems(4), ["00000", "00001", "00003"], flow_ext=".png")
     video = pair_video(_spec(tmp_path, "gap"), drop_tail=False)
     assert [p.stem for p in video.flows] == ["00000", "00001", "00001", "00003"]
-    assert pair_video(_spec(tmp_path, "gap"), drop_tail=True).stems == ["00000", "00001", "00003"]
+    # drop tail leaves out the last frame, not the frame without a flow (as the release)
+    assert pair_video(_spec(tmp_path, "gap"), drop_tail=True).stems == stems(3)
+
+
+def test_drop_tail_leaves_out_the_last_frame_even_with_its_own_flow(tmp_path):
+    make_video(tmp_path, "full", stems(4), stems(4))  # N frames and N flows
+    dropped = pair_video(_spec(tmp_path, "full"), drop_tail=True)
+    assert dropped.stems == stems(3)  # N - 1 masks, as the release writes
+    assert [p.stem for p in dropped.flows] == stems(3)
+    assert pair_video(_spec(tmp_path, "full"), drop_tail=False).stems == stems(4)
+
+
+def test_drop_tail_is_the_dataset_default_and_no_drop_tail_keeps_the_last_frame(tmp_path):
+    from inference.config import TestConfig, build_parser
+    from inference.runner import plan_benchmark
+
+    root = tmp_path / "data"
+    make_video(root / "FBMS-59" / "test", "v", stems(3), stems(3), flow_ext=".png")
+    bench = resolve_benchmark("FBMS-59", root)
+    for flags, expected in (([], 2), (["--drop_tail"], 2), (["--no-drop_tail"], 3)):
+        drop_tail = build_parser().parse_args(flags).drop_tail
+        jobs = plan_benchmark(bench, TestConfig(output_dir=str(tmp_path), drop_tail=drop_tail))
+        assert len(jobs[0].video.frames) == expected, flags
 
 
 @pytest.mark.parametrize(
@@ -213,8 +235,8 @@ def _release_loop(model_path: Path, root: Path, video: str, task: str, drop_tail
     frames = sorted((root / "frame" / video).iterdir())
     flows = sorted((root / "flow" / video).iterdir())
     if drop_tail:
-        frames = frames[: len(flows)]
-    flows += flows[-1:] * (len(frames) - len(flows))
+        frames = frames[:-1]
+    flows = (flows + flows[-1:] * (len(frames) - len(flows)))[: len(frames)]  # by position
     out = {}
     for s in range(0, len(frames), 3):
         load = [Image.open(p).convert("RGB") for p in frames[s : s + 3]]
@@ -248,16 +270,20 @@ def test_uvos_outputs_layout_binary_and_equal_to_the_release_loop(uvos_out, mode
 
 
 def test_vsod_soft_maps_with_drop_tail(script, model_file, syn, tmp_path):
-    args = _args(model_file, syn, tmp_path, "--task_name", "VSOD", "--drop_tail", "--videos", "a")
+    args = _args(model_file, syn, tmp_path, "--task_name", "VSOD", "--drop_tail")
     assert script.main(args) == 0
     out = tmp_path / "MTNet" / "VSOD" / "SYN"
-    assert sorted(p.name for p in out.iterdir()) == ["a"]
+    assert sorted(p.name for p in out.iterdir()) == ["a", "b"]
     assert sorted(p.name for p in (out / "a").iterdir()) == [f"{s}.png" for s in stems(4)]
-    expected = _release_loop(model_file, syn, "a", "VSOD", drop_tail=True)
-    for name, soft in expected.items():
-        mask = np.asarray(Image.open(out / "a" / name))
-        np.testing.assert_array_equal(mask, soft)
-        assert mask.min() == 0 and mask.max() >= 250 and len(np.unique(mask)) > 2
+    # b has a flow for each of its 3 frames: its last frame is left out all the same
+    assert sorted(p.name for p in (out / "b").iterdir()) == [f"{s}.png" for s in stems(2)]
+    for video in ("a", "b"):
+        expected = _release_loop(model_file, syn, video, "VSOD", drop_tail=True)
+        assert len(expected) == len(list((out / video).iterdir()))
+        for name, soft in expected.items():
+            mask = np.asarray(Image.open(out / video / name))
+            np.testing.assert_array_equal(mask, soft)
+            assert mask.min() == 0 and mask.max() >= 250 and len(np.unique(mask)) > 2
 
 
 def test_skip_existing_resumes_without_redoing_finished_videos(

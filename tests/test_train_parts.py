@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
-from dataset.val_videos import ValClips
+from dataset.val_videos import ValClips, load_val_mask
 from tests.train_helpers import synthetic_root
 from training.checkpoints import latest_checkpoint, list_checkpoints, prune_checkpoints
 from training.config import config_from_args
@@ -51,7 +52,9 @@ def test_loss_weights():
     bce = [F.binary_cross_entropy_with_logits(x, target) for x in logits]
     torch.testing.assert_close(total, bce[0] + 0.5 * (bce[1] + bce[2] + bce[3]))
     torch.testing.assert_close(parts["main"], bce[0])
-    torch.testing.assert_close(parts["aux"], bce[1] + bce[2] + bce[3])
+    # logged as the release logs it: the weighted term, so that total = main + aux
+    torch.testing.assert_close(parts["aux"], 0.5 * (bce[1] + bce[2] + bce[3]))
+    torch.testing.assert_close(parts["main"] + parts["aux"], total)
 
 
 class _TwoPart(nn.Module):
@@ -82,7 +85,7 @@ def test_stage_defaults_and_release_flags():
     assert (main.lr, main.batch_size, main.max_iter, main.warm_up_steps) == (5e-5, 2, 10_000, 0)
     assert (main.eval_iter, main.lr_schedule, main.resume) == (1_000, "constant", True)
     assert str(main.run_dir) == "exp/MTNet/main_train"
-    assert main.pretrain_model_path == "exp/MTNet/pre_train/best.pth"
+    assert main.pretrain_model_path is None  # no default, as in the release
     with pytest.raises(ValueError, match="exactly 3"):
         config_from_args(["--stage", "main_train", "--train_frames", "5"])
     with pytest.raises(ValueError, match="multiple of 64"):
@@ -147,3 +150,53 @@ def test_val_first_frame_only_scores_frame_zero(tmp_path):
     assert score == pytest.approx(np.mean([1 / 4, 1 / 3]))  # squares never empty
     first = ValClips(root, 64, first_clip_only=True)
     assert evaluate(_Oracle(first), first, torch.device("cpu"), first_frame_only=True) == 1.0
+
+
+def test_val_mask_resize_is_torch_nearest_not_pil(tmp_path):
+    # 6 -> 4 px: torch's nearest reads source floor(i * 1.5) = 0, 1, 3, 4; PIL's nearest
+    # samples pixel centres, floor((i + 0.5) * 1.5) = 0, 2, 3, 5.
+    mask = np.zeros((6, 6), dtype=np.uint8)
+    mask[:, [2, 5]] = 255  # columns only PIL reads
+    mask[[1, 4], :] = 255  # rows only torch reads
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    got = load_val_mask(tmp_path / "m.png", 4)
+    expected = np.zeros((4, 4), dtype=np.float32)
+    expected[[1, 3], :] = 1  # by hand: torch rows 1 and 4
+    np.testing.assert_array_equal(got[0].numpy(), expected)
+    reference = F.interpolate(
+        torch.from_numpy(mask / 255.0)[None, None], size=(4, 4), mode="nearest"
+    )
+    torch.testing.assert_close(got, (reference[0] > 0.5).float())
+    pil = np.asarray(Image.fromarray(mask).resize((4, 4), Image.Resampling.NEAREST)) > 127
+    assert not np.array_equal(pil, expected > 0)  # the two rules differ on this mask
+    np.testing.assert_array_equal(pil[:, 1], np.ones(4, dtype=bool))  # PIL reads column 2
+
+
+def test_val_clips_use_torch_nearest_masks(tmp_path):
+    root = synthetic_root(tmp_path) / "val"  # 96x80 masks, validated at 64x64
+    clip = ValClips(root, 64)[0]
+    for i, path in enumerate(sorted((root / "mask" / "v1").iterdir())[:3]):
+        grey = torch.from_numpy(np.asarray(Image.open(path).convert("L")) / 255.0).float()
+        ref = F.interpolate(grey[None, None], size=(64, 64), mode="nearest")[0] > 0.5
+        torch.testing.assert_close(clip["masks"][i], ref.float())
+
+
+class _AutocastSpy(nn.Module):
+    """Records whether autocast was on for the CPU during each forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[bool] = []
+
+    def forward(self, imgs, flows):
+        self.seen.append(torch.is_autocast_enabled("cpu"))
+        return torch.zeros(imgs.shape[0] * imgs.shape[1], 1, *imgs.shape[-2:])
+
+
+def test_validation_runs_under_autocast_when_mixed_precision_is_on(tmp_path):
+    # The trainer passes use_amp on CUDA unless --no_amp; the CPU shows the code path.
+    data = ValClips(synthetic_root(tmp_path) / "val", 64, max_videos=1)
+    spy = _AutocastSpy()
+    evaluate(spy, data, torch.device("cpu"), use_amp=True)
+    evaluate(spy, data, torch.device("cpu"))
+    assert spy.seen == [True] * len(data) + [False] * len(data)

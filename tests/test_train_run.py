@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from model import MTNet
 from tests.train_helpers import synthetic_root, tiny_args, tiny_config
 from training.trainer import build_optimizer, train, train_step
 from util.checkpoint import load_file
+from util.distributed import DistInfo
+from util.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,10 +64,33 @@ def test_two_iterations_of_each_stage_write_the_expected_files(data_root, tmp_pa
     assert load_file(main_run / "2_checkpoint.pth")["optimizer"]["param_groups"][0]["lr"] == 1e-4
 
 
-def test_main_train_needs_the_pretrained_model(data_root, tmp_path):
-    cfg = tiny_config(data_root, tmp_path, "main_train", pretrain_model_path=tmp_path / "no.pth")
-    with pytest.raises(ValueError, match=r"no\.pth"):
-        train(cfg)
+def test_a_given_pretrained_model_must_exist(data_root, tmp_path):
+    with pytest.raises(InputError, match=r"--pretrain_model_path .*no\.pth: file not found"):
+        tiny_config(data_root, tmp_path, "main_train", pretrain_model_path=tmp_path / "no.pth")
+
+
+def _first_start(cfg, caplog) -> tuple[torch.nn.Module, str]:
+    """The network a fresh run starts from, and what the log says about it."""
+    info = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+    with caplog.at_level(logging.INFO, logger="training.trainer"):
+        model = trainer._setup(cfg, info, use_amp=False).model
+    return model, caplog.text
+
+
+def test_main_train_without_pretraining_starts_from_encoder_weights(data_root, tmp_path, caplog):
+    from torchvision.models import convnext_tiny
+
+    torch.manual_seed(3)
+    tv = convnext_tiny(weights=None)
+    torch.save(tv.state_dict(), tmp_path / "tv.pth")
+    cfg = tiny_config(data_root, tmp_path, "main_train", encoder_weights=tmp_path / "tv.pth")
+    assert cfg.pretrain_model_path is None
+    model, text = _first_start(cfg, caplog)
+    assert f"main_train starts from the ImageNet encoder weights {tmp_path / 'tv.pth'}" in text
+    assert torch.equal(model.backbone.body.stem_0.weight, tv.features[0][0].weight)
+    caplog.clear()
+    _, text = _first_start(tiny_config(data_root, tmp_path, "main_train"), caplog)
+    assert "main_train starts from random weights" in text
 
 
 def test_loss_is_finite_and_drops_when_overfitting_one_clip(data_root):
@@ -142,7 +168,10 @@ def test_torchrun_two_processes_stay_in_sync_and_only_rank0_writes(data_root, tm
     ("extra", "expected"),
     [
         (["--stage", "pre_train", "--root", "{tmp}/absent"], "no frame folder in the dataset root"),
-        (["--stage", "main_train", "--pretrain_model_path", "{tmp}/x.pth"], "no such weights file"),
+        (
+            ["--stage", "main_train", "--pretrain_model_path", "{tmp}/x.pth"],
+            "x.pth: file not found",
+        ),
         (["--stage", "pre_train", "--imsize", "100"], "--imsize 100"),
     ],
 )

@@ -62,7 +62,7 @@ class TrainConfig:
     train_frames: int = 3
     encoder_name: str = "convnext-tiny"
     encoder_weights: str | None = None
-    pretrain_model_path: str = "exp/MTNet/pre_train/best.pth"
+    pretrain_model_path: str | None = None
     resume: bool = False
     exp: str = "exp"
     model_name: str = "MTNet"
@@ -109,6 +109,12 @@ class TrainConfig:
                 raise InputError(f"--{name} must be positive, got {getattr(self, name)}")
         if not 0 <= self.warm_up_steps < self.max_iter:
             raise InputError("--warm_up_steps must be in [0, max_iter)")
+        if self.pretrain_model_path is not None and not Path(self.pretrain_model_path).is_file():
+            raise InputError(
+                f"--pretrain_model_path {self.pretrain_model_path}: file not found; expected a "
+                "model file (e.g. exp/MTNet/pre_train/best.pth), or leave the flag out to "
+                "train without pre-training"
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,8 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--train_frames", type=int, default=3, help="frames per training clip (must be 3)")
     add("--encoder_name", default="convnext-tiny", choices=ENCODERS, help="encoder variant")
     add("--encoder_weights", default=None, help="ImageNet ConvNeXt weights file (pre_train)")
-    add("--pretrain_model_path", default="exp/MTNet/pre_train/best.pth",
-        help="main_train starts from this model file (network only)")  # fmt: skip
+    add("--pretrain_model_path", default=None,
+        help="start from this model file, network only (train_s.sh passes the pre-train "
+        "best.pth to main_train); without it: --encoder_weights or random weights")  # fmt: skip
     add("--resume", action="store_true", help="continue from the newest resume checkpoint")
     add("--exp", default="exp", help="outputs go to {exp}/{model_name}/{stage}/")
     add("--model_name", default="MTNet")

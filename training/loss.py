@@ -18,9 +18,11 @@ def mtnet_loss(logits: Sequence[Tensor], target: Tensor) -> tuple[Tensor, dict[s
         target: masks ``[N, 1, H, W]`` in [0, 1] (soft where rotation blurred them).
 
     Returns:
-        the total loss (a scalar) and its parts ``main`` and ``aux`` (detached).
+        the total loss (a scalar) and its parts ``main`` and ``aux`` (detached); ``aux`` is
+        the weighted term 0.5 * (sum of the three), the value the release logs, so that
+        ``total = main + aux``.
     """
     main, *aux = (F.binary_cross_entropy_with_logits(x.float(), target) for x in logits)
-    aux_sum = sum(aux)
-    total = main + AUX_WEIGHT * aux_sum
-    return total, {"main": main.detach(), "aux": aux_sum.detach()}
+    aux_term = AUX_WEIGHT * sum(aux)
+    total = main + aux_term
+    return total, {"main": main.detach(), "aux": aux_term.detach()}

@@ -187,12 +187,23 @@ def _agreed_checkpoint(cfg: TrainConfig, info: DistInfo) -> Path | None:
 
 
 def _initial_weights(cfg: TrainConfig, model: nn.Module) -> None:
-    """main_train starts from the pre-train model file, network only (MTNET.md §7)."""
-    if cfg.stage == "main_train":
+    """Where a fresh run starts (DESIGN.md §7), said in the log: the model file
+    ``--pretrain_model_path`` when given (network only; train_s.sh passes the pre-train
+    ``best.pth`` to main_train), else the ImageNet encoder weights ``--encoder_weights``
+    already in the network, else random weights."""
+    if cfg.pretrain_model_path is not None:
         it = load_weights(model, cfg.pretrain_model_path)
-        log.info("main_train starts from %s (pre-train iteration %s)", cfg.pretrain_model_path, it)
-    elif cfg.encoder_weights is None:
-        log.warning("no --encoder_weights: the encoder starts from random weights")
+        log.info("%s starts from %s (iteration %s)", cfg.stage, cfg.pretrain_model_path, it)
+    elif cfg.encoder_weights is not None:
+        log.info(
+            "%s starts from the ImageNet encoder weights %s (no --pretrain_model_path); the "
+            "rest of the network from random weights", cfg.stage, cfg.encoder_weights,
+        )  # fmt: skip
+    else:
+        log.warning(
+            "%s starts from random weights (no --pretrain_model_path, no --encoder_weights)",
+            cfg.stage,
+        )
 
 
 def _log_window(
@@ -229,7 +240,7 @@ def _validate(
     start = time.perf_counter()
     iou = evaluate(
         model, val_data, info.device, cfg.val_first_frame_only, cfg.num_workers,
-        info.rank, info.world_size,
+        info.rank, info.world_size, use_amp=info.device.type == "cuda" and not cfg.no_amp,
     )  # fmt: skip
     improved = best is None or iou > best
     if info.is_main:

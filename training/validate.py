@@ -34,11 +34,13 @@ def evaluate(
     num_workers: int = 0,
     rank: int = 0,
     world_size: int = 1,
+    use_amp: bool = False,
 ) -> float:
     """Score ``model`` (the bare network, not a DDP wrapper) on ``data``; returns mean IoU.
 
-    Every rank must call this (it all-reduces under DDP). The model is put back in
-    training mode afterwards.
+    With ``use_amp`` the network runs under autocast (fp16 on CUDA), as training does and
+    as the release validates (DESIGN.md §7). Every rank must call this (it all-reduces
+    under DDP). The model is put back in training mode afterwards.
     """
     mine = [i for i, clip in enumerate(data.clips) if clip.video % world_size == rank]
     loader = DataLoader(
@@ -52,8 +54,9 @@ def evaluate(
     counts = torch.zeros_like(sums)
     model.eval()
     for batch in loader:
-        prob = model(batch["imgs"].to(device), batch["flows"].to(device))
-        ious = frame_ious(prob, batch["masks"].to(device).flatten(0, 1))
+        with torch.autocast(device.type, enabled=use_amp):
+            prob = model(batch["imgs"].to(device), batch["flows"].to(device))
+        ious = frame_ious(prob.float(), batch["masks"].to(device).flatten(0, 1))
         if first_frame_only:
             ious = ious[:1] if int(batch["start"]) == 0 else ious[:0]
         video = int(batch["video"])

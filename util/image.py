@@ -146,6 +146,19 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(_to_8bit(img, path).convert("L"))
 
 
+def read_object_ids(path: str | os.PathLike, palette_only: bool = False) -> np.ndarray:
+    """An annotation as object ids ``[h, w]`` uint8 (0 = background): a palette PNG's
+    indices, a grey PNG's values; other kinds as :func:`read_grey` unless ``palette_only``."""
+    img = _open_complete(path)
+    if img.mode in ("P", "L"):
+        return np.asarray(img)
+    if palette_only:
+        raise InputError(
+            f"{path}: a {img.mode} image; expected a palette PNG, one index per object"
+        )
+    return np.asarray(_to_8bit(img, path).convert("L"))
+
+
 def read_mask_image(path: str | os.PathLike) -> Image.Image:
     """:func:`read_mask` as a PIL ``L`` image (for PIL transforms)."""
     return Image.fromarray(read_mask(path), "L")

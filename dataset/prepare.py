@@ -1,0 +1,535 @@
+"""Training and test data from the original downloads (DESIGN.md §7, §8).
+
+Turns DAVIS-2016 and the YouTube-VOS train split, as their authors distribute them, into the
+layout ``train.py`` and ``test.py`` read::
+
+    python -m dataset.prepare davis2016   --src DIR --out ROOT   # ROOT/DAVIS16/{train,val}/
+    python -m dataset.prepare youtube-vos --src DIR --out ROOT   # ROOT/YouTube2SEG/train/
+
+Each video becomes ``{frame,flow,mask}/<video>/``: the frames copied byte for byte (or
+hard-linked with ``--link``), binary masks ``<stem>.png`` (0/255), and one flow image per
+frame made by :mod:`util.flow` (DIS by default, RAFT with a local weights file): the flow
+t->t+1 named after frame t, and for the last frame a copy of the preceding flow.
+
+YouTube-VOS annotates every fifth frame with one palette index per object: only annotated
+frames are kept, the flows join consecutive kept frames, and the objects become one binary
+mask by ``--objects``: ``union`` (all objects, the default), ``largest`` (the object with the
+most pixels over the video's annotated frames) or ``first`` (the smallest object id in the
+video).
+
+Resumable: every file is written atomically, and ``ROOT/<dataset>/<split>/.prepare/<video>.json``
+records each video's sources and options; a rerun skips finished videos, continues
+unfinished ones (keeping the flows made so far) and remakes a video whose sources or options
+changed. Output folders that this command did not make are never overwritten. Errors print
+one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from util.errors import InputError
+from util.fileio import atomic_path
+from util.flow import (
+    METHODS,
+    RAFT_MODELS,
+    compute_flows,
+    flow_path,
+    list_frames,
+    load_raft,
+)
+from util.image import MASK_EXT, list_images, list_subfolders, read_object_ids, write_image
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("davis2016", "youtube-vos")
+OBJECT_RULES = ("union", "largest", "first")
+DAVIS_SPLITS = ("train", "val")
+MARKER_DIR = ".prepare"
+RECORD_VERSION = 1
+MIN_FRAMES = 2  # a flow needs two frames
+
+DAVIS_LAYOUT = (
+    "JPEGImages/480p/<video>/<frame>.jpg, Annotations/480p/<video>/<frame>.png and "
+    "ImageSets/480p/{train,val}.txt"
+)
+YTVOS_LAYOUT = (
+    "train/JPEGImages/<video>/<frame>.jpg and train/Annotations/<video>/<frame>.png "
+    "(palette PNGs, one index per object)"
+)
+
+
+@dataclass(frozen=True)
+class SourceVideo:
+    """One video of a download: its frames and their annotations, in frame order."""
+
+    name: str
+    frames: tuple[Path, ...]
+    masks: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class FlowOptions:
+    """How flow images are made (see :mod:`util.flow`)."""
+
+    method: str = "dis"
+    raft_weights: str | None = None
+    raft_model: str = "raft_large"
+    raft_iters: int = 12
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """Everything that decides the output besides the sources, and how to run."""
+
+    flow: FlowOptions = field(default_factory=FlowOptions)
+    objects: str = "union"
+    link: bool = False
+    progress: bool = True
+    videos: tuple[str, ...] | None = None
+
+
+@dataclass
+class Summary:
+    """What a run did, per split."""
+
+    made: int = 0
+    kept: int = 0
+    skipped: int = 0
+    frames: int = 0
+
+
+# ---- the downloads -------------------------------------------------------------------
+
+
+def find_davis_root(src: Path) -> Path:
+    """The DAVIS-2016 folder: ``src`` itself or its ``DAVIS/`` subfolder (the unpacked
+    download), holding ``JPEGImages/480p``, ``Annotations/480p`` and ``ImageSets/480p``."""
+    for root in (src, src / "DAVIS"):
+        if all(
+            (root / sub / "480p").is_dir() for sub in ("JPEGImages", "Annotations", "ImageSets")
+        ):
+            return root
+    raise InputError(f"--src {src}: not a DAVIS-2016 folder; expected {DAVIS_LAYOUT}")
+
+
+def davis_videos(root: Path, split: str) -> list[SourceVideo]:
+    """The videos of ``ImageSets/480p/<split>.txt``, in the order of first appearance.
+
+    A line is ``/JPEGImages/480p/<video>/<frame>.jpg /Annotations/480p/<video>/<frame>.png``
+    (one frame), or a bare video name (all frames of its folder).
+    """
+    listing = root / "ImageSets" / "480p" / f"{split}.txt"
+    if not listing.is_file():
+        raise InputError(f"{listing}: split list not found; expected {DAVIS_LAYOUT}")
+    pairs: dict[str, list[tuple[Path, Path]]] = {}
+    for number, line in enumerate(listing.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) > 2:
+            raise InputError(
+                f"{listing}:{number}: expected '/JPEGImages/480p/<video>/<frame>.jpg "
+                "/Annotations/480p/<video>/<frame>.png' or a video name"
+            )
+        if "/" not in parts[0]:  # a video name
+            frames = _davis_frames(root, parts[0])
+            pairs.setdefault(parts[0], []).extend(
+                (f, _davis_mask(root, parts[0], f)) for f in frames
+            )
+            continue
+        frame = root / parts[0].lstrip("/")
+        video = frame.parent.name
+        mask = root / parts[1].lstrip("/") if len(parts) == 2 else _davis_mask(root, video, frame)
+        pairs.setdefault(video, []).append((frame, mask))
+    if not pairs:
+        raise InputError(f"{listing}: no videos listed; expected {DAVIS_LAYOUT}")
+    videos = []
+    for name, items in pairs.items():
+        for frame, mask in items:
+            for path in (frame, mask):
+                if not path.is_file():
+                    raise InputError(f"{path}: listed in {listing} but not found")
+        videos.append(SourceVideo(name, tuple(f for f, _ in items), tuple(m for _, m in items)))
+    return videos
+
+
+def _davis_frames(root: Path, video: str) -> list[Path]:
+    folder = root / "JPEGImages" / "480p" / video
+    if not folder.is_dir():
+        raise InputError(f"{folder}: video folder not found; expected {DAVIS_LAYOUT}")
+    return list_frames(folder)
+
+
+def _davis_mask(root: Path, video: str, frame: Path) -> Path:
+    return root / "Annotations" / "480p" / video / f"{frame.stem}.png"
+
+
+def find_ytvos_train(src: Path) -> Path:
+    """The YouTube-VOS train folder: ``src/train`` or ``src`` itself, holding ``JPEGImages/``
+    and ``Annotations/`` (the 2018 and 2019 downloads unpack to the same layout)."""
+    for root in (src / "train", src):
+        if (root / "JPEGImages").is_dir() and (root / "Annotations").is_dir():
+            return root
+    raise InputError(f"--src {src}: not a YouTube-VOS download; expected {YTVOS_LAYOUT}")
+
+
+def ytvos_videos(train: Path) -> list[SourceVideo]:
+    """Every annotated video of the train folder, sorted by name: the frames that have an
+    annotation, in frame order."""
+    videos = []
+    for name in list_subfolders(train / "Annotations"):
+        folder = train / "Annotations" / name
+        masks = list_images(folder, (MASK_EXT,))
+        if not masks:
+            raise InputError(f"{folder}: no annotation PNGs; expected {YTVOS_LAYOUT}")
+        frame_dir = train / "JPEGImages" / folder.name
+        if not frame_dir.is_dir():
+            raise InputError(f"{frame_dir}: frame folder not found; expected {YTVOS_LAYOUT}")
+        frames = {p.stem: p for p in list_frames(frame_dir)}
+        missing = [m.name for m in masks if m.stem not in frames]
+        if missing:
+            raise InputError(
+                f"{frame_dir}: no frame for annotation {missing[0]}; expected {YTVOS_LAYOUT}"
+            )
+        videos.append(SourceVideo(folder.name, tuple(frames[m.stem] for m in masks), tuple(masks)))
+    if not videos:
+        raise InputError(f"{train / 'Annotations'}: no video folders; expected {YTVOS_LAYOUT}")
+    return videos
+
+
+# ---- masks ---------------------------------------------------------------------------
+
+
+def choose_objects(id_maps: Sequence[np.ndarray], rule: str) -> list[np.ndarray]:
+    """Binary masks (bool ``[h, w]``) of one video's annotations by ``rule``.
+
+    ``union``: every object; ``largest``: the object with the most pixels over all the
+    maps (ties: the smaller id); ``first``: the smallest object id in the video.
+    """
+    if rule == "union":
+        return [ids > 0 for ids in id_maps]
+    counts = np.zeros(256, dtype=np.int64)
+    for ids in id_maps:
+        counts += np.bincount(ids.ravel(), minlength=256)[:256]
+    counts[0] = 0
+    present = np.flatnonzero(counts)
+    if present.size == 0:
+        return [np.zeros(ids.shape, dtype=bool) for ids in id_maps]
+    if rule == "first":
+        chosen = int(present[0])
+    elif rule == "largest":
+        chosen = int(np.argmax(counts))  # argmax takes the first (smallest id) of ties
+    else:
+        raise InputError(f"--objects {rule}: expected one of {', '.join(OBJECT_RULES)}")
+    return [ids == chosen for ids in id_maps]
+
+
+def _check_size(frame: Path, mask: Path, shape: tuple[int, ...]) -> None:
+    with Image.open(frame) as image:  # reads the header only
+        width, height = image.size
+    if (height, width) != tuple(shape[:2]):
+        raise InputError(
+            f"{mask}: annotation of {shape[1]}x{shape[0]} px; expected the size of its frame "
+            f"{frame} ({width}x{height})"
+        )
+
+
+# ---- writing one video ---------------------------------------------------------------
+
+
+def copy_file(src: Path, dst: Path, link: bool) -> None:
+    """Copy ``src`` to ``dst`` atomically, or hard-link it when ``link`` (copying where the
+    file system cannot link)."""
+    with atomic_path(dst) as tmp:
+        if link:
+            tmp.unlink()
+            try:
+                os.link(src, tmp)
+                return
+            except OSError as err:
+                if err.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                    raise
+                log.debug("cannot hard-link %s (%s); copying", src, err.strerror)
+        shutil.copyfile(src, tmp)
+
+
+def source_record(video: SourceVideo, options: PrepareOptions, uses_objects: bool) -> dict:
+    """What a prepared video was made from: the source files (``<video>/<name>``, size,
+    modification time) and the options that change the output."""
+
+    def stat(path: Path) -> list:
+        info = path.stat()  # names, not paths: a moved download is still the same
+        return [f"{path.parent.name}/{path.name}", info.st_size, info.st_mtime_ns]
+
+    return {
+        "version": RECORD_VERSION,
+        "frames": [stat(p) for p in video.frames],
+        "masks": [stat(p) for p in video.masks],
+        "flow": _flow_record(options.flow),
+        "objects": options.objects if uses_objects else None,
+    }
+
+
+def _flow_record(flow: FlowOptions) -> dict:
+    """The flow options that change the flow images (not the device)."""
+    if flow.method != "raft":
+        return {"method": flow.method}
+    fields = ("method", "raft_weights", "raft_model", "raft_iters")
+    return {name: getattr(flow, name) for name in fields}
+
+
+def _read_marker(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_marker(path: Path, status: str, record: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps({"status": status, "record": record}) + "\n")
+
+
+def _output_dirs(split_dir: Path, name: str) -> dict[str, Path]:
+    return {kind: split_dir / kind / name for kind in ("frame", "flow", "mask")}
+
+
+def prepare_video(
+    video: SourceVideo,
+    split_dir: Path,
+    options: PrepareOptions,
+    raft=None,
+    uses_objects: bool = False,
+) -> str:
+    """Write one video into ``split_dir/{frame,flow,mask}/<video>/``.
+
+    Returns ``"kept"`` (already done from the same sources and options), ``"made"`` or
+    ``"skipped"`` (fewer than two frames). Raises ``InputError`` when the output folders
+    hold files this command did not make.
+    """
+    if len(video.frames) < MIN_FRAMES:
+        log.warning(
+            "%s: %d annotated frame(s), no flow possible; skipped", video.name, len(video.frames)
+        )
+        return "skipped"
+    dirs = _output_dirs(split_dir, video.name)
+    marker = split_dir / MARKER_DIR / f"{video.name}.json"
+    record = source_record(video, options, uses_objects)
+    previous = _read_marker(marker) if marker.is_file() else None
+    if previous is not None and previous.get("record") == record:
+        if previous.get("status") == "done":
+            return "kept"
+    elif previous is not None:
+        log.info("%s: sources or options changed; making it again", video.name)
+        for folder in dirs.values():
+            shutil.rmtree(folder, ignore_errors=True)
+    else:
+        for folder in dirs.values():
+            if folder.is_dir() and any(folder.iterdir()):
+                raise InputError(
+                    f"{folder}: exists and was not made by dataset.prepare; expected no output "
+                    "there (choose another --out or remove the folder)"
+                )
+    _write_marker(marker, "started", record)
+    _write_frames_and_masks(video, dirs, options, uses_objects)
+    _write_flows(dirs["frame"], dirs["flow"], options, raft)
+    _write_marker(marker, "done", record)
+    return "made"
+
+
+def _write_frames_and_masks(
+    video: SourceVideo, dirs: dict[str, Path], options: PrepareOptions, uses_objects: bool
+) -> None:
+    id_maps = [read_object_ids(p, palette_only=uses_objects) for p in video.masks]
+    for frame, mask, ids in zip(video.frames, video.masks, id_maps, strict=True):
+        _check_size(frame, mask, ids.shape)
+    binary = choose_objects(id_maps, options.objects if uses_objects else "union")
+    for frame, fg in zip(video.frames, binary, strict=True):
+        frame_out = dirs["frame"] / frame.name
+        if not (frame_out.is_file() and frame_out.stat().st_size == frame.stat().st_size):
+            copy_file(frame, frame_out, options.link)
+        mask_out = dirs["mask"] / f"{frame.stem}.png"
+        if not mask_out.is_file():
+            write_image(mask_out, fg.astype(np.uint8) * 255)
+
+
+def _write_flows(frame_dir: Path, flow_dir: Path, options: PrepareOptions, raft) -> None:
+    """Flows t->t+1 by :func:`util.flow.compute_flows` (existing ones kept), then the last
+    frame's: a copy of the preceding flow."""
+    flow = options.flow
+    paths = compute_flows(
+        frame_dir,
+        flow_dir,
+        method=flow.method,
+        raft_weights=flow.raft_weights,
+        raft_model=flow.raft_model,
+        device=flow.device,
+        model=raft,
+        num_flow_updates=flow.raft_iters,
+        progress=options.progress,
+    )
+    last = flow_path(list_frames(frame_dir)[-1], flow_dir)
+    copy_file(paths[-1], last, link=False)
+
+
+# ---- whole data sets -----------------------------------------------------------------
+
+
+def prepare_videos(
+    videos: Sequence[SourceVideo],
+    split_dir: Path,
+    options: PrepareOptions,
+    raft=None,
+    uses_objects: bool = False,
+) -> Summary:
+    """Prepare ``videos`` (those named by ``options.videos``, if set) into ``split_dir``."""
+    if options.videos is not None:
+        videos = [v for v in videos if v.name in set(options.videos)]
+    summary = Summary()
+    desc = f"{split_dir.parent.name}/{split_dir.name}"
+    for video in tqdm(videos, desc=desc, unit="video", disable=not options.progress):
+        status = prepare_video(video, split_dir, options, raft, uses_objects)
+        setattr(summary, status, getattr(summary, status) + 1)
+        if status != "skipped":
+            summary.frames += len(video.frames)
+    log.info(
+        "%s: %d videos made, %d already done, %d skipped; %d frames",
+        split_dir, summary.made, summary.kept, summary.skipped, summary.frames,
+    )  # fmt: skip
+    return summary
+
+
+def _check_selection(options: PrepareOptions, videos: Sequence[SourceVideo], src: Path) -> None:
+    """``--videos`` must name videos of the download."""
+    if options.videos is not None:
+        unknown = sorted(set(options.videos) - {v.name for v in videos})
+        if unknown:
+            raise InputError(f"--videos {unknown[0]}: no such video in {src}")
+
+
+def load_raft_model(flow: FlowOptions):
+    """The RAFT network for ``--flow_method raft`` (loaded once for all videos), else None."""
+    if flow.method != "raft":
+        if flow.raft_weights is not None:
+            raise InputError("--raft_weights goes with --flow_method raft")
+        return None
+    if flow.raft_weights is None:
+        raise InputError(
+            "--flow_method raft needs --raft_weights FILE, a local torchvision RAFT state dict "
+            "(nothing is downloaded)"
+        )
+    return load_raft(flow.raft_weights, flow.raft_model, flow.device)
+
+
+def prepare_davis2016(
+    src: str | os.PathLike,
+    out: str | os.PathLike,
+    options: PrepareOptions = PrepareOptions(),  # noqa: B008 (frozen)
+    splits: Sequence[str] = DAVIS_SPLITS,
+) -> dict[str, Summary]:
+    """DAVIS-2016 (``src``, see ``DAVIS_LAYOUT``) -> ``out/DAVIS16/<split>/{frame,flow,mask}/``."""
+    root = find_davis_root(Path(src))
+    listed = {split: davis_videos(root, split) for split in splits}  # check all before work
+    _check_selection(options, [v for videos in listed.values() for v in videos], root)
+    raft = load_raft_model(options.flow)
+    return {
+        split: prepare_videos(videos, Path(out) / "DAVIS16" / split, options, raft)
+        for split, videos in listed.items()
+    }
+
+
+def prepare_youtube_vos(
+    src: str | os.PathLike,
+    out: str | os.PathLike,
+    options: PrepareOptions = PrepareOptions(),  # noqa: B008 (frozen)
+) -> Summary:
+    """YouTube-VOS train (``src``, see ``YTVOS_LAYOUT``) -> ``out/YouTube2SEG/train/...``."""
+    if options.objects not in OBJECT_RULES:
+        raise InputError(f"--objects {options.objects}: expected one of {', '.join(OBJECT_RULES)}")
+    train = find_ytvos_train(Path(src))
+    videos = ytvos_videos(train)
+    _check_selection(options, videos, train)
+    raft = load_raft_model(options.flow)
+    split_dir = Path(out) / "YouTube2SEG" / "train"
+    return prepare_videos(videos, split_dir, options, raft, uses_objects=True)
+
+
+# ---- command line --------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m dataset.prepare``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--src", type=Path, required=True, help="the unpacked download")
+    common.add_argument("--out", type=Path, required=True, help="data root (train.py --root)")
+    common.add_argument("--flow_method", choices=METHODS, default="dis", help="default: dis")
+    common.add_argument("--raft_weights", help="torchvision RAFT state dict file (raft)")
+    common.add_argument("--raft_model", choices=RAFT_MODELS, default="raft_large")
+    common.add_argument("--raft_iters", type=int, default=12, help="RAFT flow updates")
+    common.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (RAFT)")
+    common.add_argument("--link", action="store_true", help="hard-link frames, not copy")
+    common.add_argument("--videos", nargs="+", help="only these videos")
+    common.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    parser = argparse.ArgumentParser(
+        prog="python -m dataset.prepare",
+        description="Frames, binary masks and flow images from the original downloads.",
+    )
+    sub = parser.add_subparsers(dest="source", required=True, metavar="{davis2016,youtube-vos}")
+    davis = sub.add_parser("davis2016", parents=[common], help=f"DAVIS-2016: {DAVIS_LAYOUT}")
+    davis.add_argument("--splits", nargs="+", choices=DAVIS_SPLITS, default=list(DAVIS_SPLITS))
+    ytvos = sub.add_parser("youtube-vos", parents=[common], help=f"YouTube-VOS: {YTVOS_LAYOUT}")
+    ytvos.add_argument(
+        "--objects",
+        choices=OBJECT_RULES,
+        default="union",
+        help="which objects make the binary mask (default: union of all)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 with a one-line error)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    flow = FlowOptions(
+        method=args.flow_method,
+        raft_weights=args.raft_weights,
+        raft_model=args.raft_model,
+        raft_iters=args.raft_iters,
+        device=args.device,
+    )
+    options = PrepareOptions(
+        flow=flow,
+        objects=getattr(args, "objects", "union"),
+        link=args.link,
+        progress=not args.no_progress,
+        videos=tuple(args.videos) if args.videos else None,
+    )
+    try:
+        if args.source == "davis2016":
+            prepare_davis2016(args.src, args.out, options, args.splits)
+        else:
+            prepare_youtube_vos(args.src, args.out, options)
+    except (InputError, OSError) as err:
+        print(f"dataset.prepare: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
