@@ -9,15 +9,21 @@ images are moved like pixels: their colours (the encoded direction) are never ch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 from PIL import Image, ImageEnhance
 from torch import Tensor
 from torchvision.transforms import functional as TF
+
+from util.errors import InputError
+from util.image import read_grey, read_rgb
+
+T = TypeVar("T")
 
 # MTNET.md §1: frames and flow images are normalised alike.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -123,15 +129,27 @@ def denormalize(images: Tensor) -> Tensor:
 
 
 def load_rgb(path: Path) -> Image.Image:
-    """Open a frame or flow image as RGB."""
-    with Image.open(path) as image:
-        return image.convert("RGB")
+    """Open a frame or flow image as RGB; ``InputError`` naming a file that cannot be read."""
+    return read_rgb(path)
 
 
 def load_train_mask(path: Path) -> Image.Image:
-    """Open a mask as grey with every value > 0 set to 255 (MTNET.md §7)."""
-    with Image.open(path) as image:
-        return image.convert("L").point(lambda v: 255 if v > 0 else 0)
+    """Open a mask as grey with every value > 0 set to 255 (MTNET.md §7); ``InputError``
+    naming a file that cannot be read."""
+    return Image.fromarray(read_grey(path)).point(lambda v: 255 if v > 0 else 0)
+
+
+def named_read_errors(path: Path, loader: Callable[..., T], *args: object) -> T:
+    """``loader(path, *args)`` with a decoding error (a cut-off or corrupt file) turned into
+    an ``InputError`` naming ``path``."""
+    try:
+        return loader(path, *args)
+    except InputError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise InputError(
+            f"{path}: cannot read this image ({err}); expected a JPEG or PNG"
+        ) from None
 
 
 def match_size(image: Image.Image, size: tuple[int, int], mask: bool) -> Image.Image:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dataset.registry import BENCHMARKS, TASKS
 from util.errors import InputError
+from util.fileio import ensure_writable_dir
 from util.flow import METHODS as FLOW_METHODS
 from util.flow import RAFT_MODELS
 
@@ -26,6 +28,13 @@ def default_test_model(video: bool) -> str | None:
     if not video or Path(DEFAULT_MODEL).is_file():
         return DEFAULT_MODEL
     return None
+
+
+def default_num_workers() -> int:
+    """Reading processes by default: 4, or fewer on a machine with fewer cores (PyTorch's
+    DataLoader warns when asked for more workers than cores)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(4, cores or 1)
 
 
 @dataclass
@@ -48,7 +57,7 @@ class TestConfig:
     device: str = "auto"
     amp: bool = False
     amp_dtype: str = "bf16"
-    num_workers: int = 4
+    num_workers: int = field(default_factory=default_num_workers)
     videos: list[str] | None = None
     drop_tail: bool | None = None
     skip_existing: bool = False
@@ -68,6 +77,7 @@ class TestConfig:
             )
         if self.num_workers < 0:
             raise InputError(f"--num_workers {self.num_workers}: expected 0 or more")
+        ensure_writable_dir(self.output_dir, "--output_dir")
         if self.video is not None and self.flow_method == "raft":
             if self.raft_weights is None:
                 raise InputError(
@@ -120,7 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--amp", action="store_true", help="autocast on CUDA (ignored on the CPU)")
     p.add_argument("--amp_dtype", default=d.amp_dtype, choices=AMP_DTYPES, help="with --amp")
-    p.add_argument("--num_workers", type=int, default=d.num_workers, help="reading processes")
+    p.add_argument(
+        "--num_workers",
+        type=int,
+        default=d.num_workers,
+        help="reading processes (4, or the number of cores if fewer)",
+    )
     p.add_argument("--videos", nargs="+", default=d.videos, help="only these videos")
     p.add_argument(
         "--drop_tail",

@@ -8,6 +8,7 @@ stderr and exit status 2.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sys
@@ -21,9 +22,12 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from util.fileio import atomic_path
+from util.errors import InputError
+from util.fileio import atomic_path, ensure_writable_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -34,19 +38,30 @@ class EvalError(Exception):
 
 
 def read_grey(path: Path) -> np.ndarray:
-    """Read an image as 8-bit grey exactly as PIL's ``convert("L")`` does (MTNET.md §9).
+    """Read a mask, prediction or ground truth as 8-bit grey ``[h, w]`` (MTNET.md §9).
 
-    Plain 8-bit (or 1/2/4-bit) grey PNGs, the usual case, are decoded by OpenCV, which
-    gives the same values faster; palette, colour, alpha and 16-bit images go through PIL,
-    so a palette mask reads as the luminance of its palette colours, as in the release.
+    8-bit grey: as stored (PNGs decoded by OpenCV, the usual case and the fastest).
+    16-bit grey: scaled to 8 bits, ``round(v / 257)``, so a 16-bit copy of an 8-bit map
+    reads as that map. Palette and colour: PIL's ``convert("L")`` luminance, as in the
+    release. With an alpha channel: that luminance over black (times alpha / 255). An
+    unreadable, cut-off or corrupt file is an :class:`EvalError` naming it.
     """
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is not None and img.ndim == 2 and img.dtype == np.uint8:
-        return img
+    if path.suffix.lower() == ".png":
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # None for a cut-off PNG
+        if img is not None and img.ndim == 2 and img.dtype == np.uint8:
+            return img
     try:
         with Image.open(path) as pil:
-            return np.asarray(pil.convert("L"))
-    except (OSError, ValueError, SyntaxError) as exc:
+            pil.load()  # decodes in full: a cut-off file raises here
+            if pil.mode.startswith("I"):  # 16-bit grey (I;16, I;16B) or 32-bit integer
+                wide = np.asarray(pil).astype(np.int64)
+                return np.clip((wide + 128) // 257, 0, 255).astype(np.uint8)
+            grey = np.asarray(pil.convert("L"))
+            if "A" not in pil.getbands():
+                return grey
+            alpha = np.asarray(pil.getchannel("A"), dtype=np.uint16)
+            return ((grey * alpha + 127) // 255).astype(np.uint8)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise EvalError(f"cannot read image {path}: {exc}") from None
 
 
@@ -165,10 +180,24 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
         tmp.write_text(json.dumps(json_ready(obj), indent=2, allow_nan=False) + "\n")
 
 
+def check_json_path(path: Path | None) -> None:
+    """``--json``: a file that can be written, checked before any scoring (InputError)."""
+    if path is not None:
+        ensure_writable_file(path, "--json")
+
+
+def warn(message: str) -> None:
+    """A note about the input that does not stop the evaluation, on stderr."""
+    log.warning(message)
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None) -> int:
-    """Run a script's ``main``; an EvalError becomes one line on stderr and exit status 2."""
+    """Run a script's ``main``; an EvalError (or another user error) becomes one line on
+    stderr and exit status 2. Warnings go to stderr as ``warning: ...`` lines."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
         return main(argv)
-    except EvalError as exc:
+    except (EvalError, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

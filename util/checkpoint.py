@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -90,6 +91,30 @@ def release_state_dict(model: nn.Module) -> dict[str, Tensor]:
     return {"module." + model_to_release_key(k): v.detach().cpu() for k, v in state.items()}
 
 
+def first_non_finite(state: Mapping[str, Tensor]) -> str | None:
+    """The name of the first floating-point tensor of ``state`` holding a NaN or an
+    infinity, or ``None`` when all are finite."""
+    for key, value in state.items():
+        floating = isinstance(value, Tensor) and value.is_floating_point()
+        if floating and not bool(torch.isfinite(value).all()):
+            return key
+    return None
+
+
+def require_finite(state: Mapping[str, Tensor], path: object) -> None:
+    """Raise ``CheckpointError`` naming ``path`` and the first non-finite tensor, if any.
+
+    A network with a NaN weight outputs NaN everywhere (all-black masks), so such weights
+    are never loaded nor written.
+    """
+    key = first_non_finite(state)
+    if key is not None:
+        raise CheckpointError(
+            f"{path}: tensor {model_to_release_key(key)} holds NaN or infinite values; "
+            "expected finite weights"
+        )
+
+
 def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file in the same folder, then rename into place."""
     with atomic_path(path) as tmp:
@@ -97,8 +122,11 @@ def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:
 
 
 def save_model_file(path: str | os.PathLike, model: nn.Module, it: int = 0) -> None:
-    """Write a release-format model file ``{"it", "network"}``."""
-    atomic_torch_save({"it": int(it), "network": release_state_dict(model)}, path)
+    """Write a release-format model file ``{"it", "network"}``; non-finite weights raise
+    ``CheckpointError`` and nothing is written."""
+    state = release_state_dict(model)
+    require_finite(state, path)
+    atomic_torch_save({"it": int(it), "network": state}, path)
 
 
 def load_file(path: str | os.PathLike) -> dict:
@@ -111,13 +139,35 @@ def load_file(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such weights file")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises pickle, zip and runtime errors alike
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a loadable weights file ({reason})") from None
+        with warnings.catch_warnings():  # torch warns about legacy pickles before failing
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises pickle, zip and runtime errors alike
+        raise CheckpointError(
+            f"{path}: not a loadable weights file ({_why_unloadable(path)})"
+        ) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict of weights, found {type(obj).__name__}")
     return obj
+
+
+def _why_unloadable(path: Path) -> str:
+    """Our own reason for a file that the safe loader refuses (torch's message would
+    suggest turning the safe loader off, which must never be done for a file of unknown
+    origin)."""
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if head.startswith(b"PK\x03\x04"):
+        return (
+            "a damaged PyTorch file, or one holding objects other than tensors, numbers and "
+            "plain containers, which are never unpickled; expected a file of torch.save"
+        )
+    if head[:1] == b"\x80":
+        return (
+            "a pickle holding objects other than tensors, numbers and plain containers, "
+            "which are never unpickled, or a damaged one; expected a file of torch.save"
+        )
+    return "not a PyTorch file; expected a file of torch.save, as the release's mtnet.pth"
 
 
 def network_state(obj: Mapping, path: str | os.PathLike = "<state>") -> dict[str, Tensor]:
@@ -169,6 +219,7 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> int | None:
     obj = load_file(path)
     state = network_state(obj, path)
     check_state_fits(model.state_dict(), state, path)
+    require_finite(state, path)
     model.load_state_dict(state)
     it = obj.get("it")
     log.info("loaded weights from %s%s", path, f" (iteration {it})" if it is not None else "")
@@ -230,5 +281,6 @@ def load_encoder_weights(encoder: nn.Module, path: str | os.PathLike) -> None:
         raise CheckpointError(f"{path}: no ConvNeXt encoder weights found")
     expected = {"backbone.body." + k: v for k, v in encoder.body.state_dict().items()}
     check_state_fits(expected, state, path)
+    require_finite(state, path)
     encoder.body.load_state_dict({k[len("backbone.body.") :]: v for k, v in state.items()})
     log.info("encoder initialised from %s (%d tensors)", path, len(state))

@@ -3,7 +3,10 @@
 The flow from frame t to frame t+1 is rendered with the Middlebury colour wheel, normalised per
 image by its largest motion magnitude (``torchvision.utils.flow_to_image``), and written as
 ``<out_dir>/<stem of frame t>.jpg`` (the DAVIS16 layout): a video of N frames gets N-1 flow
-images and its last frame has none. Existing flow images are kept, so an interrupted run resumes.
+images and its last frame has none. Existing flow images are kept, so an interrupted run resumes,
+unless they are stale: ``<out_dir>/.source.json`` records the name, byte size and modification
+time of the two frames each flow was made from, and a flow whose frames changed since is made
+again. Flows without a record (shipped with a dataset, e.g. FlowNet2 flow images) are kept.
 
 Two methods: OpenCV's DIS (``dis``, the default; no weights) and torchvision's RAFT (``raft``,
 ``raft_large`` or ``raft_small``, weights only from a local state dict file; nothing is
@@ -22,6 +25,7 @@ writes ``<root>/flow/<video>/`` and ``<root>/<split>/flow/<video>/`` beside them
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -39,6 +43,10 @@ from torchvision.utils import flow_to_image
 from tqdm import tqdm
 
 from util import distributed
+from util.checkpoint import CheckpointError, load_file, require_finite
+from util.errors import InputError
+from util.fileio import atomic_path
+from util.image import read_rgb
 from util.video import write_jpeg
 
 log = logging.getLogger(__name__)
@@ -48,6 +56,7 @@ RAFT_MODELS = ("raft_large", "raft_small")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 FLOW_SUFFIX = ".jpg"
 RAFT_MIN_SIZE = 128  # torchvision RAFT refuses smaller inputs (its correlation pyramid)
+RECORD_NAME = ".source.json"  # hidden: no frame, flow or video lister picks it up
 
 
 class FlowError(ValueError):
@@ -87,11 +96,42 @@ def flow_path(frame: Path, out_dir: Path) -> Path:
 
 
 def read_frame(path: Path) -> np.ndarray:
-    """Read an image file as RGB ``[H, W, 3]`` uint8, or raise :class:`FlowError`."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise FlowError(f"cannot read image {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    """Read an image file as RGB ``[H, W, 3]`` uint8 with the project's reader, or raise
+    :class:`FlowError` naming the file.
+
+    The image is decoded in full, so a cut-off file is an error (OpenCV would only warn
+    and return the missing part grey).
+    """
+    try:
+        return np.array(read_rgb(path))  # writable (torch.from_numpy warns otherwise)
+    except InputError as error:
+        raise FlowError(str(error)) from None
+
+
+def source_stamp(frame: Path) -> list:
+    """What a flow image depends on, for one of its two frames: name, byte size and
+    modification time (ns)."""
+    stat = frame.stat()
+    return [frame.name, stat.st_size, stat.st_mtime_ns]
+
+
+def read_record(out_dir: Path) -> dict[str, list]:
+    """The source record of a flow folder: flow name -> the stamps of its two frames.
+
+    A missing or unreadable record is empty (every flow in the folder then counts as one
+    that came without a record, and is kept).
+    """
+    try:
+        obj = json.loads((out_dir / RECORD_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    flows = obj.get("flows") if isinstance(obj, dict) else None
+    return flows if isinstance(flows, dict) else {}
+
+
+def write_record(out_dir: Path, flows: dict[str, list]) -> None:
+    with atomic_path(out_dir / RECORD_NAME) as tmp:
+        tmp.write_text(json.dumps({"version": 1, "flows": flows}, indent=1) + "\n")
 
 
 def render_flow(flow: np.ndarray) -> np.ndarray:
@@ -170,11 +210,9 @@ def load_raft(
     if not path.is_file():
         raise FlowError(f"RAFT weights file not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch.load fails with many types: zip, pickle, EOF, ...
-        raise FlowError(
-            f"cannot load {path} as PyTorch weights ({type(error).__name__})"
-        ) from error
+        state = load_file(path)  # weights_only=True, with the project's messages
+    except CheckpointError as error:
+        raise FlowError(str(error)) from None
     model = getattr(optical_flow, raft_model)(weights=None)
     expected = model.state_dict()
     if not isinstance(state, dict) or set(state) != set(expected):
@@ -187,6 +225,10 @@ def load_raft(
     ]
     if mismatched:
         raise FlowError(f"{path}: {len(mismatched)} entries do not fit torchvision {raft_model}")
+    try:
+        require_finite(state, path)
+    except CheckpointError as error:
+        raise FlowError(str(error)) from None
     model.load_state_dict(state)
     return model.to(resolve_device(device))
 
@@ -223,7 +265,7 @@ def flows_for_frames(
     Returns the N-1 flow paths, in frame order, for N frames.
     """
     paths = [flow_path(frame, out_dir) for frame in frames[:-1]]
-    todo = [i for i, path in enumerate(paths) if not path.exists()]
+    todo = _flows_to_make(frames, paths, out_dir)
     previous: tuple[int, np.ndarray] | None = None  # the last frame read: (index, image)
     for i in tqdm(todo, desc=out_dir.name, unit="flow", disable=not progress, leave=False):
         image1 = previous[1] if previous and previous[0] == i else read_frame(frames[i])
@@ -237,6 +279,37 @@ def flows_for_frames(
         write_jpeg(paths[i], render_flow(estimator(image1, image2)))
     log.info("%s: %d flows written, %d kept", out_dir, len(todo), len(paths) - len(todo))
     return paths
+
+
+def _flows_to_make(frames: Sequence[Path], paths: list[Path], out_dir: Path) -> list[int]:
+    """Indices of the flows to (re)make: missing ones, and those whose record says they
+    were made from other frames than the present ones (those are deleted first).
+
+    The record gets the present frames' stamps before any flow is written, so a run that
+    is killed midway leaves missing flows (made next time), never stale ones. Flows
+    without a record entry (shipped with a dataset) are kept as they are.
+    """
+    record = read_record(out_dir)
+    todo, stale = [], []
+    for i, path in enumerate(paths):
+        stamps = [source_stamp(frames[i]), source_stamp(frames[i + 1])]
+        known = record.get(path.name)
+        if path.exists() and (known is None or known == stamps):
+            continue
+        if path.exists():
+            stale.append(path)
+        todo.append(i)
+        record[path.name] = stamps
+    if stale:
+        log.info(
+            "%s: %d flows were made from frames that changed since (first: %s); remade",
+            out_dir, len(stale), stale[0].name,
+        )  # fmt: skip
+        for path in stale:
+            path.unlink()
+    if todo:
+        write_record(out_dir, record)
+    return todo
 
 
 def compute_flows(
