@@ -182,6 +182,7 @@ def bad_weights(folder: Path, kind: str) -> Path:
         ("unreadable_frame", "cannot read this image"),
         ("mixed_sizes", "frames of different sizes"),
         ("out_is_frames", "must differ"),
+        ("out_is_a_file", "is a file; expected a folder"),
     ],
 )
 def test_cli_errors_are_one_line_and_status_2(
@@ -206,6 +207,8 @@ def test_cli_errors_are_one_line_and_status_2(
         cv2.imwrite(str(frames / "00001.png"), np.zeros((32, 64, 3), np.uint8))
     elif case == "out_is_frames":
         argv[3] = str(frames)
+    elif case == "out_is_a_file":
+        (tmp_path / "flow").write_text("x")
     status, lines = run_cli(argv, capsys)
     assert status == 2
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
