@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dataset.registry import BENCHMARKS, TASKS
 from util.errors import InputError
-from util.fileio import ensure_writable_dir
+from util.fileio import check_output_dir
 from util.flow import METHODS as FLOW_METHODS
 from util.flow import RAFT_MODELS
 
@@ -77,7 +77,7 @@ class TestConfig:
             )
         if self.num_workers < 0:
             raise InputError(f"--num_workers {self.num_workers}: expected 0 or more")
-        ensure_writable_dir(self.output_dir, "--output_dir")
+        check_output_dir(self.output_dir, "--output_dir")
         if self.video is not None and self.flow_method == "raft":
             if self.raft_weights is None:
                 raise InputError(

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from dataset.registry import BENCHMARKS, TASKS, Benchmark, resolve_benchmark
 from dataset.test_videos import list_images, pair_video
 from util.errors import InputError
-from util.fileio import atomic_path, ensure_writable_dir
+from util.fileio import atomic_path, check_output_dir
 from util.image import read_grey, read_rgb, write_image
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def validate(cfg: VisConfig) -> None:
         raise InputError(f"--gif_width {cfg.gif_width}: expected a positive number of pixels")
     if not (math.isfinite(cfg.fps) and cfg.fps > 0):
         raise InputError(f"--fps {cfg.fps}: expected a positive frame rate")
-    ensure_writable_dir(cfg.save_root, "--save_root")
+    check_output_dir(cfg.save_root, "--save_root")
 
 
 def parse_config(argv: list[str] | None = None) -> VisConfig:

@@ -23,7 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from util.errors import InputError
-from util.fileio import atomic_path, ensure_writable_file
+from util.fileio import atomic_path, check_output_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -183,7 +183,7 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def check_json_path(path: Path | None) -> None:
     """``--json``: a file that can be written, checked before any scoring (InputError)."""
     if path is not None:
-        ensure_writable_file(path, "--json")
+        check_output_file(path, "--json")
 
 
 def warn(message: str) -> None:

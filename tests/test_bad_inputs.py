@@ -27,7 +27,7 @@ from tests.synthetic_videos import make_dataset, make_video, stems
 from tests.train_helpers import square_video
 from util.checkpoint import release_state_dict
 from util.errors import InputError
-from util.fileio import atomic_path, ensure_writable_dir, ensure_writable_file, temp_name
+from util.fileio import atomic_path, check_output_dir, check_output_file, temp_name
 
 REPO = Path(__file__).resolve().parents[1]
 PROC = Path("/proc/mtnet_no_such_dir")  # cannot be created, even by root
@@ -47,19 +47,19 @@ def one_error_line(main, argv: list[str], capsys, prefix: str) -> str:
 # Output paths
 
 
-def test_writable_folder_checks(tmp_path: Path) -> None:
-    assert ensure_writable_dir(tmp_path / "a" / "b", "--out").is_dir()
-    assert [p.name for p in (tmp_path / "a" / "b").iterdir()] == []  # the probe is gone
+def test_output_path_checks(tmp_path: Path) -> None:
+    assert check_output_dir(tmp_path / "a" / "b", "--out") == tmp_path / "a" / "b"
+    assert list(tmp_path.iterdir()) == []  # checked, not made: the probe file is gone
     (tmp_path / "f").write_text("x")
     with pytest.raises(InputError, match=rf"^--out {tmp_path / 'f'}: {tmp_path / 'f'} is a file"):
-        ensure_writable_dir(tmp_path / "f", "--out")
+        check_output_dir(tmp_path / "f", "--out")
     with pytest.raises(InputError, match=rf"^--out {tmp_path / 'f' / 'sub'}: .* is a file"):
-        ensure_writable_dir(tmp_path / "f" / "sub", "--out")
-    with pytest.raises(InputError, match=rf"^--out {PROC}: cannot write in {PROC} \("):
-        ensure_writable_dir(PROC, "--out")
+        check_output_dir(tmp_path / "f" / "sub", "--out")
+    with pytest.raises(InputError, match=rf"^--out {PROC}: cannot write in /proc \(to make {PROC}"):
+        check_output_dir(PROC, "--out")
     with pytest.raises(InputError, match="is a folder; expected a file name"):
-        ensure_writable_file(tmp_path, "--json")
-    assert ensure_writable_file(tmp_path / "new" / "s.json", "--json").parent.is_dir()
+        check_output_file(tmp_path, "--json")
+    assert check_output_file(tmp_path / "new" / "s.json", "--json").name == "s.json"
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ from model import MTNet
 from util.checkpoint import load_weights, save_model_file
 from util.distributed import DistInfo, barrier, init_distributed, raise_on_every_rank
 from util.errors import InputError
-from util.fileio import atomic_path, ensure_writable_dir
+from util.fileio import atomic_path, check_output_dir
 
 from .checkpoints import (
     latest_checkpoint,
@@ -309,9 +309,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     The process group (if any) is left initialised for the caller to clean up.
     """
     info = init_distributed(cfg.device)
-    _main_rank_check(info, lambda: ensure_writable_dir(cfg.run_dir, "--exp"))
+    _main_rank_check(info, lambda: check_output_dir(cfg.run_dir, "--exp"))
     if not info.is_main:
         return _run(cfg, info, cfg.run_dir)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
     with _log_file(cfg.run_dir):
         _write_config(cfg, info, cfg.run_dir)
         return _run(cfg, info, cfg.run_dir)

@@ -111,51 +111,55 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
-def _file_in_the_way(path: Path) -> Path | None:
-    """The nearest existing one of ``path`` and its parents, when it is not a folder."""
+def _nearest_existing(path: Path) -> Path:
+    """``path`` itself or its nearest parent that exists."""
     for candidate in (path, *path.parents):
         if candidate.exists():
-            return None if candidate.is_dir() else candidate
-    return None
+            return candidate
+    return Path(".")
 
 
 def _check_dir(folder: Path, label: str) -> None:
-    """Make ``folder`` and a file in it; errors start with ``label`` (flag and value)."""
-    blocker = _file_in_the_way(folder)
-    if blocker is not None:
-        raise InputError(f"{label}: {blocker} is a file; expected a folder there")
+    """Check that ``folder`` is or can become a folder that takes files: its nearest
+    existing part must be a folder in which a file can be made (a hidden probe file is
+    made there and removed at once; nothing else is created). Errors start with ``label``.
+    """
+    existing = _nearest_existing(folder)
+    if not existing.is_dir():
+        raise InputError(f"{label}: {existing} is a file; expected a folder there")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
+        handle, probe = tempfile.mkstemp(dir=existing, prefix=".write-test-")
         os.close(handle)
         os.unlink(probe)
     except OSError as err:
         reason = err.strerror or type(err).__name__
+        where = existing if existing == folder else f"{existing} (to make {folder})"
         raise InputError(
-            f"{label}: cannot write in {folder} ({reason}); expected a writable folder"
+            f"{label}: cannot write in {where} ({reason}); expected a writable folder"
         ) from None
 
 
-def ensure_writable_dir(path: str | os.PathLike, flag: str) -> Path:
-    """Create the output folder ``path`` if needed and check that files can be made there.
+def check_output_dir(path: str | os.PathLike, flag: str) -> Path:
+    """Check that the output folder ``path`` can be made (if missing) and written.
 
     Called before any work, so that a bad output path stops a run before hours of
-    computing. ``flag`` names the option the path came from (``--output_dir``).
+    computing; the folder itself is made by the writes that follow. ``flag`` names the
+    option the path came from (``--output_dir``).
 
     Raises:
         InputError: one line naming the flag and the path: a file is in the way, or the
-            folder cannot be created or written (read-only, no permission, ``/proc``).
+            folder cannot be written (read-only, no permission, ``/proc``).
     """
     path = Path(path)
     _check_dir(path, f"{flag} {path}")
     return path
 
 
-def ensure_writable_file(path: str | os.PathLike, flag: str) -> Path:
-    """Check that the file ``path`` can be written (its folder is made if needed).
+def check_output_file(path: str | os.PathLike, flag: str) -> Path:
+    """Check that the file ``path`` can be written (``--json``).
 
     Raises:
-        InputError: ``path`` is a folder, or its folder cannot be made or written.
+        InputError: ``path`` is a folder, or its folder fails :func:`check_output_dir`.
     """
     path = Path(path)
     if path.is_dir():

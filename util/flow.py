@@ -45,7 +45,7 @@ from tqdm import tqdm
 from util import distributed
 from util.checkpoint import CheckpointError, load_file, require_finite
 from util.errors import InputError
-from util.fileio import atomic_path, ensure_writable_dir
+from util.fileio import atomic_path, check_output_dir
 from util.image import read_rgb
 from util.video import write_jpeg
 
@@ -415,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.root is not None:
             paths = compute_root_flows(args.root, **options)
         else:
-            ensure_writable_dir(args.out, "--out")
+            check_output_dir(args.out, "--out")
             paths = compute_flows(args.frames, args.out, **options)
     except (FlowError, InputError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
