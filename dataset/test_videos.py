@@ -10,11 +10,13 @@ last frame of the video is left out whether or not it has a flow of its own (N f
 flows give N-1 frames), as the release does for FBMS-59, SegTrack-V2, LongVideos, ViSal, MCL
 and Easy-35 (DESIGN.md §8). Then ``VideoClips`` reads one clip at a time, so that a
 ``DataLoader`` with workers streams a video while the network runs and no video is ever held
-whole.
+whole. A flow image of another size than its frame is resized like the frames, with a
+warning naming the video (once per video).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +29,8 @@ from torch.utils.data import Dataset
 
 from util.errors import InputError
 from util.image import as_pil_rgb, list_images, read_rgb, to_network_input
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,31 @@ def _mismatch(orphans: list[str], missing: list[Path]) -> str:
     return " (" + "; ".join(parts) + ")" if parts else ""
 
 
+def image_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` of an image file from its header (nothing is decoded).
+
+    Raises ``InputError`` naming a file that is not an image PIL can open.
+    """
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise InputError(
+            f"{path}: cannot read this image ({err}); expected a JPEG or PNG"
+        ) from None
+
+
+def warn_flow_size(
+    video: str, flow: Path, flow_size: tuple[int, int], frame_size: tuple[int, int]
+) -> None:
+    """The warning for a flow image whose size differs from its frame's (once per video)."""
+    log.warning(
+        "video %s: flow image %s is %dx%d but its frame is %dx%d; the flow images are "
+        "resized to fit the frames",
+        video, flow, *flow_size, *frame_size,
+    )  # fmt: skip
+
+
 def clip_bounds(num_frames: int, length: int) -> list[tuple[int, int]]:
     """Consecutive non-overlapping clips ``[start, stop)`` of ``length``; the last holds the
     remainder (a video of at most ``length`` frames is one clip)."""
@@ -126,18 +155,34 @@ class VideoClips(Dataset):
         self.video = video
         self.size = size
         self.bounds = clip_bounds(len(video.frames), length)
+        self.size_warned = False
+        if video.frames:  # the usual case, flows all of one other size: warned here, once
+            frame_size, flow_size = image_size(video.frames[0]), image_size(video.flows[0])
+            self._check_flow_size(video.flows[0], flow_size, frame_size)
+
+    def _check_flow_size(
+        self, flow: Path, flow_size: tuple[int, int], frame_size: tuple[int, int]
+    ) -> None:
+        """Warn once per video (per reading process when only later flows differ)."""
+        if flow_size != frame_size and not self.size_warned:
+            self.size_warned = True
+            warn_flow_size(self.video.name, flow, flow_size, frame_size)
 
     def __len__(self) -> int:
         return len(self.bounds)
 
     def __getitem__(self, index: int) -> Clip:
         start, stop = self.bounds[index]
+        frames = [read_rgb(p) for p in self.video.frames[start:stop]]
+        flows = [read_rgb(p) for p in self.video.flows[start:stop]]
+        for path, flow, frame in zip(self.video.flows[start:stop], flows, frames, strict=True):
+            self._check_flow_size(path, flow.size, frame.size)
         return make_clip(
             self.video.name,
             index,
             [p.stem for p in self.video.frames[start:stop]],
-            [read_rgb(p) for p in self.video.frames[start:stop]],
-            [read_rgb(p) for p in self.video.flows[start:stop]],
+            frames,
+            flows,
             self.size,
         )
 

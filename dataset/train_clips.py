@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,13 +25,20 @@ from torch.utils.data import Dataset
 from util.errors import InputError
 from util.image import IMAGE_EXTS, list_subfolders
 
-from .test_videos import VideoSpec
+from .test_videos import VideoSpec, image_size, warn_flow_size
 from .test_videos import pair_video as pair_frames_and_flows
-from .transforms import augment_clip, load_rgb, load_train_mask, sample_aug_params
+from .transforms import (
+    CROP_BORDER,
+    augment_clip,
+    load_rgb,
+    load_train_mask,
+    sample_aug_params,
+)
 
 log = logging.getLogger(__name__)
 
 CLIP_LENGTH = 3  # the §7 sampler draws exactly three indices
+MIN_TRAIN_SIDE = CROP_BORDER + 1  # the §7 crop removes up to CROP_BORDER px per side
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,38 @@ def list_videos(root: Path, min_frames: int, need_masks: bool = True) -> list[Vi
     if not videos:
         raise InputError(f"no video with at least {min_frames} frames under {frame_root}")
     return videos
+
+
+def check_files(videos: Sequence[Video], min_side: int = 1) -> int:
+    """Open every frame, flow image and mask of ``videos`` as an image, header only.
+
+    Run before training so that a file that is not an image is reported at once, not at
+    the first validation hours later (a cut-off file opens; its decoding error names it
+    when it is read). A flow image of another size than its frame is warned about once
+    per video. Returns the number of files checked.
+
+    Raises:
+        InputError: naming the first file that is not an image, or a frame with a side
+            shorter than ``min_side`` pixels.
+    """
+    count = 0
+    for video in videos:
+        warned = False
+        for i, frame in enumerate(video.frames):
+            frame_size = image_size(frame)
+            if min(frame_size) < min_side:
+                raise InputError(
+                    f"{frame}: a frame of {frame_size[0]}x{frame_size[1]} px; expected sides "
+                    f"of at least {min_side} px"
+                )
+            flow_size = image_size(video.flows[i])
+            if video.masks:
+                image_size(video.masks[i])
+            if flow_size != frame_size and not warned:
+                warned = True
+                warn_flow_size(video.name, video.flows[i], flow_size, frame_size)
+            count += 2 + bool(video.masks)
+    return count
 
 
 def sample_clip_indices(rng: np.random.Generator, length: int) -> list[int]:

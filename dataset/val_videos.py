@@ -20,7 +20,13 @@ from torch.utils.data import Dataset
 from util.image import read_mask_image
 
 from .train_clips import Video, list_videos
-from .transforms import image_to_tensor, load_rgb, mask_to_tensor, resize_image
+from .transforms import (
+    image_to_tensor,
+    load_rgb,
+    mask_to_tensor,
+    named_read_errors,
+    resize_image,
+)
 
 VAL_CLIP_LENGTH = 3
 
@@ -96,7 +102,9 @@ class ValClips(Dataset):
         return {
             "imgs": torch.stack([load_val_image(video.frames[i], size) for i in picks]),
             "flows": torch.stack([load_val_image(video.flows[i], size) for i in picks]),
-            "masks": torch.stack([load_val_mask(video.masks[i], size) for i in picks]),
+            "masks": torch.stack(
+                [named_read_errors(video.masks[i], load_val_mask, size) for i in picks]
+            ),
             "video": clip.video,
             "start": clip.start,
         }

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dataset.registry import BENCHMARKS, TASKS
 from model.variants import ENCODERS, SIZE_MULTIPLE
 from util.errors import InputError
+from util.fileio import check_output_dir
 from util.flow import METHODS as FLOW_METHODS
 from util.flow import RAFT_MODELS, FlowSettings
 from util.layout import OutputLayout
@@ -28,6 +30,13 @@ def default_test_model(video: bool) -> str | None:
     if not video or Path(DEFAULT_MODEL).is_file():
         return DEFAULT_MODEL
     return None
+
+
+def default_num_workers() -> int:
+    """Reading processes by default: 4, or fewer on a machine with fewer cores (PyTorch's
+    DataLoader warns when asked for more workers than cores)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(4, cores or 1)
 
 
 @dataclass
@@ -51,7 +60,7 @@ class TestConfig:
     amp: bool = False
     amp_dtype: str = "bf16"
     precision: str = "fp32"
-    num_workers: int = 4
+    num_workers: int = field(default_factory=default_num_workers)
     videos: list[str] | None = None
     drop_tail: bool | None = None
     skip_existing: bool = False
@@ -72,6 +81,7 @@ class TestConfig:
             )
         if self.num_workers < 0:
             raise InputError(f"--num_workers {self.num_workers}: expected 0 or more")
+        check_output_dir(self.output_dir, "--output_dir")
         if self.video is not None and self.flow_method == "raft":
             if self.raft_weights is None:
                 raise InputError(
@@ -138,7 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=PRECISIONS,
         help="the forward pass: fp32 (faithful), bf16 autocast, fp16 autocast (CUDA only)",
     )
-    p.add_argument("--num_workers", type=int, default=d.num_workers, help="reading processes")
+    p.add_argument(
+        "--num_workers",
+        type=int,
+        default=d.num_workers,
+        help="reading processes (4, or the number of cores if fewer)",
+    )
     p.add_argument("--videos", nargs="+", default=d.videos, help="only these videos")
     p.add_argument(
         "--drop_tail",

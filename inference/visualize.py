@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import itertools
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from tqdm import tqdm
 from dataset.registry import BENCHMARKS, TASKS, Benchmark, resolve_benchmark
 from dataset.test_videos import pair_video
 from util.errors import InputError
-from util.fileio import atomic_path
+from util.fileio import atomic_path, check_output_dir
 from util.image import (
     MASK_EXT,
     list_images,
@@ -87,8 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def validate(cfg: VisConfig) -> None:
+    """Raise ``InputError`` for a value visualize.py cannot use (before any work)."""
+    if cfg.gif_width < 1:
+        raise InputError(f"--gif_width {cfg.gif_width}: expected a positive number of pixels")
+    if not (math.isfinite(cfg.fps) and cfg.fps > 0):
+        raise InputError(f"--fps {cfg.fps}: expected a positive frame rate")
+    check_output_dir(cfg.save_root, "--save_root")
+
+
 def parse_config(argv: list[str] | None = None) -> VisConfig:
-    return VisConfig(**vars(build_parser().parse_args(argv)))
+    """Command line -> validated ``VisConfig``."""
+    cfg = VisConfig(**vars(build_parser().parse_args(argv)))
+    validate(cfg)
+    return cfg
 
 
 def overlay(frame: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:

@@ -17,7 +17,13 @@ from collections.abc import Mapping
 
 from torch import Tensor, nn
 
-from util.checkpoint import CheckpointError, atomic_torch_save, load_file, strip_wrapper_prefixes
+from util.checkpoint import (
+    CheckpointError,
+    atomic_torch_save,
+    load_file,
+    require_finite,
+    strip_wrapper_prefixes,
+)
 
 from .keys import model_to_release_key, release_to_model_key, torchvision_convnext_to_release
 
@@ -35,8 +41,17 @@ def release_state_dict(model: nn.Module) -> dict[str, Tensor]:
 
 
 def save_model_file(path: str | os.PathLike, model: nn.Module, it: int = 0) -> None:
-    """Write a release-format model file ``{"it", "network"}``."""
-    atomic_torch_save({"it": int(it), "network": release_state_dict(model)}, path)
+    """Write a release-format model file ``{"it", "network"}``; non-finite weights raise
+    ``CheckpointError`` and nothing is written."""
+    state = release_state_dict(model)
+    require_finite(state, path)
+    atomic_torch_save({"it": int(it), "network": state}, path)
+
+
+def require_finite_network(state: Mapping[str, Tensor], path: object) -> None:
+    """``require_finite`` naming the tensor by the release's key (a network with one NaN
+    weight outputs NaN everywhere, so such weights are never loaded)."""
+    require_finite({model_to_release_key(k): v for k, v in state.items()}, path)
 
 
 def network_state(obj: Mapping, path: str | os.PathLike = "<state>") -> dict[str, Tensor]:
@@ -88,6 +103,7 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> int | None:
     obj = load_file(path)
     state = network_state(obj, path)
     check_state_fits(model.state_dict(), state, path)
+    require_finite_network(state, path)
     model.load_state_dict(state)
     it = obj.get("it")
     log.info("loaded weights from %s%s", path, f" (iteration {it})" if it is not None else "")
@@ -115,5 +131,6 @@ def load_encoder_weights(encoder: nn.Module, path: str | os.PathLike) -> None:
         raise CheckpointError(f"{path}: no ConvNeXt encoder weights found")
     expected = {"backbone.body." + k: v for k, v in encoder.body.state_dict().items()}
     check_state_fits(expected, state, path)
+    require_finite_network(state, path)
     encoder.body.load_state_dict({k[len("backbone.body.") :]: v for k, v in state.items()})
     log.info("encoder initialised from %s (%d tensors)", path, len(state))

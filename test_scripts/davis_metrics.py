@@ -2,7 +2,8 @@
 
 Dense protocol (DAVIS-2016): the sequences are the subfolders of the result folder, the
 frames the sorted ground-truth names with the first one ignored; per sequence the mean,
-recall and decay of J and F; the dataset value is the plain mean over sequences.
+recall and decay of J and F; the dataset value is the plain mean over sequences. A
+prediction whose ground-truth frame is missing is named in a warning (it is not scored).
 
 Sparse protocol (FBMS, YouTube-Objects, LongVideos): only the annotated frames (the
 ground-truth files) count, all of them; per sequence the mean J and F, then the mean over
@@ -24,6 +25,7 @@ import numpy as np
 
 from test_scripts.evalio import (
     EvalError,
+    check_json_path,
     default_workers,
     image_names,
     map_ordered,
@@ -32,6 +34,7 @@ from test_scripts.evalio import (
     require_dir,
     run_cli,
     subfolders,
+    warn,
     write_json,
 )
 
@@ -198,6 +201,8 @@ def collect_tasks(
             raise EvalError(f"too few ground-truth frames in {gt_dir}: {len(names)}")
         scored = names[1:] if dense else names
         preds = match_predictions(gt_dir, scored, result_root / video, missing_as_empty)
+        if dense:
+            warn_unscored(gt_dir, names, result_root / video)
         tasks.append(
             VideoTask(
                 name=video,
@@ -207,6 +212,20 @@ def collect_tasks(
             )
         )
     return tasks
+
+
+def warn_unscored(gt_dir: Path, gt_names: Sequence[str], pred_dir: Path) -> None:
+    """Dense protocol: name the predictions that have no ground-truth frame (a frame
+    missing from the ground truth), which are not scored."""
+    if not pred_dir.is_dir():
+        return
+    stems = {Path(n).stem for n in gt_names}
+    unscored = [n for n in image_names(pred_dir) if Path(n).stem not in stems]
+    if unscored:
+        warn(
+            f"{pred_dir}: predictions without a ground-truth frame in {gt_dir} are not "
+            f"scored: {len(unscored)} (first: {unscored[0]})"
+        )
 
 
 def score_video(task: VideoTask) -> VideoScores:
@@ -348,6 +367,7 @@ def uvos_main(argv: Sequence[str] | None, protocol_name: str) -> int:
     """Parse the flags of one UVOS script, score, print the tables, write the JSON."""
     protocol = PROTOCOLS[protocol_name]
     args = build_parser(protocol).parse_args(argv)
+    check_json_path(args.json)
     summary = evaluate(
         args.gt_path,
         args.result_path,

@@ -8,6 +8,7 @@ stderr and exit status 2.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sys
@@ -21,9 +22,11 @@ import numpy as np
 from tqdm import tqdm
 
 from util.errors import InputError
-from util.fileio import atomic_path
+from util.fileio import atomic_path, check_output_file
 from util.image import IMAGE_EXTS, list_images, list_subfolders, read_grey, read_mask
 from util.layout import mask_path
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -140,10 +143,24 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
         tmp.write_text(json.dumps(json_ready(obj), indent=2, allow_nan=False) + "\n")
 
 
+def check_json_path(path: Path | None) -> None:
+    """``--json``: a file that can be written, checked before any scoring (InputError)."""
+    if path is not None:
+        check_output_file(path, "--json")
+
+
+def warn(message: str) -> None:
+    """A note about the input that does not stop the evaluation, on stderr."""
+    log.warning(message)
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None) -> int:
-    """Run a script's ``main``; an EvalError becomes one line on stderr and exit status 2."""
+    """Run a script's ``main``; an EvalError (or another user error) becomes one line on
+    stderr and exit status 2. Warnings go to stderr as ``warning: ...`` lines."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
         return main(argv)
-    except EvalError as exc:
+    except (EvalError, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -217,3 +217,50 @@ def test_encoder_weights_foreign_file_is_an_error(tmp_path: Path) -> None:
         build_mtnet(device="cpu", encoder_weights=str(tmp_path / "partial.pth"))
     with pytest.raises(CheckpointError, match="no such weights file"):
         build_mtnet(device="cpu", encoder_weights=str(tmp_path / "absent.pth"))
+
+
+def test_non_finite_weights_are_refused_naming_the_first_tensor(net: MTNet, tmp_path: Path):
+    state = release_state_dict(net)
+    key, last = "module.backbone.stages.1.0.dwconv.weight", list(state)[-1]
+    state[key] = state[key].clone()
+    state[key].view(-1)[5] = float("nan")  # one value is enough
+    state[last] = torch.full_like(state[last], float("inf"))  # a later one is not named
+    torch.save({"it": 7, "network": state}, tmp_path / "nan.pth")
+    with pytest.raises(CheckpointError) as caught:
+        load_weights(MTNet(), tmp_path / "nan.pth")
+    msg = str(caught.value)
+    assert "\n" not in msg and "nan.pth" in msg and "backbone.stages.1.0.dwconv.weight" in msg
+    # the encoder's ImageNet file too (release ConvNeXt names, one infinite value)
+    body = {k.removeprefix("module.backbone."): v for k, v in release_state_dict(net).items()}
+    body = {k: v.clone() for k, v in body.items() if k.startswith(("stages.", "downsample_"))}
+    body["stages.3.2.gamma"][0] = float("-inf")
+    torch.save({"model": body}, tmp_path / "enc.pth")
+    with pytest.raises(CheckpointError, match=r"enc\.pth: tensor backbone\.stages\.3\.2\.gamma"):
+        build_mtnet(device="cpu", encoder_weights=str(tmp_path / "enc.pth"))
+
+
+def test_non_finite_weights_are_never_written(tmp_path: Path) -> None:
+    model = MTNet()
+    with torch.no_grad():
+        next(model.parameters()).view(-1)[0] = float("nan")
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        save_model_file(tmp_path / "best.pth", model)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_random_bytes_message_never_suggests_the_unsafe_loader(tmp_path: Path) -> None:
+    files = {
+        "random.pth": os.urandom(4096).replace(b"PK", b"pk").lstrip(b"\x80") or b"x",
+        "cut.pth": b"",  # filled below: a real model file cut in half
+    }
+    torch.save({"network": {"x": torch.zeros(1000)}}, tmp_path / "whole.pth")
+    whole = (tmp_path / "whole.pth").read_bytes()
+    files["cut.pth"] = whole[: len(whole) // 2]
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(CheckpointError) as caught:
+            load_weights(MTNet(), tmp_path / name)
+        msg = str(caught.value)
+        assert msg.startswith(f"{tmp_path / name}: not a loadable weights file")
+        assert "\n" not in msg and "weights_only" not in msg and "trusted" not in msg, msg
+        assert "expected a file of torch.save" in msg

@@ -442,3 +442,44 @@ def test_davis_self_score_two_videos(tmp_path):
     assert summary["JF"] == 1.0
     assert summary["J"] == {"mean": 1.0, "recall": 1.0, "decay": 0.0}
     assert set(summary["videos"]) == {"car-shadow", "motocross-jump"}
+
+
+def test_dense_protocol_names_a_prediction_whose_ground_truth_is_missing(tmp_path, caplog):
+    gt, pred = toy_videos()
+    gt_dir = make_dataset(tmp_path, gt, "gt")
+    res_dir = make_dataset(tmp_path, pred, "res")
+    (gt_dir / "bear" / "00003.png").unlink()  # a ground-truth frame missing from the folder
+    args = ["--gt_path", str(gt_dir), "--result_path", str(res_dir), "--workers", "1"]
+    out = tmp_path / "s.json"
+    assert test_for_davis.main([*args, "--json", str(out)]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{res_dir / 'bear'}: predictions without a ground-truth")
+    assert "not scored: 1 (first: 00003.png)" in warnings[0]
+    j = [
+        dm.jaccard(p, g)
+        for i, (p, g) in enumerate(zip(pred["bear"], gt["bear"], strict=True))
+        if i not in (0, 3)
+    ]
+    assert json.loads(out.read_text())["videos"]["bear"]["J"]["mean"] == pytest.approx(np.mean(j))
+    caplog.clear()
+    assert test_for_fbms.main(args) == 0  # sparse protocols: expected, no warning
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+@pytest.mark.parametrize("where", ["folder", "under_a_file", "proc"])
+def test_json_path_is_checked_before_scoring(tmp_path, capsys, where):
+    gt, pred = toy_videos(n=3)
+    args = ["--gt_path", str(make_dataset(tmp_path, gt, "gt")), "--workers", "1"]
+    args += ["--result_path", str(make_dataset(tmp_path, pred, "res"))]
+    (tmp_path / "a_file").write_text("x")
+    json_path = {
+        "folder": tmp_path,
+        "under_a_file": tmp_path / "a_file" / "s.json",
+        "proc": Path("/proc/mtnet_no_such_dir/s.json"),
+    }[where]
+    assert test_for_davis.main([*args, "--json", str(json_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing scored in vain
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --json ") and str(json_path) in lines[0]

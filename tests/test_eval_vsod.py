@@ -478,3 +478,92 @@ def test_davis_videos_self_score(tmp_path):
     row = json.loads(out.read_text())[0]
     assert row["MAE"] == 0.0 and row["S"] == pytest.approx(1.0)
     assert row["maxF"] == pytest.approx(1.0) and row["maxE"] == pytest.approx(1.0, abs=1e-5)
+
+
+# ---------------------------------------------------------------------------------------
+# Ground truth stored as 0/1, 16-bit and alpha predictions, cut-off files
+
+
+def _rows(args: list[str], capsys) -> tuple[list[dict], str]:
+    out = Path(args[args.index("--gt_dir") + 1]).parent / "rows.json"
+    assert vsod_script.main([*args, "--json", str(out)]) == 0
+    return json.loads(out.read_text()), capsys.readouterr().out
+
+
+def test_zero_one_ground_truth_scores_as_zero_255_with_a_note(tmp_path, capsys):
+    make_tree(tmp_path, n=3)
+    base = ["--pred_dir", str(tmp_path / "P"), "--method", "MTNet", "--dataset", "ViSal"]
+    base += ["--workers", "1", "--no-use_flow"]
+    rows, out = _rows(["--gt_dir", str(tmp_path / "G"), *base], capsys)
+    assert "note:" not in out and "gt_scaled_videos" not in rows[0]
+    for path in (tmp_path / "G" / "ViSal").rglob("*.png"):  # the same masks, stored 0/1
+        write_png(path, read_grey(path) // 255)
+    rows01, out01 = _rows(["--gt_dir", str(tmp_path / "G"), *base], capsys)
+    assert {k: rows01[0][k] for k in ("MAE", "maxF", "maxE", "S")} == pytest.approx(
+        {k: rows[0][k] for k in ("MAE", "maxF", "maxE", "S")}
+    )
+    assert rows01[0]["gt_scaled_videos"] == ["v1", "v2"]
+    assert "note: MTNet/ViSal: the ground truth of 2 videos never exceeds 1" in out01
+
+
+def test_a_video_with_values_above_one_is_taken_as_stored(tmp_path):
+    gt = np.zeros((8, 8), np.uint8)
+    gt[2:6, 2:6] = 1
+    pred = np.full((8, 8), 200, np.uint8)
+    write_png(tmp_path / "g0.png", gt)  # peaks at 1, but the video is not 0/1:
+    write_png(tmp_path / "g1.png", gt * 255)  # this frame holds 255
+    write_png(tmp_path / "p.png", pred)
+    task = vm.VideoTask("v", (tmp_path / "g0.png", tmp_path / "g1.png"), (tmp_path / "p.png",) * 2)
+    got = vm.score_video(task)
+    assert not got.gt_scaled
+    p, g = pred.astype(int), gt.astype(int)
+    assert got.abs_err == np.abs(p - g).sum() + np.abs(p - 255 * g).sum()  # frame 0 as stored
+
+
+def test_16_bit_and_opaque_alpha_predictions_score_as_their_8_bit_copy(tmp_path, capsys):
+    frames = make_tree(tmp_path, n=3)
+    base = ["--gt_dir", str(tmp_path / "G"), "--pred_dir", str(tmp_path / "P"), "--method"]
+    base += ["MTNet", "--dataset", "ViSal", "--workers", "1", "--no-use_flow"]
+    rows, _ = _rows(base, capsys)
+    for i, (pred, _) in enumerate(frames[("ViSal", "v1")]):
+        path = tmp_path / "P" / "MTNet" / "ViSal" / "v1" / f"{i:05d}.png"
+        write_png(path, pred.astype(np.uint16) * 257)  # 16-bit grey
+        assert read_grey(path).dtype == np.uint8
+    for i, (pred, _) in enumerate(frames[("ViSal", "v2")]):
+        rgba = np.dstack([pred, pred, pred, np.full_like(pred, 255)])  # opaque RGBA
+        write_png(tmp_path / "P" / "MTNet" / "ViSal" / "v2" / f"{i:05d}.png", rgba)
+    again, _ = _rows(base, capsys)
+    assert again == rows
+
+
+def test_reader_handles_16_bit_palette_and_alpha(tmp_path):
+    from PIL import Image
+
+    grey = np.array([[0, 77, 128, 255]], np.uint8)
+    write_png(tmp_path / "g16.png", grey.astype(np.uint16) * 257)
+    np.testing.assert_array_equal(read_grey(tmp_path / "g16.png"), grey)
+    soft = np.array([[19660, 65535, 128, 129]], np.uint16)  # 0.3 of full scale, rounding
+    write_png(tmp_path / "soft16.png", soft)
+    np.testing.assert_array_equal(read_grey(tmp_path / "soft16.png"), [[76, 255, 0, 1]])
+    # transparent background (its colour white, as some tools store it) reads as 0
+    rgba = np.zeros((1, 4, 4), np.uint8)
+    rgba[..., :3] = 255
+    rgba[..., 3] = [0, 255, 255, 0]
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    np.testing.assert_array_equal(read_grey(tmp_path / "a.png"), [[0, 255, 255, 0]])
+    pal = Image.fromarray(np.array([[0, 1, 1, 0]], np.uint8), "P")
+    pal.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
+    pal.save(tmp_path / "p.png")
+    np.testing.assert_array_equal(read_grey(tmp_path / "p.png"), [[0, 255, 255, 0]])
+
+
+def test_cut_off_prediction_is_an_error_naming_it(tmp_path, capsys):
+    make_tree(tmp_path, n=3)
+    path = tmp_path / "P" / "MTNet" / "ViSal" / "v1" / "00001.png"
+    rng = np.random.default_rng(0)
+    write_png(path, rng.integers(0, 256, (12, 16), dtype=np.uint8))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    args = ["--gt_dir", str(tmp_path / "G"), "--pred_dir", str(tmp_path / "P"), "--method"]
+    msg = error_of([*args, "MTNet", "--workers", "1", "--no-use_flow"], capsys)
+    assert "cannot read image" in msg and str(path) in msg

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,7 +87,7 @@ def test_flow_names_and_count_follow_davis(tmp_path: Path) -> None:
     written = compute_flows(tmp_path / "frames", tmp_path / "flow", progress=False)
     names = [f"{i:05d}.jpg" for i in range(4)]  # N frames -> N-1 flows; the last frame has none
     assert [p.name for p in written] == names
-    assert sorted(p.name for p in (tmp_path / "flow").iterdir()) == names
+    assert sorted(p.name for p in (tmp_path / "flow").glob("[!.]*")) == names
     assert read_rgb_array(written[0]).shape == (128, 160, 3)
 
 
@@ -142,7 +143,7 @@ def test_cli_loads_raft_weights_from_a_file(
             "--method", "raft", "--raft_model", "raft_small", "--raft_weights",
             str(tmp_path / "raft_small.pth"), "--device", "cpu", "--raft_iters", "1"]  # fmt: skip
     assert run_cli(argv, capsys)[0] == 0
-    assert sorted(p.name for p in (tmp_path / "flow").iterdir()) == ["00000.jpg"]
+    assert sorted(p.name for p in (tmp_path / "flow").glob("[!.]*")) == ["00000.jpg"]
 
 
 def test_cli_root_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -150,11 +151,11 @@ def test_cli_root_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     write_frames(clip, tmp_path / "val" / "frame" / "a", suffix=".jpg")
     write_frames(clip[:2], tmp_path / "val" / "frame" / "b", suffix=".jpg")
     assert run_cli(["--root", str(tmp_path), "--no_progress"], capsys)[0] == 0
-    assert sorted(p.name for p in (tmp_path / "val" / "flow" / "a").iterdir()) == [
+    assert sorted(p.name for p in (tmp_path / "val" / "flow" / "a").glob("[!.]*")) == [
         "00000.jpg",
         "00001.jpg",
     ]
-    assert sorted(p.name for p in (tmp_path / "val" / "flow" / "b").iterdir()) == ["00000.jpg"]
+    assert sorted(p.name for p in (tmp_path / "val" / "flow" / "b").glob("[!.]*")) == ["00000.jpg"]
 
 
 def bad_weights(folder: Path, kind: str) -> Path:
@@ -176,12 +177,13 @@ def bad_weights(folder: Path, kind: str) -> Path:
         ("empty_folder", "no frames"),
         ("raft_without_weights", "needs --raft_weights"),
         ("missing_weights", "weights file not found"),
-        ("text", "cannot load"),
+        ("text", "not a loadable weights file"),
         ("foreign", "does not hold torchvision raft_large weights"),
         ("other_raft", "does not hold torchvision raft_large weights"),
         ("unreadable_frame", "cannot read this image"),
         ("mixed_sizes", "frames of different sizes"),
         ("out_is_frames", "must differ"),
+        ("out_is_a_file", "is a file; expected a folder"),
     ],
 )
 def test_cli_errors_are_one_line_and_status_2(
@@ -206,6 +208,8 @@ def test_cli_errors_are_one_line_and_status_2(
         cv2.imwrite(str(frames / "00001.png"), np.zeros((32, 64, 3), np.uint8))
     elif case == "out_is_frames":
         argv[3] = str(frames)
+    elif case == "out_is_a_file":
+        (tmp_path / "flow").write_text("x")
     status, lines = run_cli(argv, capsys)
     assert status == 2
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
@@ -244,5 +248,56 @@ def test_bundled_sample_is_the_generated_clip() -> None:
         assert got.shape == made.shape == (240, 320, 3)
         assert np.abs(got.astype(int) - made).mean() < 6  # lossy mp4v
     for index, mask in enumerate(masks):
+        # The same disc, not the same pixels: the disc's edge depends on the OpenCV
+        # version's interpolation, so a few edge pixels may differ between versions.
         stored = cv2.imread(str(SAMPLE_DIR / "masks" / f"{index:05d}.png"), cv2.IMREAD_GRAYSCALE)
-        assert np.array_equal(stored, mask)
+        assert stored.shape == mask.shape and set(np.unique(stored)) == {0, 255}
+        fg_stored, fg_made = stored > 127, mask > 127
+        iou = np.count_nonzero(fg_stored & fg_made) / np.count_nonzero(fg_stored | fg_made)
+        assert iou > 0.97, f"mask {index}: IoU {iou:.4f} with the regenerated disc"
+
+
+def test_a_changed_frame_remakes_its_flows_and_shipped_flows_stay(tmp_path: Path) -> None:
+    frames = write_frames(square_clip(5, size=(64, 64)), tmp_path / "frames")
+    made = compute_flows(tmp_path / "frames", tmp_path / "flow", progress=False)
+    stamps = {p.name: p.stat().st_mtime_ns for p in made}
+    rewritten = cv2.imread(str(frames[2]))
+    cv2.imwrite(str(frames[2]), 255 - rewritten)  # frame 2 changes: flows 1->2 and 2->3 are stale
+    compute_flows(tmp_path / "frames", tmp_path / "flow", progress=False)
+    changed = {p.name for p in made if p.stat().st_mtime_ns != stamps[p.name]}
+    assert changed == {"00001.jpg", "00002.jpg"}
+    # the rerun keeps what is up to date
+    stamps = {p.name: p.stat().st_mtime_ns for p in made}
+    compute_flows(tmp_path / "frames", tmp_path / "flow", progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in made} == stamps
+
+    # flows that came without a record (shipped with a dataset) are kept as they are
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for path in made:
+        (shipped / path.name).write_bytes(path.read_bytes())
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in shipped.iterdir()}
+    cv2.imwrite(str(frames[0]), rewritten)
+    compute_flows(tmp_path / "frames", shipped, progress=False)
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in shipped.glob("[!.]*")} == before
+
+
+def test_cut_off_jpeg_frame_is_an_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames = write_frames(square_clip(3, size=(64, 64)), tmp_path / "frames", suffix=".jpg")
+    data = frames[1].read_bytes()
+    frames[1].write_bytes(data[: len(data) * 2 // 3])  # libjpeg alone would only warn
+    argv = ["--frames", str(tmp_path / "frames"), "--out", str(tmp_path / "flow"), "--no_progress"]
+    status, err = run_cli(argv, capsys)
+    assert status == 2 and len(err) == 1 and str(frames[1]) in err[0] and "truncated" in err[0]
+    assert not list((tmp_path / "flow").glob("00001.jpg"))
+
+
+def test_raft_weights_with_nan_are_refused(tmp_path: Path, raft_model: torch.nn.Module) -> None:
+    state = {k: v.clone() for k, v in raft_model.state_dict().items()}
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    state[key].view(-1)[0] = float("nan")
+    torch.save(state, tmp_path / "raft.pth")
+    with pytest.raises(flowlib.FlowError, match=rf"raft\.pth: tensor {re.escape(key)} holds NaN"):
+        flowlib.load_raft(tmp_path / "raft.pth", "raft_small")

@@ -28,8 +28,8 @@ from dataset.prepare import (
 from tests.conftest import load_script
 from tests.train_helpers import tiny_args
 from util.errors import InputError
-from util.flow import DISFlow, read_frame, render_flow
-from util.video import write_jpeg
+from util.flow import DISFlow, render_flow
+from util.image import read_rgb_array, write_image
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 64
@@ -127,8 +127,8 @@ def _names(folder: Path) -> list[str]:
 
 def _expected_flow(tmp: Path, frame1: Path, frame2: Path) -> bytes:
     """util.flow's DIS flow image of a frame pair, written as util.flow writes it."""
-    flow = DISFlow()(read_frame(frame1), read_frame(frame2))
-    return write_jpeg(tmp / f"{frame1.stem}_{frame2.stem}.jpg", render_flow(flow)).read_bytes()
+    flow = DISFlow()(read_rgb_array(frame1), read_rgb_array(frame2))
+    return write_image(tmp / f"{frame1.stem}_{frame2.stem}.jpg", render_flow(flow)).read_bytes()
 
 
 def test_davis2016_frames_masks_and_one_flow_per_frame(downloads, prepared, tmp_path):

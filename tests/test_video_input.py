@@ -82,7 +82,7 @@ def read_masks(folder: Path) -> dict[str, np.ndarray]:
 
 
 def mtimes(folder: Path) -> dict[str, int]:
-    return {p.name: p.stat().st_mtime_ns for p in sorted(folder.iterdir())}
+    return {p.name: p.stat().st_mtime_ns for p in sorted(folder.glob("[!.]*"))}
 
 
 def error_line(script, capsys, args: list[str]) -> str:
@@ -115,7 +115,7 @@ def test_video_file_end_to_end_then_resume_then_a_changed_video(script, tmp_path
     # the work folder: decoded frames and the N-1 flows named after frame t
     work = out / "MTNet" / "work" / "clip"
     assert sorted(p.name for p in (work / "frame").iterdir()) == [f"{s}.jpg" for s in stems(6)]
-    assert sorted(p.name for p in (work / "flow").iterdir()) == [f"{s}.jpg" for s in stems(5)]
+    assert sorted(p.name for p in (work / "flow").glob("[!.]*")) == [f"{s}.jpg" for s in stems(5)]
     # no weights: said plainly, at the start and the end; the config records it
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("UNTRAINED" in w and "meaningless" in w and "saves/README.md" in w for w in warnings)
@@ -164,7 +164,7 @@ def test_frames_folder_input_vsod(script, tmp_path):
     assert all(m.shape == (60, 80) for m in maps.values())
     assert any(len(np.unique(m)) > 2 for m in maps.values())  # VSOD: soft maps
     work = out / "MTNet" / "work" / "walk"
-    assert sorted(p.name for p in (work / "flow").iterdir()) == [f"{n}.jpg" for n in names[:4]]
+    assert sorted(p.name for p in (work / "flow").glob("[!.]*")) == [f"{n}.jpg" for n in names[:4]]
     assert not (work / "frame").exists()  # frames are read in place
     assert sorted(p.name for p in folder.iterdir()) == before  # nothing written there
     assert mp4_frame_count(out / "MTNet" / "VSOD_overlay" / "walk.mp4") == 5

@@ -16,7 +16,7 @@ from pathlib import Path
 from torch import nn
 
 from model.weights import release_state_dict
-from util.checkpoint import CheckpointError, atomic_torch_save, load_file
+from util.checkpoint import CheckpointError, atomic_torch_save, load_file, require_finite
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +55,14 @@ def save_resume_checkpoint(
     rng: dict,
     best_iou: float | None,
 ) -> Path:
-    """Write ``<it>_checkpoint.pth`` atomically and return its path."""
+    """Write ``<it>_checkpoint.pth`` atomically and return its path; non-finite weights
+    raise ``CheckpointError`` and nothing is written."""
     path = checkpoint_path(run_dir, it)
+    network = release_state_dict(model)
+    require_finite(network, path)
     state = {
         "it": int(it),
-        "network": release_state_dict(model),
+        "network": network,
         "optimizer": optimizer_state,
         "scaler": scaler_state,
         "rng": rng,

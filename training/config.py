@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from model.variants import ENCODERS, SIZE_MULTIPLE
+from util.distributed import resolve_device
 from util.errors import InputError
 
 STAGES = ("pre_train", "main_train")
@@ -93,7 +95,8 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def validate(self) -> None:
-        """Raise ``ValueError`` for settings the training loop cannot honour."""
+        """Raise ``InputError`` for settings the training loop cannot honour; every numeric
+        flag is checked here, before any work starts."""
         if self.stage not in STAGES:
             raise InputError(f"--stage {self.stage}: expected one of {STAGES}")
         if self.lr_schedule not in SCHEDULES:
@@ -102,13 +105,29 @@ class TrainConfig:
             raise InputError("--train_frames: the §7 clip sampler draws exactly 3 frames")
         if self.imsize <= 0 or self.imsize % SIZE_MULTIPLE:
             raise InputError(f"--imsize {self.imsize}: must be a positive multiple of 64")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise InputError(f"-lr {self.lr}: expected a positive number (the paper uses 1e-4)")
         positive = ("batch_size", "max_iter", "eval_iter", "save_checkpoint_interval",
                     "print_every", "log_image_interval")  # fmt: skip
         for name in positive:
             if getattr(self, name) <= 0:
                 raise InputError(f"--{name} must be positive, got {getattr(self, name)}")
+        not_negative = ("num_workers", "seed", "keep_checkpoints", "val_videos",
+                        "val_max_frames")  # fmt: skip
+        for name in not_negative:
+            if getattr(self, name) < 0:
+                raise InputError(f"--{name} must be 0 or more, got {getattr(self, name)}")
+        try:
+            resolve_device(self.device)
+        except ValueError as err:
+            raise InputError(str(err)) from None
+        if self.seed >= 2**62:  # torch seeds are 64-bit; seed + rank + iteration must fit
+            raise InputError(f"--seed {self.seed}: expected a number below 2**62")
         if not 0 <= self.warm_up_steps < self.max_iter:
-            raise InputError("--warm_up_steps must be in [0, max_iter)")
+            raise InputError(
+                f"--warm_up_steps {self.warm_up_steps}: expected 0 or more and fewer than "
+                f"--max_iter {self.max_iter}"
+            )
         if self.pretrain_model_path is not None and not Path(self.pretrain_model_path).is_file():
             raise InputError(
                 f"--pretrain_model_path {self.pretrain_model_path}: file not found; expected a "

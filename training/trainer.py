@@ -5,6 +5,11 @@ Outputs, in ``{exp}/{model_name}/{stage}/`` and written by rank 0 only:
 grids), ``<it>_checkpoint.pth`` (resume checkpoints), ``best.pth`` and
 ``best_<it>_<iou>.pth`` and ``last.pth`` (release model files ``{"it", "network"}``).
 The loop takes exactly ``max_iter`` steps (the release takes one more, §7).
+
+Before any step the output folder is checked and every training and validation file is
+opened as an image (header only). A file that cannot be read, or a loss or weights that
+stop being finite, stops every rank together with one line naming the file or the
+iteration; no file with non-finite weights is ever written (DESIGN.md §7).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,12 +30,13 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 
-from dataset.train_clips import TrainClips
+from dataset.train_clips import MIN_TRAIN_SIDE, TrainClips, check_files
 from dataset.val_videos import ValClips
 from model import MTNet
 from model.weights import load_encoder_weights, load_weights, save_model_file
-from util.distributed import DistInfo, barrier, init_distributed
-from util.fileio import atomic_path
+from util.distributed import DistInfo, barrier, init_distributed, raise_on_every_rank
+from util.errors import InputError
+from util.fileio import atomic_path, check_output_dir
 
 from .checkpoints import (
     latest_checkpoint,
@@ -266,12 +273,54 @@ def _checkpoint(cfg: TrainConfig, info: DistInfo, it: int, model, optimizer, sca
         prune_checkpoints(cfg.run_dir, cfg.keep_checkpoints)
 
 
+class TrainingDiverged(InputError):
+    """The loss or the weights stopped being finite; nothing of that iteration is saved."""
+
+
+def _main_rank_check(info: DistInfo, check) -> None:
+    """Run ``check()`` on the main rank; an ``InputError`` it raises stops every rank with
+    the same line (so that no rank waits in a collective for one that has stopped)."""
+    error = None
+    if info.is_main:
+        try:
+            check()
+        except InputError as err:
+            error = err
+    raise_on_every_rank(error, info.device)
+
+
+def _check_step(loss: float, model: nn.Module, it: int, lr: float, info: DistInfo) -> None:
+    """Stop every rank together when a rank's loss or the weights are not finite (``lr``:
+    the base learning rate, for the message).
+
+    Checked after each optimiser step and before anything of the iteration is logged,
+    validated or saved, so every file on disk holds finite weights and ``--resume``
+    continues from the newest checkpoint, the last good state.
+    """
+    norm = float(torch.nn.utils.get_total_norm(model.parameters()))  # NaN/inf propagate
+    if not math.isfinite(loss):
+        problem = f"the loss is {loss}"
+    elif not math.isfinite(norm):
+        problem = f"the weights' norm is {norm}"
+    else:
+        problem = None
+    error = None
+    if problem is not None:
+        error = TrainingDiverged(
+            f"iteration {it}: {problem}; training diverged and stopped, nothing of this "
+            f"iteration was saved (lower -lr {lr:g}; --resume continues from the newest "
+            "checkpoint)"
+        )
+    raise_on_every_rank(error, info.device)
+
+
 def train(cfg: TrainConfig) -> TrainResult:
     """Run one training stage as configured; every rank of a torchrun job calls this.
 
     The process group (if any) is left initialised for the caller to clean up.
     """
     info = init_distributed(cfg.device)
+    _main_rank_check(info, lambda: check_output_dir(cfg.run_dir, "--exp"))
     if not info.is_main:
         return _run(cfg, info, cfg.run_dir)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
@@ -322,6 +371,15 @@ def _setup(cfg: TrainConfig, info: DistInfo, use_amp: bool) -> _Setup:
     return _Setup(model, net, optimizer, scaler, it, best)
 
 
+def _check_files(train_data: TrainClips, val_data: ValClips) -> None:
+    """Every training and validation file opens as an image (header only)."""
+    start = time.perf_counter()
+    count = check_files(train_data.videos, MIN_TRAIN_SIDE) + check_files(val_data.videos)
+    log.info(
+        "checked %d training and validation files in %.1f s", count, time.perf_counter() - start
+    )
+
+
 def _eta(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
@@ -341,6 +399,7 @@ def _run(cfg: TrainConfig, info: DistInfo, run_dir: Path) -> TrainResult:
     val_data = ValClips(
         cfg.val_root, cfg.imsize, cfg.val_first_frame_only, cfg.val_videos, cfg.val_max_frames
     )
+    _main_rank_check(info, lambda: _check_files(train_data, val_data))
     if info.is_main:
         log.info(
             "%d training videos (%d steps per epoch per process), %d validation videos, "
@@ -353,10 +412,12 @@ def _run(cfg: TrainConfig, info: DistInfo, run_dir: Path) -> TrainResult:
     window = _Window()
     net.train()
     for batch in loader:
+        raise_on_every_rank(batch if isinstance(batch, InputError) else None, device)
         lr = lr_at(it, cfg.lr, cfg.warm_up_steps, cfg.max_iter, cfg.lr_schedule)
         set_lr(optimizer, lr)
         values, logits = train_step(net, optimizer, scaler, batch, device, use_amp)
         it += 1
+        _check_step(values["loss"], model, it, cfg.lr, info)
         window.add(values)
         if it % cfg.print_every == 0 or it == cfg.max_iter:
             _log_window(window, it, cfg, lr, info, writer)

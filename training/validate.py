@@ -14,6 +14,10 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
 from dataset.val_videos import ValClips
+from util.distributed import raise_on_every_rank
+from util.errors import InputError
+
+from .loader import ErrorsAsValues, collate_or_error
 
 
 def frame_ious(prob: Tensor, target: Tensor) -> Tensor:
@@ -44,8 +48,9 @@ def evaluate(
     """
     mine = [i for i, clip in enumerate(data.clips) if clip.video % world_size == rank]
     loader = DataLoader(
-        Subset(data, mine),
+        ErrorsAsValues(Subset(data, mine)),
         batch_size=1,
+        collate_fn=collate_or_error,
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
         generator=torch.Generator().manual_seed(0),  # leaves the global RNG untouched
@@ -53,7 +58,11 @@ def evaluate(
     sums = torch.zeros(len(data.videos), dtype=torch.float64, device=device)
     counts = torch.zeros_like(sums)
     model.eval()
+    error = None
     for batch in loader:
+        if isinstance(batch, InputError):  # a file that cannot be read: every rank stops
+            error = batch
+            break
         with torch.autocast(device.type, enabled=use_amp):
             prob = model(batch["imgs"].to(device), batch["flows"].to(device))
         ious = frame_ious(prob.float(), batch["masks"].to(device).flatten(0, 1))
@@ -63,6 +72,7 @@ def evaluate(
         sums[video] += ious.double().sum()
         counts[video] += ious.numel()
     model.train()
+    raise_on_every_rank(error, device)
     if world_size > 1:
         dist.all_reduce(sums)
         dist.all_reduce(counts)

@@ -8,6 +8,7 @@ appears at its path only once it is complete.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -34,6 +35,29 @@ def strip_wrapper_prefixes(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
+def first_non_finite(state: Mapping[str, Tensor]) -> str | None:
+    """The name of the first floating-point tensor of ``state`` holding a NaN or an
+    infinity, or ``None`` when all are finite."""
+    for key, value in state.items():
+        floating = isinstance(value, Tensor) and value.is_floating_point()
+        if floating and not bool(torch.isfinite(value).all()):
+            return key
+    return None
+
+
+def require_finite(state: Mapping[str, Tensor], path: object) -> None:
+    """Raise ``CheckpointError`` naming ``path`` and the first non-finite tensor, if any.
+
+    A network with a NaN weight outputs NaN everywhere (all-black masks), so such weights
+    are never loaded nor written.
+    """
+    key = first_non_finite(state)
+    if key is not None:
+        raise CheckpointError(
+            f"{path}: tensor {key} holds NaN or infinite values; expected finite weights"
+        )
+
+
 def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file in the same folder, then rename into place."""
     with atomic_path(path) as tmp:
@@ -50,10 +74,32 @@ def load_file(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such weights file")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises pickle, zip and runtime errors alike
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a loadable weights file ({reason})") from None
+        with warnings.catch_warnings():  # torch warns about legacy pickles before failing
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises pickle, zip and runtime errors alike
+        raise CheckpointError(
+            f"{path}: not a loadable weights file ({_why_unloadable(path)})"
+        ) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict of weights, found {type(obj).__name__}")
     return obj
+
+
+def _why_unloadable(path: Path) -> str:
+    """Our own reason for a file that the safe loader refuses (torch's message would
+    suggest turning the safe loader off, which must never be done for a file of unknown
+    origin)."""
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if head.startswith(b"PK\x03\x04"):
+        return (
+            "a damaged PyTorch file, or one holding objects other than tensors, numbers and "
+            "plain containers, which are never unpickled; expected a file of torch.save"
+        )
+    if head[:1] == b"\x80":
+        return (
+            "a pickle holding objects other than tensors, numbers and plain containers, "
+            "which are never unpickled, or a damaged one; expected a file of torch.save"
+        )
+    return "not a PyTorch file; expected a file of torch.save, as the release's mtnet.pth"

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from .errors import InputError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -63,6 +65,26 @@ def init_distributed(device: str = "auto") -> DistInfo:
             torch.cuda.set_device(dev)
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
     return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
+
+
+def raise_on_every_rank(error: Exception | None, device: torch.device) -> None:
+    """Every rank calls this; if any rank has an error, every rank raises one with the
+    message of the lowest such rank (an ``InputError``), so that no rank is left waiting
+    in a collective. In a single process ``error`` is raised as it is.
+
+    One all-reduce of a flag when no rank has an error.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        if error is not None:
+            raise error
+        return
+    flag = torch.tensor([0.0 if error is None else 1.0], device=device)
+    dist.all_reduce(flag)
+    if not flag.item():
+        return
+    messages: list[str | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(messages, None if error is None else str(error))
+    raise InputError(next(m for m in messages if m is not None))
 
 
 def barrier() -> None:

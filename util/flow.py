@@ -3,7 +3,10 @@
 The flow from frame t to frame t+1 is rendered with the Middlebury colour wheel, normalised per
 image by its largest motion magnitude (``torchvision.utils.flow_to_image``), and written as
 ``<out_dir>/<stem of frame t>.jpg`` (the DAVIS16 layout): a video of N frames gets N-1 flow
-images and its last frame has none. Existing flow images are kept, so an interrupted run resumes.
+images and its last frame has none. Existing flow images are kept, so an interrupted run resumes,
+unless they are stale: ``<out_dir>/.source.json`` records the name, byte size and modification
+time of the two frames each flow was made from, and a flow whose frames changed since is made
+again. Flows without a record (shipped with a dataset, e.g. FlowNet2 flow images) are kept.
 
 Two methods: OpenCV's DIS (``dis``, the default; no weights) and torchvision's RAFT (``raft``,
 ``raft_large`` or ``raft_small``, weights only from a local state dict file; nothing is
@@ -22,6 +25,7 @@ writes ``<root>/flow/<video>/`` and ``<root>/<split>/flow/<video>/`` beside them
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -39,7 +43,9 @@ from torchvision.utils import flow_to_image
 from tqdm import tqdm
 
 from util import distributed
+from util.checkpoint import CheckpointError, load_file, require_finite
 from util.errors import InputError
+from util.fileio import atomic_path, check_output_dir
 from util.image import list_images, read_rgb_array, write_image
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,7 @@ METHODS = ("dis", "raft")
 RAFT_MODELS = ("raft_large", "raft_small")
 FLOW_SUFFIX = ".jpg"
 RAFT_MIN_SIZE = 128  # torchvision RAFT refuses smaller inputs (its correlation pyramid)
+RECORD_NAME = ".source.json"  # hidden: no frame, flow or video lister picks it up
 
 
 class FlowError(InputError):
@@ -83,6 +90,32 @@ def list_frames(frames_dir: str | os.PathLike) -> list[Path]:
 def flow_path(frame: Path, out_dir: Path) -> Path:
     """Where the flow from ``frame`` to the next frame goes: ``out_dir/<frame stem>.jpg``."""
     return out_dir / f"{frame.stem}{FLOW_SUFFIX}"
+
+
+def source_stamp(frame: Path) -> list:
+    """What a flow image depends on, for one of its two frames: name, byte size and
+    modification time (ns)."""
+    stat = frame.stat()
+    return [frame.name, stat.st_size, stat.st_mtime_ns]
+
+
+def read_record(out_dir: Path) -> dict[str, list]:
+    """The source record of a flow folder: flow name -> the stamps of its two frames.
+
+    A missing or unreadable record is empty (every flow in the folder then counts as one
+    that came without a record, and is kept).
+    """
+    try:
+        obj = json.loads((out_dir / RECORD_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    flows = obj.get("flows") if isinstance(obj, dict) else None
+    return flows if isinstance(flows, dict) else {}
+
+
+def write_record(out_dir: Path, flows: dict[str, list]) -> None:
+    with atomic_path(out_dir / RECORD_NAME) as tmp:
+        tmp.write_text(json.dumps({"version": 1, "flows": flows}, indent=1) + "\n")
 
 
 def render_flow(flow: np.ndarray) -> np.ndarray:
@@ -161,11 +194,9 @@ def load_raft(
     if not path.is_file():
         raise FlowError(f"RAFT weights file not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch.load fails with many types: zip, pickle, EOF, ...
-        raise FlowError(
-            f"cannot load {path} as PyTorch weights ({type(error).__name__})"
-        ) from error
+        state = load_file(path)  # weights_only=True, with the project's messages
+    except CheckpointError as error:
+        raise FlowError(str(error)) from None
     model = getattr(optical_flow, raft_model)(weights=None)
     expected = model.state_dict()
     if not isinstance(state, dict) or set(state) != set(expected):
@@ -178,6 +209,10 @@ def load_raft(
     ]
     if mismatched:
         raise FlowError(f"{path}: {len(mismatched)} entries do not fit torchvision {raft_model}")
+    try:
+        require_finite(state, path)
+    except CheckpointError as error:
+        raise FlowError(str(error)) from None
     model.load_state_dict(state)
     return model.to(resolve_device(device))
 
@@ -214,7 +249,7 @@ def flows_for_frames(
     Returns the N-1 flow paths, in frame order, for N frames.
     """
     paths = [flow_path(frame, out_dir) for frame in frames[:-1]]
-    todo = [i for i, path in enumerate(paths) if not path.exists()]
+    todo = _flows_to_make(frames, paths, out_dir)
     previous: tuple[int, np.ndarray] | None = None  # the last frame read: (index, image)
     for i in tqdm(todo, desc=out_dir.name, unit="flow", disable=not progress, leave=False):
         image1 = previous[1] if previous and previous[0] == i else read_rgb_array(frames[i])
@@ -228,6 +263,37 @@ def flows_for_frames(
         write_image(paths[i], render_flow(estimator(image1, image2)))
     log.info("%s: %d flows written, %d kept", out_dir, len(todo), len(paths) - len(todo))
     return paths
+
+
+def _flows_to_make(frames: Sequence[Path], paths: list[Path], out_dir: Path) -> list[int]:
+    """Indices of the flows to (re)make: missing ones, and those whose record says they
+    were made from other frames than the present ones (those are deleted first).
+
+    The record gets the present frames' stamps before any flow is written, so a run that
+    is killed midway leaves missing flows (made next time), never stale ones. Flows
+    without a record entry (shipped with a dataset) are kept as they are.
+    """
+    record = read_record(out_dir)
+    todo, stale = [], []
+    for i, path in enumerate(paths):
+        stamps = [source_stamp(frames[i]), source_stamp(frames[i + 1])]
+        known = record.get(path.name)
+        if path.exists() and (known is None or known == stamps):
+            continue
+        if path.exists():
+            stale.append(path)
+        todo.append(i)
+        record[path.name] = stamps
+    if stale:
+        log.info(
+            "%s: %d flows were made from frames that changed since (first: %s); remade",
+            out_dir, len(stale), stale[0].name,
+        )  # fmt: skip
+        for path in stale:
+            path.unlink()
+    if todo:
+        write_record(out_dir, record)
+    return todo
 
 
 def compute_flows(
@@ -333,6 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.root is not None:
             paths = compute_root_flows(args.root, **options)
         else:
+            check_output_dir(args.out, "--out")
             paths = compute_flows(args.frames, args.out, **options)
     except (InputError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -126,8 +126,8 @@ def read_rgb(path: str | os.PathLike) -> Image.Image:
 
 
 def read_rgb_array(path: str | os.PathLike) -> np.ndarray:
-    """A frame or flow image as RGB ``[h, w, 3]`` uint8."""
-    return np.asarray(read_rgb(path))
+    """A frame or flow image as RGB ``[h, w, 3]`` uint8 (a writable array)."""
+    return np.array(read_rgb(path))
 
 
 def read_grey(path: str | os.PathLike) -> np.ndarray:

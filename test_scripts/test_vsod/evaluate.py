@@ -6,7 +6,9 @@ Usage:
 
 Ground truth: ``G/<dataset>/<video>/<frame>.png`` or ``G/<dataset>/<video>/GT/<frame>.png``.
 Predictions: ``P/<method>/<dataset>/<video>/<frame>.png`` or, as test.py writes them,
-``P/<method>/VSOD/<dataset>/<video>/<frame>.png``. Frames are paired by name.
+``P/<method>/VSOD/<dataset>/<video>/<frame>.png``. Frames are paired by name. A video
+whose ground truth never exceeds 1 (stored as 0/1) is scored as 0/255, with a note below
+the table and its name under ``gt_scaled_videos`` in the JSON.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 from test_scripts import evalio
 from test_scripts.test_vsod import metrics
 from util.layout import OutputLayout
+
+GT_SCALED = "gt_scaled_videos"  # JSON key: the videos whose 0/1 ground truth became 0/255
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,15 +156,33 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
         videos = evalio.map_ordered(
             metrics.score_video, dataset_tasks, args.workers, desc=f"{method}/{dataset}"
         )
-        rows.append({"method": method, "dataset": dataset, **metrics.dataset_scores(videos)})
+        row = {"method": method, "dataset": dataset, **metrics.dataset_scores(videos)}
+        scaled = [v.name for v in videos if v.gt_scaled]
+        if scaled:
+            row[GT_SCALED] = scaled
+        rows.append(row)
     return rows
+
+
+def format_notes(rows: list[dict]) -> str:
+    """The notes below the table: videos whose 0/1 ground truth was scored as 0/255."""
+    return "\n".join(
+        f"note: {r['method']}/{r['dataset']}: the ground truth of {len(r[GT_SCALED])} videos "
+        f"never exceeds 1 (stored as 0/1; first: {r[GT_SCALED][0]}) and was scored as 0/255"
+        for r in rows
+        if r.get(GT_SCALED)
+    )
 
 
 def vsod_main(argv: Sequence[str] | None = None) -> int:
     """Parse flags, score, print the table, write the JSON."""
     args = build_parser().parse_args(argv)
+    evalio.check_json_path(args.json)
     rows = evaluate(args)
     print(format_table(rows))
+    notes = format_notes(rows)
+    if notes:
+        print(notes)
     if args.json:
         evalio.write_json(args.json, rows)
     return 0

@@ -192,6 +192,7 @@ class VideoScores:
     """Running sums over the frames of one video."""
 
     name: str
+    gt_scaled: bool = False  # ground truth stored as 0/1, scored as 0/255
     frames: int = 0
     abs_err: int = 0
     pixels: int = 0
@@ -224,10 +225,30 @@ class VideoTask:
 
 
 def score_video(task: VideoTask) -> VideoScores:
-    """Read and score every frame pair of one video."""
-    scores = VideoScores(task.name)
-    for pred_path, gt_path in zip(task.pred_paths, task.gt_paths, strict=True):
-        scores.add(frame_scores(*read_pair(pred_path, gt_path)))
+    """Read and score every frame pair of one video.
+
+    A video whose ground truth never exceeds 1 (masks stored as 0/1, as some data sets
+    ship them) is scored as 0/255 and flagged ``gt_scaled``; otherwise the ground truth
+    is taken as stored, as the release does. Frames peaking at 1 are scored as 0/255
+    until a frame above 1 shows that the video is not 0/1; those are then scored again.
+    """
+    frames: list[FrameScores] = []
+    scaled: list[int] = []  # frames whose ground truth peaks at 1, scored as 0/255
+    zero_one = True  # no ground-truth value above 1 so far
+    for i, (pred_path, gt_path) in enumerate(zip(task.pred_paths, task.gt_paths, strict=True)):
+        pred, gt = read_pair(pred_path, gt_path)
+        peak = int(gt.max())
+        if zero_one and peak > 1:
+            zero_one = False
+            for j in scaled:
+                frames[j] = frame_scores(*read_pair(task.pred_paths[j], task.gt_paths[j]))
+        if zero_one and peak == 1:
+            scaled.append(i)
+            gt = gt * np.uint8(255)
+        frames.append(frame_scores(pred, gt))
+    scores = VideoScores(task.name, gt_scaled=zero_one and bool(scaled))
+    for frame in frames:
+        scores.add(frame)
     return scores
 
 
