@@ -1,4 +1,4 @@
-"""Write UVOS masks or VSOD saliency maps for test videos with a trained MTNet (MTNET.md §8).
+"""Write UVOS masks or VSOD saliency maps for test videos with a trained MTNet (DESIGN.md §8).
 
     python test.py --test_model ./saves/mtnet.pth --task_name UVOS --test_dataset DAVIS16 \
         --output_dir output

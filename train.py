@@ -1,4 +1,4 @@
-"""Train MTNet (MTNET.md §7): ``python train.py --stage {pre_train,main_train} ...``.
+"""Train MTNet (DESIGN.md §7): ``python train.py --stage {pre_train,main_train} ...``.
 
 One process: ``python train.py --stage pre_train``. Several (one per GPU, any number of
 nodes): ``torchrun --nproc_per_node 8 train.py --stage pre_train`` (see train_m.sh).

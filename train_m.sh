@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train MTNet with torchrun, one process per GPU, on one node or several: pre-train, then
-# main-train from the pre-train best model (MTNET.md §7). Arguments are passed to both
+# main-train from the pre-train best model (DESIGN.md §7). Arguments are passed to both
 # stages, e.g.
 #   ./train_m.sh --root ../data --resume
 #   NNODES=2 NODE_RANK=0 MASTER_ADDR=node0 ./train_m.sh   # on node0, and NODE_RANK=1 on node1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train MTNet in one process (one GPU, or the CPU): pre-train, then main-train from the
-# pre-train best model (MTNET.md §7). Arguments are passed to both stages, e.g.
+# pre-train best model (DESIGN.md §7). Arguments are passed to both stages, e.g.
 #   ./train_s.sh --root ../data --resume
 # Environment (defaults in brackets):
 #   PYTHON [python]  EXP [exp]  MODEL_NAME [MTNet]

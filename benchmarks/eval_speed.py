@@ -2,7 +2,7 @@
 
 Scores the masks against themselves and against perturbed copies (shifted, partly
 dilated masks for J/F; blurred soft maps for VSOD), each by running the real script in a
-fresh interpreter, so start-up and imports are counted. Goals (issue 4, a 2-core
+fresh interpreter, so start-up and imports are counted. Goals (on a 2-core
 machine): J/F <= 15 s, the four VSOD metrics <= 60 s.
 
 Usage: python benchmarks/eval_speed.py [--data ../shared/data/DAVIS16/val] [--workers N]

@@ -5,7 +5,7 @@
 
 Each length is a synthetic video (JPEG frames, one flow fewer) in a temporary folder,
 run through test.py's code in a fresh process with a randomly initialised MTNet; the
-process reports its own peak RSS and the largest of its DataLoader workers'. The issue's
+process reports its own peak RSS and the largest of its DataLoader workers'. The
 goal: the long video's peak within 10% of the short one's.
 """
 

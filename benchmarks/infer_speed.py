@@ -8,7 +8,7 @@ passes are timed (warm model, synchronised on CUDA). End-to-end: the same videos
 test.py's streaming loop (DataLoader workers, network, post-processing, PNG writing),
 timed from the first clip requested to the last mask on disk. The network-only pass runs
 before and after the end-to-end one and its two rates are averaged, which brackets a
-machine whose load drifts. The issue's goal is
+machine whose load drifts. The goal is
 end-to-end >= 90% of network-only frames/s. A randomly initialised MTNet stands in for
 trained weights unless ``--test_model`` is given (speed does not depend on the weights).
 """
@@ -27,11 +27,13 @@ from tqdm import tqdm
 
 from dataset.registry import resolve_benchmark
 from dataset.test_videos import PairedVideo, VideoClips, pair_video
+from inference import MTNetPredictor
 from inference.config import TestConfig
-from inference.runner import Predictor, VideoJob, amp_dtype, build_model, run_jobs
+from inference.runner import VideoJob, make_predictor, run_jobs
 from model import MTNet
 from model.weights import save_model_file
 from util.distributed import resolve_device
+from util.image import read_rgb_array
 from util.memory import retain_freed_memory
 
 SHARED_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -54,7 +56,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def network_only(
-    predictor: Predictor, videos: list[PairedVideo], cfg: TestConfig
+    predictor: MTNetPredictor, videos: list[PairedVideo], cfg: TestConfig
 ) -> tuple[int, float]:
     """Frames and seconds of forward passes over clips already in memory."""
     frames, seconds = 0, 0.0
@@ -62,18 +64,29 @@ def network_only(
         for video in tqdm(videos, desc="network only", unit="video"):
             clips = list(VideoClips(video, cfg.test_length, cfg.test_size))
             for clip in clips:
-                seconds += predictor(clip.imgs, clip.flows)[1]
+                seconds += predictor.forward(clip.imgs, clip.flows)[1]
                 frames += len(clip.names)
     return frames, seconds
 
 
-def end_to_end(predictor: Predictor, videos: list[PairedVideo], cfg: TestConfig, out: Path):
+def end_to_end(predictor: MTNetPredictor, videos: list[PairedVideo], cfg: TestConfig, out: Path):
     """Frames, wall seconds and the network's share of them through test.py's loop."""
     jobs = [VideoJob(video, out / video.name) for video in videos]
     start = time.perf_counter()
     with tqdm(total=len(jobs), desc="end to end", unit="video") as bar:
         stats = run_jobs(jobs, predictor, cfg, bar)  # returns once every PNG is written
     return stats.frames, time.perf_counter() - start, stats.network_s
+
+
+def python_api(predictor: MTNetPredictor, videos: list[PairedVideo]) -> tuple[int, float]:
+    """Frames and wall seconds of ``MTNetPredictor.segment`` over each video's frames and
+    flows, read from their files into arrays as a user's code would (reading counted)."""
+    frames, start = 0, time.perf_counter()
+    for video in tqdm(videos, desc="python api", unit="video"):
+        images = (read_rgb_array(p) for p in video.frames)
+        flows = (read_rgb_array(p) for p in video.flows)
+        frames += sum(1 for _ in predictor.segment(images, flows, video=video.name))
+    return frames, time.perf_counter() - start
 
 
 def _describe(device: torch.device) -> str:
@@ -107,12 +120,12 @@ def main() -> None:
             amp=args.amp,
             num_workers=args.num_workers,
         )
-        predictor = Predictor(build_model(cfg, device), device, amp_dtype(cfg, device))
+        predictor = make_predictor(cfg, device)
         warm = VideoClips(videos[0], cfg.test_length, cfg.test_size)[0]
-        with torch.inference_mode():
-            predictor(warm.imgs, warm.flows)
+        predictor.forward(warm.imgs, warm.flows)
         before = network_only(predictor, videos, cfg)
         e2e_frames, e2e_s, e2e_net_s = end_to_end(predictor, videos, cfg, Path(tmp) / "out")
+        api_frames, api_s = python_api(predictor, videos)
         after = network_only(predictor, videos, cfg)
     net_fps = (before[0] / before[1] + after[0] / after[1]) / 2
     e2e_fps = e2e_frames / e2e_s
@@ -128,7 +141,11 @@ def main() -> None:
     print(
         f"end to end   : {e2e_fps:8.3f} frames/s ({e2e_s:.1f} s; network {e2e_net_s:.1f} s of it)"
     )
+    print(
+        f"python API   : {api_frames / api_s:8.3f} frames/s (MTNetPredictor.segment, {api_s:.1f} s)"
+    )
     print(f"end to end / network only: {100 * e2e_fps / net_fps:.1f}%")
+    print(f"python API / test.py end to end: {100 * api_frames / api_s / e2e_fps:.1f}%")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Seconds per training iteration of MTNet (MTNET.md §7 step: forward, loss, backward, AdamW).
+"""Seconds per training iteration of MTNet (DESIGN.md §7 step: forward, loss, backward, AdamW).
 
 Random clips of ``--frames`` frames at ``--imsize``, batch ``--batch``; timed over
 ``--iters`` steps after ``--warmup`` untimed ones. On the CPU: fp32. On CUDA: with and

@@ -1,4 +1,4 @@
-"""The benchmarks of the paper and where their test videos live (MTNET.md §8).
+"""The benchmarks of the paper and where their test videos live (DESIGN.md §8).
 
 One table, ``BENCHMARKS``: dataset name -> tasks, frame / flow / mask folders relative to
 ``<root>/<name>/``, file extensions and whether the last frame of every video is left out
@@ -40,7 +40,7 @@ def _split(split: str, tasks: tuple[str, ...], frame_ext: str, flow_ext: str, dr
 
 _UVOS, _VSOD, _BOTH = ("UVOS",), ("VSOD",), ("UVOS", "VSOD")
 
-# MTNET.md §8. The release drops the last frame for FBMS-59, SegTrack-V2, LongVideos,
+# DESIGN.md §8. The release drops the last frame for FBMS-59, SegTrack-V2, LongVideos,
 # ViSal, MCL and Easy-35 and expects one flow per frame for DAVIS16 and YouTube-Objects.
 # DAVSOD (named but not runnable in the release) uses Easy-35's layout.
 BENCHMARKS: dict[str, Layout] = {

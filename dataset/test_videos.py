@@ -1,4 +1,4 @@
-"""Test videos as streams of clips (MTNET.md §8).
+"""Test videos as streams of clips (DESIGN.md §8).
 
 Notation: T frames per clip (``test_length``, the last clip holds the remainder), H, W the
 test size, h, w a frame's own size.

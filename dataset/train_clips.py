@@ -1,4 +1,4 @@
-"""Training clips of MTNET.md §7: video listing, the clip sampler and the clip dataset.
+"""Training clips of DESIGN.md §7: video listing, the clip sampler and the clip dataset.
 
 A dataset root holds ``{frame,flow,mask}/<video>/``. Frames, flow images and masks are
 paired by file stem: frame ``<stem>.jpg`` takes flow ``<stem>.*`` and mask ``<stem>.png``;
@@ -155,7 +155,7 @@ def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 
 
 class TrainClips(Dataset):
-    """One item per video: a random augmented clip of 3 frames (MTNET.md §7).
+    """One item per video: a random augmented clip of 3 frames (DESIGN.md §7).
 
     Items are indexed by ``(epoch, video index)`` (a plain ``int`` means epoch 0) and
     drawn from :func:`item_rng` with this dataset's ``seed`` (base seed + rank).

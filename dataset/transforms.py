@@ -1,8 +1,8 @@
-"""Training augmentation of MTNET.md §7 and the image loading shared with validation.
+"""Training augmentation of DESIGN.md §7 and the image loading shared with validation.
 
 Every random choice is drawn by :func:`sample_aug_params` from a ``numpy.random.Generator``
 that the caller passes in; the functions that apply the parameters are pure. Order
-(MTNET.md §7): flip -> crop -> rotate -> photometric (frames only) -> resize -> tensor.
+(DESIGN.md §7): flip -> crop -> rotate -> photometric (frames only) -> resize -> tensor.
 The geometric steps are identical for every frame, flow image and mask of a clip, and flow
 images are moved like pixels: their colours (the encoded direction) are never changed.
 """
@@ -28,7 +28,7 @@ T = TypeVar("T")
 CROP_BORDER = 30  # each side of the crop box is 1..30 px shorter than the frame
 ROTATE_PROB = 0.2
 ROTATE_RANGE = (-15, 14)  # inclusive integer degrees, counter-clockwise
-# (name, lowest k, highest k): factor k / 10, applied in this order (MTNET.md §7).
+# (name, lowest k, highest k): factor k / 10, applied in this order (DESIGN.md §7).
 ENHANCERS = (
     ("Brightness", 5, 15),
     ("Contrast", 5, 15),
@@ -74,7 +74,7 @@ def sample_aug_params(rng: np.random.Generator, size: tuple[int, int]) -> AugPar
 
 
 def geometric(image: Image.Image, params: AugParams) -> Image.Image:
-    """Flip, crop and rotate one frame, flow image or mask (MTNET.md §7).
+    """Flip, crop and rotate one frame, flow image or mask (DESIGN.md §7).
 
     Rotation is bicubic with a zero fill on the same canvas for every kind of image, so a
     mask gets soft values along rotated edges, as in the release.
@@ -97,7 +97,7 @@ def photometric(frame: Image.Image, factors: Sequence[float]) -> Image.Image:
 def resize_image(image: Image.Image, imsize: int) -> Image.Image:
     """Resize a frame or flow image to ``imsize`` x ``imsize`` like torchvision's ``Resize``.
 
-    PIL bilinear, antialiased when shrinking, aspect ratio ignored (MTNET.md §7, §8).
+    PIL bilinear, antialiased when shrinking, aspect ratio ignored (DESIGN.md §7, §8).
     """
     return image.resize((imsize, imsize), Image.Resampling.BILINEAR)
 
@@ -108,7 +108,7 @@ def resize_mask(mask: Image.Image, imsize: int) -> Image.Image:
 
 
 def image_to_tensor(image: Image.Image) -> Tensor:
-    """RGB PIL image -> normalised ``[3, H, W]`` float tensor (MTNET.md §1)."""
+    """RGB PIL image -> normalised ``[3, H, W]`` float tensor (DESIGN.md §1)."""
     return normalize(TF.to_tensor(image))
 
 
@@ -123,7 +123,7 @@ def load_rgb(path: Path) -> Image.Image:
 
 
 def load_train_mask(path: Path) -> Image.Image:
-    """Open a mask as grey with every value > 0 set to 255 (MTNET.md §7; palette masks by
+    """Open a mask as grey with every value > 0 set to 255 (DESIGN.md §7; palette masks by
     index, ``util.image.read_mask``)."""
     return Image.fromarray(np.where(read_mask(path) > 0, 255, 0).astype(np.uint8), "L")
 

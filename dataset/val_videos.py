@@ -1,4 +1,4 @@
-"""Validation clips of MTNET.md §7: consecutive, non-overlapping clips of 3 frames.
+"""Validation clips of DESIGN.md §7: consecutive, non-overlapping clips of 3 frames.
 
 Frames and flow images are resized as at test time (§8: PIL bilinear, antialiased, aspect
 ratio ignored); masks are resized with torch's ``nearest`` on a tensor, as the release does

@@ -1,4 +1,4 @@
-"""test.py's configuration: the paper's defaults (MTNET.md §8) and the release's flag names."""
+"""test.py's configuration: the paper's defaults (DESIGN.md §8) and the release's flag names."""
 
 from __future__ import annotations
 

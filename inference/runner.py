@@ -1,4 +1,4 @@
-"""The test loop (MTNET.md §8): stream clips, run the network, write masks.
+"""The test loop (DESIGN.md §8): stream clips, run the network, write masks.
 
 Notation: T frames per clip, H, W the test size.
 

@@ -1,4 +1,4 @@
-"""Cascaded decoder (MTNET.md §5).
+"""Cascaded decoder (DESIGN.md §5).
 
 Notation: N = B*T images, D = 96 channels; stage 1 runs on f32 (stride 32), stage 2 on
 f16, stage 3 on f8, stage 4 on f4. ``last`` is the previous stage's final output.

@@ -1,4 +1,4 @@
-"""Shared ConvNeXt encoder for frames and flow images (MTNET.md §2).
+"""Shared ConvNeXt encoder for frames and flow images (DESIGN.md §2).
 
 Notation: B batch, T frames, H x W input size; f4, f8, f16, f32 are feature maps at
 strides 4, 8, 16 and 32 with C = 96, 192, 384, 768 channels.

@@ -1,4 +1,4 @@
-"""Fusion of appearance and motion features at one scale (MTNET.md §3).
+"""Fusion of appearance and motion features at one scale (DESIGN.md §3).
 
 Notation: N = B*T images, C_in the encoder width of the scale, D the hidden width (96),
 h x w the scale's spatial size.
@@ -41,7 +41,7 @@ class SpatialTerm(nn.Module):
 
 
 class CoAttention(nn.Module):
-    """a = sigmoid(channel term + spatial term), ``[N, D, h, w]`` (MTNET.md §3 step 3)."""
+    """a = sigmoid(channel term + spatial term), ``[N, D, h, w]`` (DESIGN.md §3 step 3)."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()

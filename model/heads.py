@@ -1,4 +1,4 @@
-"""Feature pyramid and segmentation heads (MTNET.md §6).
+"""Feature pyramid and segmentation heads (DESIGN.md §6).
 
 Notation: N = B*T images, D = 96 channels; p2..p5 are decoder outputs at strides 4, 8,
 16, 32 and t2..t5 the pyramid levels built from them.

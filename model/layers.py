@@ -24,7 +24,7 @@ class ConvBNReLU(nn.Module):
 
 
 class FFN(nn.Module):
-    """Token MLP: Linear(D, 4D) -> ReLU -> Dropout -> Linear(4D, D) -> Dropout (MTNET.md §4).
+    """Token MLP: Linear(D, 4D) -> ReLU -> Dropout -> Linear(4D, D) -> Dropout (DESIGN.md §4).
 
     ``[..., D] -> [..., D]``; the parameters sit at ``conv.0`` and ``conv.3`` as in the release.
     """

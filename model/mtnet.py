@@ -2,7 +2,7 @@
 
 Notation: B clips of T frames, H x W input size (multiples of 64), D = 96; f4, f8, f16,
 f32 are maps at strides 4, 8, 16, 32. Every 2-D operation runs on the B*T frames
-flattened into one batch (MTNET.md §1).
+flattened into one batch (DESIGN.md §1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Mixed temporal transformer on the stride-16 and stride-32 fused maps (MTNET.md §4).
+"""Mixed temporal transformer on the stride-16 and stride-32 fused maps (DESIGN.md §4).
 
 Notation: B clips of T frames, h x w the token grid of one frame, N = h*w, D = 96
 channels, M heads of D/M channels. Tokens enter as ``[B*T, N, D]`` (row-major h, w).

@@ -116,7 +116,7 @@ def load_encoder_weights(encoder: nn.Module, path: str | os.PathLike) -> None:
     Accepts the original ConvNeXt release (``{"model": ...}`` with ``downsample_layers.*``,
     ``stages.*``) and torchvision's ``convnext_tiny``/``convnext_small`` state dicts. The
     classifier and final norm are ignored and MTNet's ``norm0..3`` keep their
-    initialisation, as in the release (MTNET.md §2); every ConvNeXt weight must be present.
+    initialisation, as in the release (DESIGN.md §2); every ConvNeXt weight must be present.
     """
     obj = load_file(path)
     state = strip_wrapper_prefixes(obj.get("model", obj))

@@ -1,4 +1,4 @@
-"""DAVIS-style UVOS evaluation (MTNET.md §9): region J, boundary F and their statistics.
+"""DAVIS-style UVOS evaluation (DESIGN.md §9): region J, boundary F and their statistics.
 
 Dense protocol (DAVIS-2016): the sequences are the subfolders of the result folder, the
 frames the sorted ground-truth names with the first one ignored; per sequence the mean,
@@ -137,7 +137,7 @@ def recall(values: np.ndarray, threshold: float = 0.5) -> float:
 
 
 def decay_breakpoints(m: int) -> np.ndarray:
-    """0-based bin edges 1 + k(m − 1)/4 (k = 0..4), rounded half up, minus 1 (MTNET.md §9).
+    """0-based bin edges 1 + k(m − 1)/4 (k = 0..4), rounded half up, minus 1 (DESIGN.md §9).
 
     The toolkit rounds ``x + 1e-10``, so halves go up, not to even as ``np.round`` would.
     """
@@ -346,7 +346,7 @@ PROTOCOLS = {
 
 def build_parser(protocol: Protocol) -> argparse.ArgumentParser:
     """Flags shared by the four UVOS scripts."""
-    parser = argparse.ArgumentParser(description=protocol.description + " (MTNET.md §9)")
+    parser = argparse.ArgumentParser(description=protocol.description + " (DESIGN.md §9)")
     parser.add_argument("--gt_path", type=Path, required=True, help="GT/<video>/<frame>.png")
     parser.add_argument(
         "--result_path", type=Path, required=True, help="RES/<video>/<frame>.png (same names)"

@@ -89,11 +89,6 @@ def match_predictions(
     return matched
 
 
-def _init_worker() -> None:
-    """One OpenCV thread per worker process: the pool already uses every core."""
-    cv2.setNumThreads(1)
-
-
 def map_ordered(
     fn: Callable[[T], R], items: Sequence[T], workers: int, desc: str = "videos"
 ) -> list[R]:
@@ -107,11 +102,16 @@ def map_ordered(
     try:
         if workers == 1:
             return [_tick(bar, fn(item)) for item in items]
-        pool = ProcessPoolExecutor(workers, initializer=_init_worker)
+        # One OpenCV thread per worker (the pool already uses every core), set before the
+        # fork: a child that changes it may deadlock on a thread pool its parent started.
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        pool = ProcessPoolExecutor(workers)
         try:
             return [_tick(bar, r) for r in pool.map(fn, items)]
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            cv2.setNumThreads(threads)
     finally:
         bar.close()
 

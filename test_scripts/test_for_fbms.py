@@ -1,4 +1,4 @@
-"""FBMS-59 UVOS evaluation (MTNET.md §9); the engine is `test_scripts.davis_metrics`.
+"""FBMS-59 UVOS evaluation (DESIGN.md §9); the engine is `test_scripts.davis_metrics`.
 
 Usage: python test_scripts/test_for_fbms.py --gt_path GT --result_path RES [--json OUT.json]
 """

@@ -1,4 +1,4 @@
-"""YouTube-Objects UVOS evaluation (MTNET.md §9); the engine is `test_scripts.davis_metrics`.
+"""YouTube-Objects UVOS evaluation (DESIGN.md §9); the engine is `test_scripts.davis_metrics`.
 
 Usage: python test_scripts/test_for_ytb_obj.py --gt_path GT --result_path RES [--json OUT.json]
 """

@@ -1,4 +1,4 @@
-"""Building blocks against plain reference computations written from MTNET.md §2-§5."""
+"""Building blocks against plain reference computations written from DESIGN.md §2-§5."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DAVIS-style UVOS evaluation (test_scripts/davis_metrics.py) against MTNET.md §9."""
+"""DAVIS-style UVOS evaluation (test_scripts/davis_metrics.py) against DESIGN.md §9."""
 
 from __future__ import annotations
 

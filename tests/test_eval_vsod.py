@@ -1,4 +1,4 @@
-"""VSOD evaluation (test_scripts/test_vsod) against MTNET.md §9 and the release's formulas."""
+"""VSOD evaluation (test_scripts/test_vsod) against DESIGN.md §9 and the release's formulas."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def ref_s(pred: np.ndarray, gt: np.ndarray) -> float:
         strict=True,
     ):
         idx = [r * w + c for r in range(r0, r1) for c in range(c0, c1)]
-        if idx:  # an empty block has weight 0 (MTNET.md §9)
+        if idx:  # an empty block has weight 0 (DESIGN.md §9)
             s_reg += weight * ref_ssim([p[i] for i in idx], [gb[i] for i in idx])
     return max(0.5 * s_obj + 0.5 * s_reg, 0.0)
 
@@ -249,7 +249,7 @@ def release_s(pred: torch.Tensor, gt: torch.Tensor) -> float:
     q_reg = sum(
         wt * release_ssim(pred[b], gt[b])
         for wt, b in zip((w1, w2, w3, 1 - w1 - w2 - w3), blocks, strict=True)
-        if pred[b].numel()  # an empty block has weight 0 (MTNET.md §9)
+        if pred[b].numel()  # an empty block has weight 0 (DESIGN.md §9)
     )
     return max(float(0.5 * q_obj + 0.5 * q_reg), 0.0)
 
@@ -566,4 +566,4 @@ def test_cut_off_prediction_is_an_error_naming_it(tmp_path, capsys):
     path.write_bytes(data[: len(data) // 2])
     args = ["--gt_dir", str(tmp_path / "G"), "--pred_dir", str(tmp_path / "P"), "--method"]
     msg = error_of([*args, "MTNet", "--workers", "1", "--no-use_flow"], capsys)
-    assert "cannot read image" in msg and str(path) in msg
+    assert "cannot read this image" in msg and str(path) in msg

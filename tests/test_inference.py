@@ -220,7 +220,7 @@ def test_postprocessing_matches_a_hand_computation():
 
 
 def _release_loop(model_path: Path, root: Path, video: str, task: str, drop_tail: bool):
-    """The release's test loop (MTNET.md §8) written plainly: position pairing, Resize,
+    """The release's test loop (DESIGN.md §8) written plainly: position pairing, Resize,
     clips of 3, align-corners upsampling and min-max in numpy."""
     model = MTNet()
     load_weights(model, model_path)

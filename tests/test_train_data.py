@@ -1,4 +1,4 @@
-"""Training data of MTNET.md §7: pairing by name, the clip sampler, the augmentation."""
+"""Training data of DESIGN.md §7: pairing by name, the clip sampler, the augmentation."""
 
 from __future__ import annotations
 

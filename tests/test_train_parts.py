@@ -1,4 +1,4 @@
-"""Optimisation pieces of MTNET.md §7: lr schedule, loss, optimiser, config, checkpoints."""
+"""Optimisation pieces of DESIGN.md §7: lr schedule, loss, optimiser, config, checkpoints."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Whole training runs at 64x64 on the CPU: files, overfitting, resume, DDP (MTNET.md §7)."""
+"""Whole training runs at 64x64 on the CPU: files, overfitting, resume, DDP (DESIGN.md §7)."""
 
 from __future__ import annotations
 

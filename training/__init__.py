@@ -1,1 +1,1 @@
-"""The training loop of MTNet (MTNET.md §7): ``from training.trainer import train``."""
+"""The training loop of MTNet (DESIGN.md §7): ``from training.trainer import train``."""

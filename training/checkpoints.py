@@ -1,4 +1,4 @@
-"""Resume checkpoints ``<it>_checkpoint.pth`` of a run folder (MTNET.md §7).
+"""Resume checkpoints ``<it>_checkpoint.pth`` of a run folder (DESIGN.md §7).
 
 A resume checkpoint is ``{"it", "network", "optimizer", "scaler", "rng", "best_iou"}``:
 ``network`` in the release's key names (so it loads wherever a model file does), ``rng``

@@ -1,4 +1,4 @@
-"""The training configuration: one dataclass, per-stage defaults (MTNET.md §7), argparse.
+"""The training configuration: one dataclass, per-stage defaults (DESIGN.md §7), argparse.
 
 Flag names follow the release (``-lr``, ``--batch_size``, ``--max_iter`` ...); flags left
 out take the defaults of the chosen ``--stage``.
@@ -20,7 +20,7 @@ from util.errors import InputError
 STAGES = ("pre_train", "main_train")
 SCHEDULES = ("poly", "constant")
 
-# MTNET.md §7. Per-GPU batch sizes; the lr is not scaled with the number of GPUs.
+# DESIGN.md §7. Per-GPU batch sizes; the lr is not scaled with the number of GPUs.
 STAGE_DEFAULTS: dict[str, dict[str, object]] = {
     "pre_train": {
         "lr": 1e-4,
@@ -139,7 +139,7 @@ class TrainConfig:
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``train.py``; stage-dependent flags default to ``None``."""
     p = argparse.ArgumentParser(
-        description="Train MTNet (MTNET.md §7).",
+        description="Train MTNet (DESIGN.md §7).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = p.add_argument

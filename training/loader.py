@@ -1,7 +1,7 @@
 """Batches of training clips that are a pure function of (seed, rank, iteration).
 
 Each epoch is one pass of a ``DistributedSampler`` (one clip per video, shuffled with the
-shared seed and the epoch, MTNET.md §7) cut into batches of ``batch_size`` with the last
+shared seed and the epoch, DESIGN.md §7) cut into batches of ``batch_size`` with the last
 incomplete batch dropped. The batch sampler yields ``(epoch, video index)`` keys, which
 :class:`dataset.train_clips.TrainClips` turns into clips; starting at iteration ``it``
 gives the batches an uninterrupted run would have seen from ``it`` on, so one DataLoader

@@ -1,4 +1,4 @@
-"""The training loss of MTNET.md §7."""
+"""The training loss of DESIGN.md §7."""
 
 from __future__ import annotations
 

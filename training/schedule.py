@@ -1,4 +1,4 @@
-"""Learning-rate schedules of MTNET.md §7."""
+"""Learning-rate schedules of DESIGN.md §7."""
 
 from __future__ import annotations
 

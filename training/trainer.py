@@ -1,4 +1,4 @@
-"""The MTNet training loop (MTNET.md §7) on one process or many (torchrun, DDP).
+"""The MTNet training loop (DESIGN.md §7) on one process or many (torchrun, DDP).
 
 Outputs, in ``{exp}/{model_name}/{stage}/`` and written by rank 0 only:
 ``config.json``, ``train.log``, ``tb/`` (TensorBoard), ``images/<it>.png`` (progress
@@ -81,7 +81,7 @@ class _Window:
 
 def build_optimizer(model: nn.Module, lr: float) -> torch.optim.AdamW:
     """AdamW (0.9, 0.999), eps 1e-8, weight decay 0.05 on every parameter; two groups:
-    the encoder (``model.backbone``) and the rest, same lr and decay (MTNET.md §7)."""
+    the encoder (``model.backbone``) and the rest, same lr and decay (DESIGN.md §7)."""
     backbone = list(model.backbone.parameters())
     ids = {id(p) for p in backbone}
     rest = [p for p in model.parameters() if id(p) not in ids]

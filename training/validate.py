@@ -1,4 +1,4 @@
-"""Validation of MTNET.md §7: mean over videos of the per-video mean IoU at ``imsize``.
+"""Validation of DESIGN.md §7: mean over videos of the per-video mean IoU at ``imsize``.
 
 Eval mode, consecutive clips of 3, probability > 0.5 (no min-max), IoU 1 when prediction
 and ground truth are both empty. By default every frame is scored; ``first_frame_only``

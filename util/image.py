@@ -130,10 +130,21 @@ def read_rgb_array(path: str | os.PathLike) -> np.ndarray:
     return np.array(read_rgb(path))
 
 
+def _grey(img: Image.Image, path: str | os.PathLike) -> np.ndarray:
+    """8-bit grey of an opened image: 16-bit scaled, colour and palette by luminance (PIL's
+    ``convert("L")``), a transparent pixel as 0 (luminance times alpha / 255)."""
+    img = _to_8bit(img, path)
+    grey = np.asarray(img.convert("L"))
+    if "A" not in img.getbands() and not (img.mode == "P" and "transparency" in img.info):
+        return grey
+    alpha = np.asarray(img.convert("RGBA").getchannel("A"), dtype=np.uint16)
+    return ((grey * alpha + 127) // 255).astype(np.uint8)
+
+
 def read_grey(path: str | os.PathLike) -> np.ndarray:
     """A prediction as 8-bit grey ``[h, w]`` (16-bit scaled; colour and palette images by
-    luminance, as PIL's ``convert("L")``)."""
-    return np.asarray(_to_8bit(_open_complete(path), path).convert("L"))
+    luminance, as PIL's ``convert("L")``; transparent pixels as 0)."""
+    return _grey(_open_complete(path), path)
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
@@ -143,7 +154,7 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     if img.mode in ("P", "PA"):
         index = np.asarray(img.getchannel(0))
         return np.where(index > 0, 255, 0).astype(np.uint8)
-    return np.asarray(_to_8bit(img, path).convert("L"))
+    return _grey(img, path)
 
 
 def read_object_ids(path: str | os.PathLike, palette_only: bool = False) -> np.ndarray:
@@ -156,7 +167,7 @@ def read_object_ids(path: str | os.PathLike, palette_only: bool = False) -> np.n
         raise InputError(
             f"{path}: a {img.mode} image; expected a palette PNG, one index per object"
         )
-    return np.asarray(_to_8bit(img, path).convert("L"))
+    return _grey(img, path)
 
 
 def read_mask_image(path: str | os.PathLike) -> Image.Image:

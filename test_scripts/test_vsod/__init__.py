@@ -1,1 +1,1 @@
-"""VSOD evaluation (MTNET.md §9): MAE, max F-measure, max E-measure, S-measure."""
+"""VSOD evaluation (DESIGN.md §9): MAE, max F-measure, max E-measure, S-measure."""

@@ -1,4 +1,4 @@
-"""VSOD evaluation of result folders: MAE, max F, max E and S-measure (MTNET.md §9).
+"""VSOD evaluation of result folders: MAE, max F, max E and S-measure (DESIGN.md §9).
 
 Usage:
     python test_scripts/test_vsod/main.py --method MTNet --dataset DAVIS16 \\
@@ -27,7 +27,7 @@ GT_SCALED = "gt_scaled_videos"  # JSON key: the videos whose 0/1 ground truth be
 def build_parser() -> argparse.ArgumentParser:
     """The release's flags: methods and datasets are space-separated lists."""
     parser = argparse.ArgumentParser(
-        description="VSOD evaluation: MAE, max F-measure, max E-measure, S-measure (MTNET.md §9)."
+        description="VSOD evaluation: MAE, max F-measure, max E-measure, S-measure (DESIGN.md §9)."
     )
     parser.add_argument("--method", nargs="+", help="method folders of P (default: all)")
     parser.add_argument("--dataset", nargs="+", help="dataset folders of G (default: all found)")

@@ -1,4 +1,4 @@
-"""VSOD evaluation: MAE, max F-measure, max E-measure and S-measure (MTNET.md §9).
+"""VSOD evaluation: MAE, max F-measure, max E-measure and S-measure (DESIGN.md §9).
 
 Usage:
     python test_scripts/test_vsod/main.py --method MTNet --dataset DAVIS16 \\

@@ -1,4 +1,4 @@
-"""VSOD metrics of MTNET.md §9 (MAE, max F, max E, S-measure) from 8-bit histograms.
+"""VSOD metrics of DESIGN.md §9 (MAE, max F, max E, S-measure) from 8-bit histograms.
 
 Notation: a frame's prediction holds 8-bit levels ``a`` (the map is a/255) and its ground
 truth levels ``b`` (b/255); N pixels. Every threshold of the release compares float32 maps
@@ -31,7 +31,7 @@ def threshold_cuts() -> np.ndarray:
     Derived by the release's own float32 comparison: ``torch.linspace(0, 1 - 1e-10, 256)``
     (float32, so its last value is 1.0) against ``v / 255`` in float32, as ToTensor gives.
     For 63 indices the threshold lies one float32 step above i/255 and keeps levels >= i + 1
-    (MTNET.md §9).
+    (DESIGN.md §9).
     """
     import torch  # only needed once, for torch's own float32 linspace
 
@@ -131,7 +131,7 @@ def s_region(pred: np.ndarray, fg: np.ndarray) -> float:
 
     Centroid from 0-based indices rounded half to even (X column, Y row; the image centre
     for an empty mask). An empty block (mass in the first row or column) has weight 0
-    where the release gives NaN (MTNET.md §9).
+    where the release gives NaN (DESIGN.md §9).
     """
     h, w = fg.shape
     n_fg = int(np.count_nonzero(fg))
@@ -156,7 +156,7 @@ def s_region(pred: np.ndarray, fg: np.ndarray) -> float:
 
 
 def s_measure(pred: np.ndarray, gt: np.ndarray, hist: np.ndarray) -> float:
-    """S-measure (α = 0.5), decided on the raw mean of the ground truth (MTNET.md §9)."""
+    """S-measure (α = 0.5), decided on the raw mean of the ground truth (DESIGN.md §9)."""
     n = pred.size
     gt_sum = int(hist.sum(axis=1) @ LEVELS)  # Σb; mean(gt) = Σb / (255 N)
     pred_mean = int(hist.sum(axis=0) @ LEVELS) / (255 * n)
