@@ -1,0 +1,359 @@
+"""Speed, memory and agreement of MTNet's precision modes and runtimes against fp32.
+
+    python -m benchmarks.precision_speed                        # 512x512, clips of 9
+    python -m benchmarks.precision_speed --size 128 128 --clip 3 --repeats 2 --agree_frames 9
+    python -m benchmarks.precision_speed --weights model.pth    # agreement on trained weights
+
+Speed: every mode runs in this one process, alternated round by round (fp32, bf16, int8,
+...; then again), so a machine whose load drifts slows all modes alike; each mode's
+speed-up is the median over rounds of fp32's time / its time in the same round. Inputs
+are random (speed does not depend on them). The network's FLOPs are counted once
+(``FlopCounterMode``, fp32) to give each mode's effective GFLOP/s, printed beside a large
+matrix product's GFLOP/s on the same threads: fp32's headroom on this CPU.
+
+Memory: resident memory after building each mode and its peak over one clip, in a fresh
+subprocess per mode (``VmRSS`` and ``VmHWM``, after ``retain_freed_memory`` as in test.py).
+Linux only.
+
+Agreement: the UVOS masks (mean IoU) and VSOD maps (mean |d|/255) of each mode against
+fp32's, through test.py's post-processing, on DAVIS-16 validation videos at
+``--agree_size`` (random inputs when the shared data is absent), for the rebuildable
+random weights (seed 0) and, with ``--weights``, for a trained model. On random weights
+the probabilities are flat and the masks noise-like, so agreement there says little.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+from tqdm import tqdm
+
+from inference.backend import Backend, make_backend
+from inference.export_onnx import export_onnx
+from inference.postprocess import to_masks
+from model import MTNet
+from util.checkpoint import load_weights
+from util.memory import retain_freed_memory
+from util.precision import cpu_description, has_native_bf16
+
+SHARED_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
+VIDEOS = ["car-shadow", "motocross-jump", "scooter-black"]  # the shortest: 40, 40, 43 frames
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One way of running the network."""
+
+    name: str
+    precision: str = "fp32"
+    runtime: str = "torch"
+    channels_last: bool = False
+    compile: bool = False
+
+
+MODES = {
+    m.name: m
+    for m in (
+        Mode("fp32"),
+        Mode("bf16", "bf16"),
+        Mode("int8", "int8"),
+        Mode("fp32+channels_last", channels_last=True),
+        Mode("bf16+channels_last", "bf16", channels_last=True),
+        Mode("onnxruntime", runtime="onnxruntime"),
+        Mode("fp32+compile", compile=True),
+        Mode("bf16+compile", "bf16", compile=True),
+    )
+}
+DEFAULT_MODES = [n for n, m in MODES.items() if not m.compile]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
+    p.add_argument("--clip", type=int, default=9, help="frames per clip")
+    p.add_argument("--repeats", type=int, default=3, help="alternated rounds")
+    p.add_argument("--modes", nargs="+", default=DEFAULT_MODES, choices=list(MODES))
+    p.add_argument("--compile", action="store_true", help="add the torch.compile modes (slow)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    p.add_argument("--weights", default=None, help="trained weights for the agreement check")
+    p.add_argument("--root", default=str(SHARED_ROOT), help="holds DAVIS16/val/{frame,flow}")
+    p.add_argument("--videos", nargs="+", default=VIDEOS)
+    p.add_argument("--agree_size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"))
+    p.add_argument("--agree_frames", type=int, default=0, help="first N frames per video (0: all)")
+    p.add_argument("--no_memory", action="store_true", help="skip the per-mode memory runs")
+    p.add_argument("--no_agreement", action="store_true", help="skip the agreement check")
+    p.add_argument("--memory_one", help=argparse.SUPPRESS)  # mode name, run in a subprocess
+    p.add_argument("--onnx", help=argparse.SUPPRESS)  # the subprocess's ONNX file
+    args = p.parse_args(argv)
+    if args.compile:
+        args.modes += [n for n, m in MODES.items() if m.compile and n not in args.modes]
+    if "fp32" not in args.modes:
+        args.modes.insert(0, "fp32")
+    return args
+
+
+def random_model() -> MTNet:
+    """The rebuildable random network (seed ``SEED``), eval mode."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        return MTNet().eval()
+
+
+def build(mode: Mode, model: MTNet, onnx_path: Path | None) -> Backend:
+    return make_backend(
+        model,
+        mode.precision,
+        mode.runtime,
+        channels_last=mode.channels_last,
+        compile=mode.compile,
+        onnx_path=onnx_path if mode.runtime == "onnxruntime" else None,
+    )
+
+
+def random_clip(t: int, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(SEED)
+    return torch.randn(1, t, 3, h, w, generator=g), torch.randn(1, t, 3, h, w, generator=g)
+
+
+def timed(backend: Backend, imgs: torch.Tensor, flows: torch.Tensor) -> float:
+    start = time.perf_counter()
+    backend(imgs, flows)
+    return time.perf_counter() - start
+
+
+def count_flops(model: MTNet, imgs: torch.Tensor, flows: torch.Tensor) -> int:
+    """FLOPs of one fp32 forward (convolutions, matrix products, attention)."""
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        model(imgs, flows)
+    return counter.get_total_flops()
+
+
+def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    """Best GFLOP/s of an ``n x n`` by ``n x n`` product on the current threads."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b
+    best = min(_time_matmul(a, b) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _time_matmul(a: torch.Tensor, b: torch.Tensor) -> float:
+    start = time.perf_counter()
+    a @ b
+    return time.perf_counter() - start
+
+
+def export_for(model: MTNet, size: tuple[int, int], folder: Path, tag: str) -> Path:
+    """An ONNX file of ``model`` at ``size`` in ``folder`` (no graph optimiser: onnxruntime
+    optimises at load, and the optimiser adds minutes)."""
+    path = folder / f"mtnet_{tag}_{size[0]}x{size[1]}.onnx"
+    if not path.is_file():
+        start = time.perf_counter()
+        export_onnx(model, path, size, optimize=False)
+        print(f"  exported {path.name} in {time.perf_counter() - start:.0f} s", flush=True)
+    return path
+
+
+def speed(args: argparse.Namespace, model: MTNet, onnx_path: Path | None) -> dict[str, dict]:
+    """Alternated rounds: per mode, warm-up (and compile) time, times and speed-ups."""
+    h, w = args.size
+    imgs, flows = random_clip(args.clip, h, w)
+    backends, results = {}, {}
+    for name in args.modes:
+        backend = build(MODES[name], model, onnx_path)
+        first = timed(backend, imgs, flows)  # warm-up: oneDNN plans, compilation, ORT arenas
+        backends[name], results[name] = backend, {"first_s": first, "times": []}
+    rounds = tqdm(range(args.repeats), desc="alternated rounds", unit="round", file=sys.stderr)
+    for _ in rounds:
+        for name, backend in backends.items():
+            results[name]["times"].append(timed(backend, imgs, flows))
+    fp32 = results["fp32"]["times"]
+    for r in results.values():
+        r["median_s"] = statistics.median(r["times"])
+        r["speedup"] = statistics.median(a / b for a, b in zip(fp32, r["times"], strict=True))
+    return results
+
+
+def memory_one(args: argparse.Namespace) -> None:
+    """Subprocess: one mode, one clip; prints resident MiB before and after building the
+    mode and at peak (building int8 or channels_last keeps fp32's freed memory for reuse)."""
+    mode = MODES[args.memory_one]
+    base_mib = _status_mib("VmRSS")
+    backend = build(mode, random_model(), Path(args.onnx) if args.onnx else None)
+    model_mib = _status_mib("VmRSS")
+    backend(*random_clip(args.clip, *args.size))
+    print(
+        json.dumps({"base_mib": base_mib, "model_mib": model_mib, "peak_mib": _status_mib("VmHWM")})
+    )
+
+
+def _status_mib(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of this process in MiB.
+
+    Not ``ru_maxrss``: a child started by fork and exec inherits the parent's maximum.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def memory(args: argparse.Namespace, onnx_path: Path | None) -> dict[str, dict]:
+    out = {}
+    for name in tqdm(args.modes, desc="memory", unit="mode", file=sys.stderr):
+        if MODES[name].compile:
+            continue  # a fresh process would compile again: minutes for one figure
+        cmd = [sys.executable, "-m", "benchmarks.precision_speed", "--memory_one", name]
+        cmd += ["--size", *map(str, args.size), "--clip", str(args.clip)]
+        cmd += ["--threads", str(torch.get_num_threads())]
+        cmd += ["--onnx", str(onnx_path)] if onnx_path else []
+        done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        out[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
+def agreement_clips(args: argparse.Namespace) -> tuple[str, list]:
+    """(description, clips) of the agreement inputs: DAVIS-16 val clips, or random ones."""
+    from dataclasses import replace
+
+    from dataset.registry import resolve_benchmark
+    from dataset.test_videos import VideoClips, pair_video
+
+    size = tuple(args.agree_size)
+    if not (Path(args.root) / "DAVIS16" / "val").is_dir():
+        imgs, flows = random_clip(args.clip, *size)
+        clip = (imgs, flows, tuple([size] * args.clip))
+        return f"random inputs ({args.root}/DAVIS16/val is absent), {args.clip} frames", [clip]
+    bench = resolve_benchmark("DAVIS16", args.root)
+    clips, frames = [], 0
+    for name in args.videos:
+        video = pair_video(bench.video(name), drop_tail=False)
+        if args.agree_frames:
+            n = args.agree_frames
+            video = replace(video, frames=video.frames[:n], flows=video.flows[:n])
+        for c in VideoClips(video, args.clip, size):
+            clips.append((c.imgs[None], c.flows[None], c.sizes))
+            frames += len(c.names)
+    return f"DAVIS-16 val {', '.join(args.videos)}: {frames} frames", clips
+
+
+def mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:
+    """IoU of two {0, 255} masks; 1 when both are empty."""
+    a, b = a > 0, b > 0
+    union = (a | b).sum().item()
+    return (a & b).sum().item() / union if union else 1.0
+
+
+def agreement(
+    args: argparse.Namespace, model: MTNet, clips: list, onnx_path: Path | None
+) -> dict[str, tuple[float, float]]:
+    """Per mode: (mean IoU of UVOS masks, mean |d|/255 of VSOD maps) against fp32."""
+    outputs: dict[str, list[torch.Tensor]] = {}
+    for name in tqdm(args.modes, desc="agreement", unit="mode", file=sys.stderr):
+        backend = build(MODES[name], model, onnx_path)
+        outputs[name] = [backend(imgs, flows).cpu() for imgs, flows, _ in clips]
+    result = {}
+    for name, probs in outputs.items():
+        ious, diffs = [], []
+        for prob, ref, (_, _, sizes) in zip(probs, outputs["fp32"], clips, strict=True):
+            for m, r in zip(
+                to_masks(prob, sizes, "UVOS"), to_masks(ref, sizes, "UVOS"), strict=True
+            ):
+                ious.append(mask_iou(m, r))
+            for m, r in zip(
+                to_masks(prob, sizes, "VSOD"), to_masks(ref, sizes, "VSOD"), strict=True
+            ):
+                diffs.append((m.float() - r.float()).abs().mean().item() / 255)
+        result[name] = (statistics.fmean(ious), statistics.fmean(diffs))
+    return result
+
+
+def print_speed(args, results, mem, flops: int, matmul: dict[str, float]) -> None:
+    h, w = args.size
+    print(f"\nspeed at {h}x{w}, clips of {args.clip}, {args.repeats} alternated rounds")
+    print(
+        f"network: {flops / 1e9:.1f} GFLOP per clip ({flops / 1e9 / args.clip:.1f} per frame); "
+        f"{2048}^3 matmul on the same threads: fp32 {matmul['fp32']:.0f} GFLOP/s, "
+        f"bf16 {matmul['bf16']:.0f} GFLOP/s (best of before/after)"
+    )
+    header = f"{'mode':20s} {'frames/s':>9s} {'x fp32':>7s} {'GFLOP/s':>8s} {'first s':>8s}"
+    header += f" {'base MiB':>9s} {'model MiB':>10s} {'peak MiB':>9s}"
+    print(header)
+    for name, r in results.items():
+        fps = args.clip / r["median_s"]
+        m = mem.get(name)
+        mems = f" {'-':>9s} {'-':>10s} {'-':>9s}"
+        if m:
+            mems = f" {m['base_mib']:9.0f} {m['model_mib']:10.0f} {m['peak_mib']:9.0f}"
+        print(
+            f"{name:20s} {fps:9.3f} {r['speedup']:7.2f} {flops / r['median_s'] / 1e9:8.1f} "
+            f"{r['first_s']:8.1f}{mems}"
+        )
+    print("frames/s: median round; x fp32: median over rounds of fp32's time / the mode's time")
+    print("MiB: resident before building, after building, peak over one clip (own process)")
+
+
+def print_agreement(what: str, inputs: str, size, result) -> None:
+    print(f"\nagreement with fp32, {what}, {inputs}, at {size[0]}x{size[1]}")
+    print(f"{'mode':20s} {'UVOS mean IoU':>14s} {'VSOD mean |d|/255':>18s}")
+    for name, (iou, diff) in result.items():
+        print(f"{name:20s} {iou:14.4f} {diff:18.5f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    retain_freed_memory()  # as test.py does
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.memory_one:
+        memory_one(args)
+        return
+    native = "native" if has_native_bf16() else "EMULATED (no AVX-512 BF16 / AMX): slow"
+    print(f"MTNet precision modes, torch {torch.__version__}")
+    print(f"CPU: {cpu_description()}")
+    print(f"bf16 on this CPU: {native}")
+    print(f"modes: {', '.join(args.modes)}", flush=True)
+    model = random_model()
+    size = tuple(args.size)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        use_ort = any(MODES[n].runtime == "onnxruntime" for n in args.modes)
+        onnx_path = export_for(model, size, folder, "random") if use_ort else None
+        matmul = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
+        flops = count_flops(model, *random_clip(args.clip, *size))
+        results = speed(args, model, onnx_path)
+        matmul = {
+            "fp32": max(matmul["fp32"], matmul_gflops(torch.float32)),
+            "bf16": max(matmul["bf16"], matmul_gflops(torch.bfloat16)),
+        }
+        mem = {} if args.no_memory else memory(args, onnx_path)
+        print_speed(args, results, mem, flops, matmul)
+        if args.no_agreement:
+            return
+        inputs, clips = agreement_clips(args)
+        agree_size = tuple(args.agree_size)
+        weights = [("random weights (seed 0)", model, "random")]
+        if args.weights:
+            trained = MTNet()
+            load_weights(trained, args.weights)
+            weights.append((f"trained weights {args.weights}", trained.eval(), "trained"))
+        for what, net, tag in weights:
+            path = export_for(net, agree_size, folder, tag) if use_ort else None
+            print_agreement(what, inputs, agree_size, agreement(args, net, clips, path))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""Backends: the network in one precision and runtime, behind one call (DESIGN.md §8).
+
+Notation: T frames per clip, H x W the test size.
+
+A backend maps one clip ``imgs, flows: [1, T, 3, H, W]`` (float32, normalised) to fp32
+probabilities ``[T, 1, H, W]``. ``make_backend`` builds one from an eval-mode MTNet:
+
+- ``runtime="torch"``, ``precision="fp32"``: the model itself, called under
+  ``torch.inference_mode`` and nothing else (the faithful default);
+- ``"bf16"`` / ``"fp16"``: the same model under ``torch.autocast`` (fp16: CUDA only);
+- ``"int8"``: a copy whose ``nn.Linear`` layers (ConvNeXt's pointwise layers, the
+  attention projections and FFNs) are dynamically quantised to int8 (CPU only); the
+  model passed in is left untouched;
+- ``channels_last`` (a copy in that memory format) and ``compile`` (``torch.compile``)
+  as options of the torch runtime;
+- ``runtime="onnxruntime"``: an ``mtnet.onnx`` written by ``inference.export_onnx``,
+  run by onnxruntime's CPU execution provider with torch's thread count.
+
+int8 uses ``torch.ao.quantization.quantize_dynamic``: it still serves torch 2.14 with
+fbgemm/x86 int8 kernels, though marked deprecated in favour of torchao. torchao 0.18's
+``Int8DynamicActivationInt8WeightConfig`` was measured ~2x *slower* than fp32 on the
+CPU in eager mode and no faster than fp32 under ``torch.compile``, so it is not used.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from util.errors import InputError
+from util.precision import autocast, check_precision, cpu_description
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = ("torch", "onnxruntime")
+
+
+class Backend(Protocol):
+    """The network for one clip, in some precision and runtime."""
+
+    def __call__(self, imgs: Tensor, flows: Tensor) -> Tensor:
+        """``imgs, flows: [1, T, 3, H, W]`` float32 normalised -> fp32 probabilities
+        ``[T, 1, H, W]`` (on the backend's device)."""
+        ...
+
+    def describe(self) -> dict[str, object]:
+        """Provenance: precision, runtime, device, CPU, options and library versions."""
+        ...
+
+
+def quantize_int8(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every ``nn.Linear`` dynamically quantised to int8.
+
+    Weights are quantised once (per tensor, symmetric int8); activations are quantised
+    per call from their observed range. ``model`` itself is not modified.
+    """
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        # torch 2.14 marks torch.ao.quantization deprecated, yet it is the path with
+        # fast CPU kernels (see the module docstring)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+        return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=False)
+
+
+def prepare_model(
+    model: nn.Module,
+    precision: str,
+    device: torch.device,
+    *,
+    channels_last: bool = False,
+    compile: bool = False,
+) -> nn.Module:
+    """The module a torch backend calls: ``model`` itself for fp32/bf16/fp16 without
+    options, otherwise a transformed copy (int8, channels_last) and/or a compiled wrapper.
+
+    Raises ``InputError`` for a precision ``device`` cannot run.
+    """
+    check_precision(precision, device)
+    if precision == "int8":
+        model = quantize_int8(model)
+    if channels_last:
+        if precision != "int8":  # quantize_int8 already returned a copy
+            model = copy.deepcopy(model)
+        model = model.to(memory_format=torch.channels_last)
+    if compile:
+        model = torch.compile(model)
+    return model
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+class TorchBackend:
+    """An eval-mode MTNet run by PyTorch in ``precision`` on ``device``.
+
+    Args:
+        model: eval-mode MTNet, already on ``device``; it is not modified.
+        precision: one of ``util.precision.PRECISIONS``.
+        device: where the model runs (default: where its parameters are).
+        channels_last, compile: see ``prepare_model``.
+    """
+
+    runtime = "torch"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        precision: str = "fp32",
+        device: torch.device | str | None = None,
+        *,
+        channels_last: bool = False,
+        compile: bool = False,
+    ) -> None:
+        if model.training:
+            raise ValueError("the backend needs an eval-mode model (call model.eval())")
+        self.device = torch.device(device) if device is not None else _device_of(model)
+        self.precision = precision
+        self.channels_last = channels_last
+        self.compile = compile
+        self.model = prepare_model(
+            model, precision, self.device, channels_last=channels_last, compile=compile
+        )
+
+    def __call__(self, imgs: Tensor, flows: Tensor) -> Tensor:
+        """``[1, T, 3, H, W]`` x 2 -> fp32 probabilities ``[T, 1, H, W]`` on ``device``."""
+        imgs = imgs.to(self.device, non_blocking=True)
+        flows = flows.to(self.device, non_blocking=True)
+        with torch.inference_mode(), autocast(self.precision, self.device):
+            prob = self.model(imgs, flows)
+        return prob.float()
+
+    def describe(self) -> dict[str, object]:
+        info: dict[str, object] = {
+            "precision": self.precision,
+            "runtime": self.runtime,
+            "device": str(self.device),
+            "channels_last": self.channels_last,
+            "compile": self.compile,
+            "torch": torch.__version__,
+        }
+        if self.device.type == "cuda":
+            info["gpu"] = torch.cuda.get_device_name(self.device)
+        info["cpu"] = cpu_description()
+        return info
+
+
+class OnnxRuntimeBackend:
+    """An ``mtnet.onnx`` (``inference.export_onnx``) run by onnxruntime on the CPU.
+
+    The file fixes H x W (its export's test size); T is a dynamic axis. Intra-op threads
+    follow ``torch.get_num_threads()`` unless ``threads`` is given.
+    """
+
+    runtime = "onnxruntime"
+    precision = "fp32"
+
+    def __init__(self, onnx_path: str | Path, *, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(onnx_path)
+        if not self.path.is_file():
+            raise InputError(
+                f"{self.path}: no such ONNX file (write one with inference.export_onnx)"
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        start = time.perf_counter()
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"{self.path}: not a loadable ONNX model ({reason})") from None
+        inputs = self.session.get_inputs()
+        names = [i.name for i in inputs]
+        if names != ["imgs", "flows"]:
+            raise InputError(f"{self.path}: inputs {names}; expected imgs, flows (an MTNet export)")
+        self.size = tuple(inputs[0].shape[3:])
+        self.threads = options.intra_op_num_threads
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        log.info(
+            "onnxruntime %s session for %s (%dx%d, %d threads) in %.1f s",
+            ort.__version__,
+            self.path,
+            *self.size,
+            self.threads,
+            time.perf_counter() - start,
+        )
+
+    def __call__(self, imgs: Tensor, flows: Tensor) -> Tensor:
+        """``[1, T, 3, H, W]`` x 2 -> fp32 probabilities ``[T, 1, H, W]`` on the CPU."""
+        if tuple(imgs.shape[3:]) != self.size:
+            h, w = imgs.shape[3:]
+            raise InputError(
+                f"{self.path}: exported for {self.size[0]}x{self.size[1]} inputs, got {h}x{w}; "
+                f"export again with --test_size {h} {w}"
+            )
+        feeds = {
+            "imgs": np.ascontiguousarray(imgs.detach().cpu().numpy(), dtype=np.float32),
+            "flows": np.ascontiguousarray(flows.detach().cpu().numpy(), dtype=np.float32),
+        }
+        (prob,) = self.session.run(["prob"], feeds)
+        return torch.from_numpy(prob)
+
+    def describe(self) -> dict[str, object]:
+        import onnxruntime as ort
+
+        return {
+            "precision": self.precision,
+            "runtime": self.runtime,
+            "device": "cpu",
+            "onnx_path": str(self.path),
+            "onnx_metadata": self.metadata,
+            "threads": self.threads,
+            "onnxruntime": ort.__version__,
+            "cpu": cpu_description(),
+        }
+
+
+def make_backend(
+    model: nn.Module | None,
+    precision: str = "fp32",
+    runtime: str = "torch",
+    device: torch.device | str | None = None,
+    *,
+    channels_last: bool = False,
+    compile: bool = False,
+    onnx_path: str | Path | None = None,
+) -> Backend:
+    """The backend for a precision and runtime; ``InputError`` (one line) for a combination
+    that cannot run.
+
+    Args:
+        model: eval-mode MTNet on ``device`` (torch runtime; unused by onnxruntime, may be None).
+        precision: ``fp32``, ``bf16``, ``fp16`` (CUDA) or ``int8`` (CPU).
+        runtime: ``torch`` or ``onnxruntime`` (fp32 on the CPU, needs ``onnx_path``).
+        device: the torch runtime's device (default: the model's).
+        channels_last, compile: torch runtime options.
+        onnx_path: the ``mtnet.onnx`` of the onnxruntime runtime.
+    """
+    if runtime not in RUNTIMES:
+        raise InputError(f"--runtime {runtime}: expected one of {', '.join(RUNTIMES)}")
+    if runtime == "onnxruntime":
+        if precision != "fp32":
+            raise InputError(f"--precision {precision}: the onnxruntime runtime runs fp32 only")
+        if channels_last or compile:
+            raise InputError("--channels_last and --compile are options of the torch runtime")
+        if device is not None and torch.device(device).type != "cpu":
+            raise InputError(f"--runtime onnxruntime runs on the CPU, not on {device}")
+        if onnx_path is None:
+            raise InputError("--runtime onnxruntime needs an ONNX file (inference.export_onnx)")
+        return OnnxRuntimeBackend(onnx_path)
+    if model is None:
+        raise ValueError("the torch runtime needs a model")
+    return TorchBackend(model, precision, device, channels_last=channels_last, compile=compile)
+
+
+def describe_line(info: dict[str, object]) -> str:
+    """``describe()`` as one log line: ``precision fp32, runtime torch, device cpu, ...``."""
+    return ", ".join(f"{k} {v}" for k, v in info.items() if k != "onnx_metadata")

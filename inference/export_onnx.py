@@ -1,0 +1,186 @@
+"""ONNX export of MTNet for one test size, with the clip length T dynamic (DESIGN.md §8).
+
+    python -m inference.export_onnx --test_model saves/mtnet.pth --test_size 512 512 \
+        --out mtnet.onnx [--encoder_name convnext-tiny]
+    python -m inference.export_onnx --random_weights --test_size 128 128   # smoke export
+
+The file has inputs ``imgs, flows: [1, T, 3, H, W]`` (float32, normalised as in test.py)
+and output ``prob: [T, 1, H, W]`` (the eval-mode probabilities), with T free (1..256) and
+H x W fixed by ``--test_size``; a video's shorter last clip runs through the same file.
+It is written by PyTorch's ``torch.export``-based exporter; nothing is downloaded. Its
+metadata records the test size, the encoder and the weights file's SHA-256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from model import MTNet
+from model.build import SIZE_MULTIPLE, VARIANTS
+from util.checkpoint import CheckpointError, load_weights
+from util.errors import InputError
+from util.fileio import atomic_path
+
+log = logging.getLogger(__name__)
+
+MAX_CLIP = 256
+RANDOM_SEED = 0
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | Path,
+    size: tuple[int, int],
+    *,
+    example_clip: int = 2,
+    optimize: bool = True,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Write ``model`` (eval mode, CPU, fp32) as one self-contained ONNX file at ``path``.
+
+    Args:
+        size: H, W of the inputs (multiples of 64).
+        example_clip: T of the traced example; at least 2 so that T stays symbolic.
+        optimize: run the exporter's graph optimiser (constant folding, fewer nodes:
+            faster session start; onnxruntime optimises either file at load).
+        metadata: extra ``metadata_props`` entries.
+
+    Returns:
+        ``path``. The write is atomic.
+    """
+    if model.training:
+        raise ValueError("export an eval-mode model (call model.eval())")
+    h, w = size
+    if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
+        raise InputError(f"--test_size {h} {w}: expected multiples of {SIZE_MULTIPLE}")
+    gen = torch.Generator().manual_seed(0)
+    example = tuple(torch.randn(1, example_clip, 3, h, w, generator=gen) for _ in range(2))
+    clip = torch.export.Dim("T", min=1, max=MAX_CLIP)
+    start = time.perf_counter()
+    with warnings.catch_warnings(), _quiet("onnx_ir", "onnxscript"):
+        # both inputs share the axis T, which the exporter reports as a renaming warning
+        warnings.filterwarnings("ignore", message=".*axis name.*will not be used")
+        program = _export(model, example, clip, optimize)
+    props = {"mtnet.test_size": f"{h}x{w}", "mtnet.torch": torch.__version__}
+    props |= metadata or {}
+    program.model.metadata_props.update(props)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        program.save(tmp, external_data=False)
+    log.info("wrote %s (%dx%d, T dynamic) in %.0f s", path, h, w, time.perf_counter() - start)
+    return path
+
+
+@contextlib.contextmanager
+def _quiet(*loggers: str) -> Iterator[None]:
+    """Raise the given loggers to WARNING for the duration (the exporter's passes log INFO)."""
+    saved = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _export(model: nn.Module, example: tuple, clip: object, optimize: bool) -> object:
+    """``torch.onnx.export``'s program (not yet saved) with T dynamic on both inputs."""
+    return torch.onnx.export(
+        model,
+        example,
+        input_names=["imgs", "flows"],
+        output_names=["prob"],
+        dynamic_shapes={"imgs": {1: clip}, "flows": {1: clip}},
+        dynamo=True,
+        optimize=optimize,
+        verbose=False,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m inference.export_onnx", description=__doc__.splitlines()[0]
+    )
+    weights = p.add_mutually_exclusive_group()
+    weights.add_argument("--test_model", help="weights file to export (model file or checkpoint)")
+    weights.add_argument(
+        "--random_weights",
+        action="store_true",
+        help=f"export a randomly initialised network (seed {RANDOM_SEED}): for testing only",
+    )
+    p.add_argument("--encoder_name", default="convnext-tiny", choices=list(VARIANTS))
+    p.add_argument(
+        "--test_size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"), help="input size"
+    )
+    p.add_argument("--out", default="mtnet.onnx", help="ONNX file to write (default: mtnet.onnx)")
+    p.add_argument(
+        "--no_optimize", action="store_true", help="skip the exporter's graph optimiser (faster)"
+    )
+    return p
+
+
+def run(args: argparse.Namespace) -> Path:
+    """Build the network, load the weights and export it."""
+    if args.test_model is None and not args.random_weights:
+        raise InputError("--test_model: give the weights file to export (or --random_weights)")
+    h, w = args.test_size
+    if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
+        raise InputError(f"--test_size {h} {w}: expected multiples of {SIZE_MULTIPLE}")
+    metadata = {"mtnet.encoder_name": args.encoder_name}
+    if args.random_weights:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_SEED)
+            model = MTNet(encoder=args.encoder_name)
+        metadata["mtnet.weights"] = f"random (seed {RANDOM_SEED})"
+        log.warning("exporting an UNTRAINED network (random weights): its masks are meaningless")
+    else:
+        model = MTNet(encoder=args.encoder_name)
+        load_weights(model, args.test_model)
+        metadata["mtnet.weights"] = str(args.test_model)
+        metadata["mtnet.weights_sha256"] = sha256_file(args.test_model)
+    out = Path(args.out)
+    if out.is_dir():
+        raise InputError(f"--out {out}: is a folder; expected an .onnx file path")
+    return export_onnx(
+        model.eval(),
+        out,
+        tuple(args.test_size),
+        optimize=not args.no_optimize,
+        metadata=metadata,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Export; a user's mistake ends with one line on stderr and exit status 2."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        run(build_parser().parse_args(argv))
+    except (InputError, CheckpointError) as err:
+        print(f"export_onnx: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

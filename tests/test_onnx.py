@@ -1,0 +1,114 @@
+"""ONNX export and the onnxruntime backend: round trip with a dynamic clip length, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inference import export_onnx
+from inference.backend import OnnxRuntimeBackend, make_backend
+from model import MTNet
+from util.checkpoint import save_model_file
+from util.errors import InputError
+
+H, W = 64, 128  # not square, so that a swapped H and W would show
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> tuple[MTNet, Path, Path]:
+    """A random MTNet, its weights file and its ONNX export written by the command.
+
+    One export (~1 min) serves every test of the module.
+    """
+    folder = tmp_path_factory.mktemp("onnx")
+    torch.manual_seed(3)
+    net = MTNet().eval()
+    weights = folder / "weights.pth"
+    save_model_file(weights, net)
+    out = folder / "mtnet.onnx"
+    argv = ["--test_model", str(weights), "--test_size", str(H), str(W), "--out", str(out)]
+    assert export_onnx.main([*argv, "--no_optimize"]) == 0
+    return net, weights, out
+
+
+def clip(t: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(1, t, 3, H, W, generator=g), torch.randn(1, t, 3, H, W, generator=g)
+
+
+def test_onnx_matches_pytorch_for_two_clip_lengths(exported) -> None:
+    import onnxruntime as ort
+
+    net, _, path = exported
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.shape[1] for i in session.get_inputs()] == ["T", "T"]
+    for t in (2, 3):
+        imgs, flows = clip(t, seed=t)
+        with torch.inference_mode():
+            ref = net(imgs, flows).numpy()
+        (prob,) = session.run(["prob"], {"imgs": imgs.numpy(), "flows": flows.numpy()})
+        assert prob.shape == (t, 1, H, W)
+        assert np.abs(prob - ref).max() <= 1e-4
+
+
+def test_onnx_metadata_names_the_weights(exported) -> None:
+    _, weights, path = exported
+    backend = OnnxRuntimeBackend(path)
+    meta = backend.describe()["onnx_metadata"]
+    assert meta["mtnet.test_size"] == f"{H}x{W}"
+    assert meta["mtnet.encoder_name"] == "convnext-tiny"
+    assert meta["mtnet.weights_sha256"] == export_onnx.sha256_file(weights)
+
+
+def test_onnxruntime_backend_matches_torch_backend(exported) -> None:
+    net, _, path = exported
+    ort_backend = make_backend(None, runtime="onnxruntime", onnx_path=path)
+    torch_backend = make_backend(net)
+    imgs, flows = clip(1, seed=7)  # a short last clip of a video
+    out = ort_backend(imgs, flows)
+    assert out.dtype == torch.float32 and out.shape == (1, 1, H, W)
+    assert (out - torch_backend(imgs, flows)).abs().max() <= 1e-4
+    info = ort_backend.describe()
+    assert (info["precision"], info["runtime"], info["device"]) == ("fp32", "onnxruntime", "cpu")
+    assert info["threads"] == torch.get_num_threads()
+
+
+def test_onnxruntime_backend_refuses_another_size(exported) -> None:
+    _, _, path = exported
+    backend = OnnxRuntimeBackend(path)
+    imgs, flows = torch.zeros(1, 2, 3, W, H), torch.zeros(1, 2, 3, W, H)
+    with pytest.raises(InputError) as err:
+        backend(imgs, flows)
+    assert str(err.value) == (
+        f"{path}: exported for {H}x{W} inputs, got {W}x{H}; export again with --test_size {W} {H}"
+    )
+
+
+def test_onnxruntime_backend_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"no such ONNX file"):
+        OnnxRuntimeBackend(tmp_path / "absent.onnx")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(InputError, match=r"junk.onnx: not a loadable ONNX model \(") as err:
+        OnnxRuntimeBackend(junk)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "export_onnx: error: --test_model: give the weights file to export"),
+        (
+            ["--random_weights", "--test_size", "96", "128"],
+            "export_onnx: error: --test_size 96 128: expected multiples of 64",
+        ),
+        (["--test_model", "absent.pth"], "export_onnx: error: absent.pth: no such weights file"),
+    ],
+)
+def test_export_command_errors_are_one_line(capsys, argv: list[str], message: str) -> None:
+    assert export_onnx.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1

@@ -1,0 +1,221 @@
+"""Precisions and torch backends: CPU flags, int8 copies, bf16 autocast, one-line errors."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from torch import nn
+
+import util.precision as precision
+from inference.backend import TorchBackend, describe_line, make_backend, quantize_int8
+from model import MTNet
+from util.errors import InputError
+
+CPUINFO = """\
+processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R)   Platinum 8480+
+flags\t\t: fpu sse2 avx avx2 fma avx512f avx512bw avx512_vnni avx512_bf16 amx_bf16 amx_tile amx_int8
+
+processor\t: 1
+model name\t: Other CPU
+flags\t\t: fpu sse2
+"""
+AVX2_ONLY = "model name\t: AMD Ryzen 7 3700X\nflags\t\t: fpu sse2 avx avx2 fma\n"
+
+
+@pytest.fixture(scope="module")
+def net() -> MTNet:
+    torch.manual_seed(0)
+    return MTNet().eval()
+
+
+@pytest.fixture(scope="module")
+def clip() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(1, 2, 3, 64, 64, generator=g), torch.randn(1, 2, 3, 64, 64, generator=g)
+
+
+@pytest.fixture(scope="module")
+def reference(net: MTNet, clip: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    with torch.inference_mode():
+        return net(*clip)
+
+
+def test_cpuinfo_flags_of_the_first_processor() -> None:
+    caps = precision.cpu_capabilities(CPUINFO)
+    assert caps == {
+        "avx2": True,
+        "avx512f": True,
+        "avx512_bf16": True,
+        "amx_tile": True,
+        "amx_bf16": True,
+        "amx_int8": True,
+        "avx512_vnni": True,
+        "avx_vnni": False,
+    }
+    assert precision.has_native_bf16(caps)
+    avx2 = precision.cpu_capabilities(AVX2_ONLY)
+    assert [k for k, v in avx2.items() if v] == ["avx2"]
+    assert not precision.has_native_bf16(avx2)
+    assert not any(precision.cpu_capabilities("").values())
+
+
+def test_cpu_description_is_one_line() -> None:
+    line = precision.cpu_description(AVX2_ONLY)
+    assert line.startswith("AMD Ryzen 7 3700X; has AVX2; lacks AVX-512, AVX-512 BF16, AMX,")
+    assert "torch ISA" in line and "\n" not in line
+    assert precision.cpu_description(CPUINFO).startswith(
+        "Intel(R) Xeon(R) Platinum 8480+; has AVX2, AVX-512, AVX-512 BF16, AMX, AMX BF16, "
+        "AMX INT8, AVX-512 VNNI; lacks AVX-VNNI;"
+    )
+    assert "unknown (no /proc/cpuinfo)" in precision.cpu_description("")
+
+
+@pytest.mark.parametrize(
+    ("name", "device", "message"),
+    [
+        (
+            "fp16",
+            "cpu",
+            "--precision fp16: runs on CUDA only, not on cpu (use bf16 or int8 on the CPU)",
+        ),
+        (
+            "int8",
+            "cuda",
+            "--precision int8: dynamic quantisation runs on the CPU only, not on cuda",
+        ),
+        ("fp8", "cpu", "--precision fp8: expected one of fp32, bf16, fp16, int8"),
+    ],
+)
+def test_precision_errors_are_one_line(name: str, device: str, message: str) -> None:
+    with pytest.raises(InputError) as err:
+        precision.check_precision(name, torch.device(device))
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_fp16_backend_on_cpu_is_refused(net: MTNet) -> None:
+    with pytest.raises(InputError, match=r"^--precision fp16: runs on CUDA only"):
+        make_backend(net, "fp16", device="cpu")
+
+
+def test_bf16_without_native_support_warns_once(monkeypatch, caplog) -> None:
+    monkeypatch.setattr(precision, "has_native_bf16", lambda caps=None: False)
+    precision._warn_slow_bf16.cache_clear()
+    with caplog.at_level(logging.WARNING, logger="util.precision"):
+        for _ in range(2):
+            with precision.autocast("bf16", torch.device("cpu")):
+                assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+                assert torch.is_autocast_enabled("cpu")
+    precision._warn_slow_bf16.cache_clear()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "neither AVX-512 BF16 nor AMX BF16" in warnings[0] and "slower than fp32" in warnings[0]
+
+
+def test_fp32_and_int8_autocast_nothing() -> None:
+    for name in ("fp32", "int8"):
+        with precision.autocast(name, torch.device("cpu")):
+            assert not torch.is_autocast_enabled("cpu")
+
+
+def test_fp32_backend_is_the_model_under_inference_mode(
+    net: MTNet, clip: tuple[torch.Tensor, torch.Tensor], reference: torch.Tensor
+) -> None:
+    backend = make_backend(net)
+    assert backend.model is net
+    out = backend(*clip)
+    assert out.dtype == torch.float32 and out.shape == (2, 1, 64, 64)
+    assert torch.equal(out, reference)
+    info = backend.describe()
+    assert (info["precision"], info["runtime"], info["device"]) == ("fp32", "torch", "cpu")
+    assert "torch ISA" in info["cpu"]
+    assert describe_line(info).startswith("precision fp32, runtime torch, device cpu, ")
+
+
+def test_int8_quantises_every_linear_of_a_copy(
+    net: MTNet, clip: tuple[torch.Tensor, torch.Tensor], reference: torch.Tensor
+) -> None:
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    n_linear = sum(type(m) is nn.Linear for m in net.modules())
+    assert n_linear > 100  # ConvNeXt pointwise layers, attention projections, FFNs
+    backend = make_backend(net, "int8")
+    assert backend.model is not net
+    assert sum(isinstance(m, DynamicLinear) for m in backend.model.modules()) == n_linear
+    assert not any(type(m) is nn.Linear for m in backend.model.modules())
+    out = backend(*clip)
+    assert out.dtype == torch.float32 and out.shape == reference.shape
+    assert not torch.equal(out, reference)  # it did run in int8
+    assert (out - reference).abs().max() < 0.05
+    # the fp32 model is untouched: same weights, same output
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    assert sum(type(m) is nn.Linear for m in net.modules()) == n_linear
+    with torch.inference_mode():
+        assert torch.equal(net(*clip), reference)
+
+
+def test_quantize_int8_keeps_a_linear_close() -> None:
+    torch.manual_seed(1)
+    layer = nn.Linear(64, 32).eval()
+    x = torch.randn(5, 64)
+    q = quantize_int8(nn.Sequential(layer))
+    assert type(layer) is nn.Linear
+    ref = layer(x)
+    # int8 weights and activations: error of a few quantisation steps of the output scale
+    assert (q(x) - ref).abs().max() < 0.02 * ref.abs().max()
+
+
+def test_bf16_backend_close_to_fp32(
+    net: MTNet, clip: tuple[torch.Tensor, torch.Tensor], reference: torch.Tensor
+) -> None:
+    backend = make_backend(net, "bf16")
+    assert backend.model is net
+    out = backend(*clip)
+    assert out.dtype == torch.float32
+    assert not torch.equal(out, reference)  # autocast was active
+    assert (out - reference).abs().max() < 0.02
+    assert not torch.is_autocast_enabled("cpu")
+
+
+def test_channels_last_backend_is_a_copy(
+    net: MTNet, clip: tuple[torch.Tensor, torch.Tensor], reference: torch.Tensor
+) -> None:
+    backend = TorchBackend(net, channels_last=True)
+    conv = backend.model.backbone.body.stem_0
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert net.backbone.body.stem_0.weight.is_contiguous()
+    torch.testing.assert_close(backend(*clip), reference, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"runtime": "tensorrt"}, "--runtime tensorrt: expected one of torch, onnxruntime"),
+        (
+            {"runtime": "onnxruntime", "precision": "bf16"},
+            "--precision bf16: the onnxruntime runtime runs fp32 only",
+        ),
+        (
+            {"runtime": "onnxruntime", "compile": True},
+            "--channels_last and --compile are options of the torch runtime",
+        ),
+        ({"runtime": "onnxruntime"}, "--runtime onnxruntime needs an ONNX file"),
+    ],
+)
+def test_backend_combinations_that_cannot_run(net: MTNet, kwargs: dict, message: str) -> None:
+    with pytest.raises(InputError) as err:
+        make_backend(net, **kwargs)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_training_model_is_refused(net: MTNet) -> None:
+    net.train()
+    try:
+        with pytest.raises(ValueError, match="eval-mode model"):
+            make_backend(net)
+    finally:
+        net.eval()

@@ -1,0 +1,149 @@
+"""Numeric precisions of the network and what the CPU offers for them (DESIGN.md §8).
+
+One table of autocast dtypes for training and inference alike, the CPU's vector
+extensions read from ``/proc/cpuinfo`` (for logs, ``test_config.json`` and benchmarks),
+and the autocast context of a precision on a device.
+
+fp32 is the default and the faithful mode; bf16 and fp16 run under ``torch.autocast``;
+int8 is dynamic quantisation of the Linear layers (see ``inference.backend``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from util.errors import InputError
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+AUTOCAST_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+CPUINFO = Path("/proc/cpuinfo")
+
+# cpuinfo flag -> the name used in descriptions; every key of cpu_capabilities()
+CPU_FLAGS: dict[str, str] = {
+    "avx2": "AVX2",
+    "avx512f": "AVX-512",
+    "avx512_bf16": "AVX-512 BF16",
+    "amx_tile": "AMX",
+    "amx_bf16": "AMX BF16",
+    "amx_int8": "AMX INT8",
+    "avx512_vnni": "AVX-512 VNNI",
+    "avx_vnni": "AVX-VNNI",
+}
+
+
+def parse_cpuinfo(text: str) -> tuple[str, dict[str, bool]]:
+    """The first processor's model name and ``CPU_FLAGS`` presence from cpuinfo text.
+
+    Missing lines give ``"unknown CPU"`` and all flags False.
+    """
+    model, flags = "unknown CPU", set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and model == "unknown CPU":
+            model = " ".join(value.split())
+        elif key == "flags" and not flags:
+            flags = set(value.split())
+    return model, {flag: flag in flags for flag in CPU_FLAGS}
+
+
+@functools.cache
+def _read_cpuinfo() -> str | None:
+    try:
+        return CPUINFO.read_text()
+    except OSError:
+        return None
+
+
+def cpu_capabilities(cpuinfo: str | None = None) -> dict[str, bool]:
+    """Which of ``CPU_FLAGS`` the CPU has: ``{"avx2": True, "avx512_bf16": False, ...}``.
+
+    Args:
+        cpuinfo: text in ``/proc/cpuinfo``'s format; default: this machine's (all False
+            where it cannot be read, e.g. not on Linux).
+    """
+    text = _read_cpuinfo() if cpuinfo is None else cpuinfo
+    return parse_cpuinfo(text or "")[1]
+
+
+def has_native_bf16(caps: dict[str, bool] | None = None) -> bool:
+    """True when the CPU computes bf16 natively (AVX-512 BF16 or AMX BF16)."""
+    caps = cpu_capabilities() if caps is None else caps
+    return caps["avx512_bf16"] or caps["amx_bf16"]
+
+
+def cpu_description(cpuinfo: str | None = None) -> str:
+    """One line for logs and provenance, e.g. ``"AMD EPYC; has AVX2, AVX-512, AVX-512 BF16,
+    AVX-512 VNNI; lacks AMX, AMX BF16, AMX INT8, AVX-VNNI; torch ISA AVX512, 2 threads"``.
+    """
+    text = _read_cpuinfo() if cpuinfo is None else cpuinfo
+    if not text:
+        model, flags = "unknown CPU", "vector extensions unknown (no /proc/cpuinfo)"
+    else:
+        model, caps = parse_cpuinfo(text)
+        have = [name for flag, name in CPU_FLAGS.items() if caps[flag]]
+        lack = [name for flag, name in CPU_FLAGS.items() if not caps[flag]]
+        flags = "; ".join(
+            f"{word} {', '.join(names)}"
+            for word, names in (("has", have), ("lacks", lack))
+            if names
+        )
+    isa = torch.backends.cpu.get_cpu_capability()
+    return f"{model}; {flags}; torch ISA {isa}, {torch.get_num_threads()} threads"
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Raise ``InputError`` (one line) for a precision that cannot run on ``device``.
+
+    fp16 autocast is for CUDA (on the CPU it is slower than fp32 and loses range);
+    int8 dynamic quantisation has CPU kernels only. bf16 on a CPU without native
+    support runs, slowly: ``autocast`` warns once.
+    """
+    if precision not in PRECISIONS:
+        raise InputError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
+    if precision == "fp16" and device.type != "cuda":
+        raise InputError(
+            f"--precision fp16: runs on CUDA only, not on {device.type} "
+            "(use bf16 or int8 on the CPU)"
+        )
+    if precision == "int8" and device.type != "cpu":
+        raise InputError(
+            f"--precision int8: dynamic quantisation runs on the CPU only, not on {device.type} "
+            "(use bf16 or fp16 there)"
+        )
+
+
+@functools.cache
+def _warn_slow_bf16() -> None:
+    """Warn once per process (cached) that bf16 is emulated on this CPU."""
+    log.warning(
+        "--precision bf16 on a CPU without native bf16 (neither AVX-512 BF16 nor AMX BF16 "
+        "in /proc/cpuinfo): bf16 is emulated and likely slower than fp32 (CPU: %s)",
+        cpu_description(),
+    )
+
+
+@contextlib.contextmanager
+def autocast(precision: str, device: torch.device) -> Iterator[None]:
+    """``torch.autocast`` in the precision's dtype for bf16/fp16; nothing for fp32 and int8.
+
+    Raises ``InputError`` for a precision ``device`` cannot run (``check_precision``); bf16
+    on a CPU without native bf16 warns once.
+    """
+    check_precision(precision, device)
+    if precision not in AUTOCAST_DTYPES:
+        yield
+        return
+    if device.type == "cpu" and precision == "bf16" and not has_native_bf16():
+        _warn_slow_bf16()
+    with torch.autocast(device.type, dtype=AUTOCAST_DTYPES[precision]):
+        yield
