@@ -14,8 +14,9 @@ from util.fileio import check_output_dir
 from util.flow import METHODS as FLOW_METHODS
 from util.flow import RAFT_MODELS, FlowSettings
 from util.layout import OutputLayout
+from util.precision import AUTOCAST_DTYPES
 
-AMP_DTYPES = ("bf16", "fp16")
+AMP_DTYPES = tuple(AUTOCAST_DTYPES)
 PRECISIONS = ("fp32", "bf16", "fp16")
 DEFAULT_MODEL = "./saves/mtnet.pth"  # read when --test_model is not given (relative to cwd)
 

@@ -28,7 +28,8 @@ from torch import nn
 
 from model import MTNet
 from model.build import SIZE_MULTIPLE, VARIANTS
-from util.checkpoint import CheckpointError, load_weights
+from model.weights import load_weights
+from util.checkpoint import CheckpointError
 from util.errors import InputError
 from util.fileio import atomic_path
 

@@ -42,6 +42,7 @@ from model import build_mtnet, variant_of_file
 from util.errors import InputError
 from util.flow import FlowSettings, make_estimator, render_flow
 from util.image import jpeg_round_trip, read_rgb
+from util.precision import AUTOCAST_DTYPES
 
 from .postprocess import prob_to_mask, resize_probs
 from .video_input import VideoInput
@@ -257,17 +258,14 @@ def _device_of(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
-_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
 def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "fp32":
         return None
-    if precision not in _AUTOCAST:
+    if precision not in AUTOCAST_DTYPES:
         raise InputError(f"precision {precision!r}: expected fp32, bf16 or fp16")
     if precision == "fp16" and device.type != "cuda":
         raise InputError("precision fp16 runs on CUDA only; on the CPU use bf16 or fp32")
-    return _AUTOCAST[precision]
+    return AUTOCAST_DTYPES[precision]
 
 
 def _with_next(items: Iterable) -> Iterator[tuple[int, object, object]]:
