@@ -43,7 +43,7 @@ from inference.backend import Backend, make_backend
 from inference.export_onnx import export_onnx
 from inference.postprocess import to_masks
 from model import MTNet
-from util.checkpoint import load_weights
+from model.weights import load_weights
 from util.memory import retain_freed_memory
 from util.precision import cpu_description, has_native_bf16
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from model import MTNet
-from model.build import SIZE_MULTIPLE, VARIANTS
+from model.variants import SIZE_MULTIPLE, VARIANTS
 from model.weights import load_weights
 from util.checkpoint import CheckpointError
 from util.errors import InputError

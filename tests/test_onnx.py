@@ -11,7 +11,7 @@ import torch
 from inference import export_onnx
 from inference.backend import OnnxRuntimeBackend, make_backend
 from model import MTNet
-from util.checkpoint import save_model_file
+from model.weights import save_model_file
 from util.errors import InputError
 
 H, W = 64, 128  # not square, so that a swapped H and W would show
