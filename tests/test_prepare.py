@@ -216,7 +216,11 @@ def test_rerun_skips_finished_videos_and_resumes_an_interrupted_one(downloads, t
     first = prepare_davis2016(src, out, options)
     assert (first["train"].made, first["val"].made) == (1, 1)
     base = out / "DAVIS16" / "train"
-    files = sorted(p for p in base.rglob("*") if p.is_file() and ".prepare" not in p.parts)
+    files = sorted(
+        p
+        for p in base.rglob("*")
+        if p.is_file() and not p.name.startswith(".") and ".prepare" not in p.parts
+    )
     stamps = {p: p.stat().st_mtime_ns for p in files}
     flow, mask = base / "flow" / "bear" / "00002.jpg", base / "mask" / "bear" / "00003.png"
     content = flow.read_bytes(), mask.read_bytes()
