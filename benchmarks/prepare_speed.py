@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import cv2
-import torch
 
 from dataset.prepare import PrepareOptions, prepare_davis2016
+from util.distributed import usable_cpus
 from util.flow import list_frames
+from util.image import list_subfolders
+from util.precision import cpu_description
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "DAVIS16" / "val"
@@ -39,7 +39,7 @@ def parse_args() -> argparse.Namespace:
 def original_layout(data: Path, target: Path, count: int) -> int:
     """Write the DAVIS-2016 download layout of ``data``'s videos under ``target``; returns
     the number of frames."""
-    videos = sorted(p.name for p in (data / "frame").iterdir() if p.is_dir())
+    videos = list_subfolders(data / "frame")
     videos = videos[:count] if count else videos
     lines = []
     for kind, source in (("JPEGImages", "frame"), ("Annotations", "mask")):
@@ -56,30 +56,10 @@ def original_layout(data: Path, target: Path, count: int) -> int:
     return len(lines)
 
 
-def cpu_line() -> str:
-    model = next(
-        (line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")),
-        platform.processor() or "unknown CPU",
-    )
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (
-        f"cpu {model}, {cores} cores available, torch capability "
-        f"{torch.backends.cpu.get_cpu_capability()}, OpenCV {cv2.__version__} "
-        f"({cv2.getNumThreads()} threads)"
-    )
-
-
-def _cpuinfo() -> list[str]:
-    try:
-        return Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return []
-
-
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING)
-    print(cpu_line())
+    print(f"cpu: {cpu_description()}; {usable_cpus()} cores; OpenCV {cv2.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "DAVIS", Path(tmp) / "data"
         frames = original_layout(args.data, src, args.videos)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import logging
 import os
 import shutil
@@ -38,20 +37,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from util.errors import InputError
-from util.fileio import atomic_path
+from util.fileio import atomic_path, read_json, write_json
 from util.flow import (
     METHODS,
     RAFT_MODELS,
-    compute_flows,
+    FlowEstimator,
+    FlowSettings,
     flow_path,
+    flows_for_frames,
     list_frames,
-    load_raft,
 )
-from util.image import MASK_EXT, list_images, list_subfolders, read_object_ids, write_image
+from util.image import (
+    MASK_EXT,
+    image_size,
+    list_images,
+    list_subfolders,
+    read_object_ids,
+    write_image,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,21 +88,11 @@ class SourceVideo:
 
 
 @dataclass(frozen=True)
-class FlowOptions:
-    """How flow images are made (see :mod:`util.flow`)."""
-
-    method: str = "dis"
-    raft_weights: str | None = None
-    raft_model: str = "raft_large"
-    raft_iters: int = 12
-    device: str = "auto"
-
-
-@dataclass(frozen=True)
 class PrepareOptions:
     """Everything that decides the output besides the sources, and how to run."""
 
-    flow: FlowOptions = field(default_factory=FlowOptions)
+    flow: FlowSettings = field(default_factory=FlowSettings)
+    device: str = "auto"  # where RAFT runs (does not change the output)
     objects: str = "union"
     link: bool = False
     progress: bool = True
@@ -240,8 +236,7 @@ def choose_objects(id_maps: Sequence[np.ndarray], rule: str) -> list[np.ndarray]
 
 
 def _check_size(frame: Path, mask: Path, shape: tuple[int, ...]) -> None:
-    with Image.open(frame) as image:  # reads the header only
-        width, height = image.size
+    width, height = image_size(frame)
     if (height, width) != tuple(shape[:2]):
         raise InputError(
             f"{mask}: annotation of {shape[1]}x{shape[0]} px; expected the size of its frame "
@@ -280,29 +275,13 @@ def source_record(video: SourceVideo, options: PrepareOptions, uses_objects: boo
         "version": RECORD_VERSION,
         "frames": [stat(p) for p in video.frames],
         "masks": [stat(p) for p in video.masks],
-        "flow": _flow_record(options.flow),
+        "flow": options.flow.record(),
         "objects": options.objects if uses_objects else None,
     }
 
 
-def _flow_record(flow: FlowOptions) -> dict:
-    """The flow options that change the flow images (not the device)."""
-    if flow.method != "raft":
-        return {"method": flow.method}
-    fields = ("method", "raft_weights", "raft_model", "raft_iters")
-    return {name: getattr(flow, name) for name in fields}
-
-
-def _read_marker(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _write_marker(path: Path, status: str, record: dict) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps({"status": status, "record": record}) + "\n")
+    write_json(path, {"status": status, "record": record})
 
 
 def _output_dirs(split_dir: Path, name: str) -> dict[str, Path]:
@@ -313,7 +292,7 @@ def prepare_video(
     video: SourceVideo,
     split_dir: Path,
     options: PrepareOptions,
-    raft=None,
+    estimator: FlowEstimator,
     uses_objects: bool = False,
 ) -> str:
     """Write one video into ``split_dir/{frame,flow,mask}/<video>/``.
@@ -330,7 +309,7 @@ def prepare_video(
     dirs = _output_dirs(split_dir, video.name)
     marker = split_dir / MARKER_DIR / f"{video.name}.json"
     record = source_record(video, options, uses_objects)
-    previous = _read_marker(marker) if marker.is_file() else None
+    previous = read_json(marker) or None
     if previous is not None and previous.get("record") == record:
         if previous.get("status") == "done":
             return "kept"
@@ -347,7 +326,7 @@ def prepare_video(
                 )
     _write_marker(marker, "started", record)
     _write_frames_and_masks(video, dirs, options, uses_objects)
-    _write_flows(dirs["frame"], dirs["flow"], options, raft)
+    _write_flows(dirs["frame"], dirs["flow"], estimator, options.progress)
     _write_marker(marker, "done", record)
     return "made"
 
@@ -368,23 +347,12 @@ def _write_frames_and_masks(
             write_image(mask_out, fg.astype(np.uint8) * 255)
 
 
-def _write_flows(frame_dir: Path, flow_dir: Path, options: PrepareOptions, raft) -> None:
-    """Flows t->t+1 by :func:`util.flow.compute_flows` (existing ones kept), then the last
+def _write_flows(frame_dir: Path, flow_dir: Path, estimator: FlowEstimator, progress: bool):
+    """Flows t->t+1 (:func:`util.flow.flows_for_frames`, existing ones kept), then the last
     frame's: a copy of the preceding flow."""
-    flow = options.flow
-    paths = compute_flows(
-        frame_dir,
-        flow_dir,
-        method=flow.method,
-        raft_weights=flow.raft_weights,
-        raft_model=flow.raft_model,
-        device=flow.device,
-        model=raft,
-        num_flow_updates=flow.raft_iters,
-        progress=options.progress,
-    )
-    last = flow_path(list_frames(frame_dir)[-1], flow_dir)
-    copy_file(paths[-1], last, link=False)
+    frames = list_frames(frame_dir)
+    paths = flows_for_frames(frames, flow_dir, estimator, progress)
+    copy_file(paths[-1], flow_path(frames[-1], flow_dir), link=False)
 
 
 # ---- whole data sets -----------------------------------------------------------------
@@ -394,16 +362,17 @@ def prepare_videos(
     videos: Sequence[SourceVideo],
     split_dir: Path,
     options: PrepareOptions,
-    raft=None,
+    estimator: FlowEstimator,
     uses_objects: bool = False,
 ) -> Summary:
     """Prepare ``videos`` (those named by ``options.videos``, if set) into ``split_dir``."""
     if options.videos is not None:
-        videos = [v for v in videos if v.name in set(options.videos)]
+        chosen = set(options.videos)
+        videos = [v for v in videos if v.name in chosen]
     summary = Summary()
     desc = f"{split_dir.parent.name}/{split_dir.name}"
     for video in tqdm(videos, desc=desc, unit="video", disable=not options.progress):
-        status = prepare_video(video, split_dir, options, raft, uses_objects)
+        status = prepare_video(video, split_dir, options, estimator, uses_objects)
         setattr(summary, status, getattr(summary, status) + 1)
         if status != "skipped":
             summary.frames += len(video.frames)
@@ -422,18 +391,11 @@ def _check_selection(options: PrepareOptions, videos: Sequence[SourceVideo], src
             raise InputError(f"--videos {unknown[0]}: no such video in {src}")
 
 
-def load_raft_model(flow: FlowOptions):
-    """The RAFT network for ``--flow_method raft`` (loaded once for all videos), else None."""
-    if flow.method != "raft":
-        if flow.raft_weights is not None:
-            raise InputError("--raft_weights goes with --flow_method raft")
-        return None
-    if flow.raft_weights is None:
-        raise InputError(
-            "--flow_method raft needs --raft_weights FILE, a local torchvision RAFT state dict "
-            "(nothing is downloaded)"
-        )
-    return load_raft(flow.raft_weights, flow.raft_model, flow.device)
+def flow_estimator(options: PrepareOptions) -> FlowEstimator:
+    """The flow estimator of ``options``, built once for all videos (RAFT loaded once)."""
+    if options.flow.method != "raft" and options.flow.raft_weights is not None:
+        raise InputError("--raft_weights goes with --flow_method raft")
+    return options.flow.estimator(options.device)
 
 
 def prepare_davis2016(
@@ -446,9 +408,9 @@ def prepare_davis2016(
     root = find_davis_root(Path(src))
     listed = {split: davis_videos(root, split) for split in splits}  # check all before work
     _check_selection(options, [v for videos in listed.values() for v in videos], root)
-    raft = load_raft_model(options.flow)
+    estimator = flow_estimator(options)
     return {
-        split: prepare_videos(videos, Path(out) / "DAVIS16" / split, options, raft)
+        split: prepare_videos(videos, Path(out) / "DAVIS16" / split, options, estimator)
         for split, videos in listed.items()
     }
 
@@ -464,9 +426,9 @@ def prepare_youtube_vos(
     train = find_ytvos_train(Path(src))
     videos = ytvos_videos(train)
     _check_selection(options, videos, train)
-    raft = load_raft_model(options.flow)
+    estimator = flow_estimator(options)
     split_dir = Path(out) / "YouTube2SEG" / "train"
-    return prepare_videos(videos, split_dir, options, raft, uses_objects=True)
+    return prepare_videos(videos, split_dir, options, estimator, uses_objects=True)
 
 
 # ---- command line --------------------------------------------------------------------
@@ -506,15 +468,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 with a one-line error)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    flow = FlowOptions(
-        method=args.flow_method,
-        raft_weights=args.raft_weights,
-        raft_model=args.raft_model,
-        raft_iters=args.raft_iters,
-        device=args.device,
-    )
+    flow = FlowSettings(args.flow_method, args.raft_weights, args.raft_model, args.raft_iters)
     options = PrepareOptions(
         flow=flow,
+        device=args.device,
         objects=getattr(args, "objects", "union"),
         link=args.link,
         progress=not args.no_progress,

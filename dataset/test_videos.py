@@ -28,7 +28,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from util.errors import InputError
-from util.image import as_pil_rgb, list_images, read_rgb, to_network_input
+from util.image import as_pil_rgb, image_size, list_images, read_rgb, to_network_input
 
 log = logging.getLogger(__name__)
 
@@ -95,20 +95,6 @@ def _mismatch(orphans: list[str], missing: list[Path]) -> str:
     if missing:
         parts.append(f"frame {missing[0].name} has no flow")
     return " (" + "; ".join(parts) + ")" if parts else ""
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """``(width, height)`` of an image file from its header (nothing is decoded).
-
-    Raises ``InputError`` naming a file that is not an image PIL can open.
-    """
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise InputError(
-            f"{path}: cannot read this image ({err}); expected a JPEG or PNG"
-        ) from None
 
 
 def warn_flow_size(

@@ -23,9 +23,9 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from util.errors import InputError
-from util.image import IMAGE_EXTS, list_subfolders
+from util.image import IMAGE_EXTS, image_size, list_subfolders
 
-from .test_videos import VideoSpec, image_size, warn_flow_size
+from .test_videos import VideoSpec, warn_flow_size
 from .test_videos import pair_video as pair_frames_and_flows
 from .transforms import (
     CROP_BORDER,

@@ -9,10 +9,9 @@ images are moved like pixels: their colours (the encoded direction) are never ch
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import torch
@@ -20,10 +19,7 @@ from PIL import Image, ImageEnhance
 from torch import Tensor
 from torchvision.transforms import functional as TF
 
-from util.errors import InputError
 from util.image import normalize, read_mask, read_rgb
-
-T = TypeVar("T")
 
 CROP_BORDER = 30  # each side of the crop box is 1..30 px shorter than the frame
 ROTATE_PROB = 0.2
@@ -126,19 +122,6 @@ def load_train_mask(path: Path) -> Image.Image:
     """Open a mask as grey with every value > 0 set to 255 (DESIGN.md §7; palette masks by
     index, ``util.image.read_mask``)."""
     return Image.fromarray(np.where(read_mask(path) > 0, 255, 0).astype(np.uint8), "L")
-
-
-def named_read_errors(path: Path, loader: Callable[..., T], *args: object) -> T:
-    """``loader(path, *args)`` with a decoding error (a cut-off or corrupt file) turned into
-    an ``InputError`` naming ``path``."""
-    try:
-        return loader(path, *args)
-    except InputError:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise InputError(
-            f"{path}: cannot read this image ({err}); expected a JPEG or PNG"
-        ) from None
 
 
 def match_size(image: Image.Image, size: tuple[int, int], mask: bool) -> Image.Image:

@@ -17,16 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from util.image import read_mask_image
+from util.image import read_mask, read_rgb, to_network_input
 
 from .train_clips import Video, list_videos
-from .transforms import (
-    image_to_tensor,
-    load_rgb,
-    mask_to_tensor,
-    named_read_errors,
-    resize_image,
-)
 
 VAL_CLIP_LENGTH = 3
 
@@ -49,13 +42,13 @@ def clip_starts(num_frames: int, clip_length: int) -> list[tuple[int, int]]:
 
 def load_val_image(path: Path, imsize: int) -> Tensor:
     """Frame or flow image -> normalised ``[3, S, S]``, resized as at test time."""
-    return image_to_tensor(resize_image(load_rgb(path), imsize))
+    return to_network_input(read_rgb(path), (imsize, imsize))
 
 
 def load_val_mask(path: Path, imsize: int) -> Tensor:
     """Mask -> ``[1, S, S]`` of 0/1: grey in [0, 1], resized with torch ``nearest`` (it
     floors: source index floor(dst * in / out)), > 0.5."""
-    mask = mask_to_tensor(read_mask_image(path))
+    mask = torch.from_numpy(read_mask(path)).float().div(255)[None]
     mask = F.interpolate(mask[None], size=(imsize, imsize), mode="nearest")[0]
     return (mask > 0.5).float()
 
@@ -102,9 +95,7 @@ class ValClips(Dataset):
         return {
             "imgs": torch.stack([load_val_image(video.frames[i], size) for i in picks]),
             "flows": torch.stack([load_val_image(video.flows[i], size) for i in picks]),
-            "masks": torch.stack(
-                [named_read_errors(video.masks[i], load_val_mask, size) for i in picks]
-            ),
+            "masks": torch.stack([load_val_mask(video.masks[i], size) for i in picks]),
             "video": clip.video,
             "start": clip.start,
         }

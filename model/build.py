@@ -8,6 +8,7 @@ extra argument.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -15,39 +16,53 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from util.checkpoint import CheckpointError, load_file
+from util.checkpoint import CheckpointError
 from util.distributed import resolve_device
 
 from .keys import model_to_release_key
 from .mtnet import MTNet
 from .variants import VARIANTS
-from .weights import load_encoder_weights, load_weights, network_state
+from .weights import load_encoder_weights, load_network_state, read_weights
+
+log = logging.getLogger(__name__)
 
 _STAGE_BLOCK = re.compile(r"backbone\.stages\.(\d)\.(\d+)\.")
 
 
 def build_mtnet(
-    variant: str = "convnext-tiny",
+    variant: str | None = "convnext-tiny",
     weights: str | os.PathLike | None = None,
     device: str | torch.device = "auto",
     *,
     encoder_weights: str | os.PathLike | None = None,
+    seed: int | None = None,
 ) -> MTNet:
     """A ready MTNet: built, weights loaded strictly, in eval mode on ``device``.
 
     Args:
-        variant: ``"convnext-tiny"`` (the paper's model) or ``"convnext-small"``.
+        variant: ``"convnext-tiny"`` (the paper's model) or ``"convnext-small"``; ``None``:
+            the variant of ``weights``, read off its keys (the file is read once).
         weights: a model file, resume checkpoint or bare state dict (any format
             ``load_weights`` takes); ``None``: PyTorch's initialisation.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         encoder_weights: ImageNet ConvNeXt weights for the encoder (training starts), a
             local file; nothing is ever downloaded.
+        seed: initialise with ``torch.manual_seed(seed)``, the global RNG left as it was
+            (reproducible random networks for smoke runs and tests).
     """
-    model = MTNet(variant)
+    state = None
+    if weights is not None:
+        state, _ = read_weights(weights)
+        variant = variant or variant_of_state(state, weights)
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        model = MTNet(variant or "convnext-tiny")
     if encoder_weights is not None:
         load_encoder_weights(model.backbone, encoder_weights)
-    if weights is not None:
-        load_weights(model, weights)
+    if state is not None:
+        load_network_state(model, state, weights)
+        log.info("loaded weights from %s", weights)
     return model.eval().to(resolve_device(str(device)))
 
 
@@ -62,12 +77,17 @@ def encoder_depths(state: Mapping[str, Tensor]) -> tuple[int, ...]:
     return tuple(depths)
 
 
-def variant_of_file(path: str | os.PathLike) -> str:
-    """The variant of a weights file, from its encoder's depths (tiny: 9 blocks in stage 3,
-    small: 27); ``CheckpointError`` when none fits."""
-    depths = encoder_depths(network_state(load_file(path), path))
+def variant_of_state(state: Mapping[str, Tensor], path: object = "<state>") -> str:
+    """The variant whose encoder depths (tiny: 9 blocks in stage 3, small: 27) fit a network
+    state; ``CheckpointError`` naming ``path`` when none does."""
+    depths = encoder_depths(state)
     for name, spec in VARIANTS.items():
         if spec.depths == depths:
             return name
     known = ", ".join(f"{name} {spec.depths}" for name, spec in VARIANTS.items())
     raise CheckpointError(f"{path}: encoder depths {depths} fit no variant ({known})")
+
+
+def variant_of_file(path: str | os.PathLike) -> str:
+    """The variant of a weights file, read off its keys."""
+    return variant_of_state(read_weights(path)[0], path)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from util.errors import InputError
+
 
 @dataclass(frozen=True)
 class MTNetSpec:
@@ -30,8 +32,16 @@ VARIANTS: dict[str, MTNetSpec] = {
 # reduced 2x by the summarised attention, so its height and width must be even.
 SIZE_MULTIPLE = 64
 
-
 ENCODERS = tuple(VARIANTS)
+
+
+def check_test_size(height: int, width: int, flag: str = "--test_size") -> None:
+    """Raise ``InputError`` unless H and W are positive multiples of ``SIZE_MULTIPLE``."""
+    m = SIZE_MULTIPLE
+    if height < m or width < m or height % m or width % m:
+        raise InputError(
+            f"{flag} {height} {width}: expected multiples of {m} (the paper uses 512 512)"
+        )
 
 
 def spec_for(encoder: str) -> MTNetSpec:

@@ -95,19 +95,31 @@ def check_state_fits(
         raise CheckpointError(f"{path}: does not fit the network: " + "; ".join(problems))
 
 
+def read_weights(path: str | os.PathLike) -> tuple[dict[str, Tensor], int | None]:
+    """The network state (our key names) of a model file, resume checkpoint or bare state
+    dict, and its stored iteration (``it``) when it has one."""
+    obj = load_file(path)
+    it = obj.get("it")
+    return network_state(obj, path), int(it) if isinstance(it, int | Tensor) else None
+
+
+def load_network_state(model: nn.Module, state: Mapping[str, Tensor], path: object) -> None:
+    """Load ``state`` (from :func:`read_weights`) into ``model`` strictly: every key and
+    shape must fit and every value be finite, else one ``CheckpointError`` naming ``path``."""
+    check_state_fits(model.state_dict(), state, path)
+    require_finite_network(state, path)
+    model.load_state_dict(state)
+
+
 def load_weights(model: nn.Module, path: str | os.PathLike) -> int | None:
     """Load a model file, resume checkpoint or bare state dict into ``model``, strictly.
 
     Returns the stored iteration (``it``) when the file has one.
     """
-    obj = load_file(path)
-    state = network_state(obj, path)
-    check_state_fits(model.state_dict(), state, path)
-    require_finite_network(state, path)
-    model.load_state_dict(state)
-    it = obj.get("it")
+    state, it = read_weights(path)
+    load_network_state(model, state, path)
     log.info("loaded weights from %s%s", path, f" (iteration {it})" if it is not None else "")
-    return int(it) if isinstance(it, int | Tensor) else None
+    return it
 
 
 def load_encoder_weights(encoder: nn.Module, path: str | os.PathLike) -> None:

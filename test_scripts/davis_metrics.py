@@ -26,17 +26,17 @@ import numpy as np
 from test_scripts.evalio import (
     EvalError,
     check_json_path,
-    default_workers,
     image_names,
     map_ordered,
     match_predictions,
     read_pair,
     require_dir,
     run_cli,
-    subfolders,
     warn,
     write_json,
 )
+from util.distributed import usable_cpus
+from util.image import list_subfolders
 
 # ---------------------------------------------------------------------------------------
 # Per-frame measures
@@ -190,7 +190,7 @@ def collect_tasks(
 ) -> list[VideoTask]:
     """Pair every scored ground-truth frame of every result sequence with its prediction."""
     require_dir(gt_root, "ground-truth folder")
-    videos = subfolders(require_dir(result_root, "result folder"))
+    videos = list_subfolders(require_dir(result_root, "result folder"))
     if not videos:
         raise EvalError(f"no sequence folders in result folder {result_root}")
     tasks = []
@@ -358,7 +358,7 @@ def build_parser(protocol: Protocol) -> argparse.ArgumentParser:
         help="count a missing prediction as an empty mask instead of stopping",
     )
     parser.add_argument(
-        "--workers", type=int, default=default_workers(), help="processes (default: all CPUs)"
+        "--workers", type=int, default=usable_cpus(), help="processes (default: all CPUs)"
     )
     return parser
 

@@ -7,7 +7,6 @@ stderr and exit status 2.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -21,9 +20,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from util import fileio
 from util.errors import InputError
-from util.fileio import atomic_path, check_output_file
-from util.image import IMAGE_EXTS, list_images, list_subfolders, read_grey, read_mask
+from util.fileio import check_output_file
+from util.image import IMAGE_EXTS, list_images, read_grey, read_mask
 from util.layout import mask_path
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,6 @@ def require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
         raise EvalError(f"{what} {path} is not a folder")
     return path
-
-
-def subfolders(path: Path) -> list[str]:
-    """Names of the visible subfolders of ``path`` (``util.image``'s order)."""
-    return list_subfolders(path)
 
 
 def image_names(folder: Path) -> list[str]:
@@ -121,11 +116,6 @@ def _tick(bar: tqdm, result: R) -> R:
     return result
 
 
-def default_workers() -> int:
-    """Worker processes to use by default: the CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def json_ready(obj: Any) -> Any:
     """Nested dicts and lists with every NaN float (an undefined statistic) as ``None``."""
     if isinstance(obj, dict):
@@ -139,8 +129,7 @@ def json_ready(obj: Any) -> Any:
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON (NaN as null), atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(json_ready(obj), indent=2, allow_nan=False) + "\n")
+    fileio.write_json(path, json_ready(obj))
 
 
 def check_json_path(path: Path | None) -> None:
@@ -161,6 +150,6 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
         logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
         return main(argv)
-    except (EvalError, InputError) as exc:
+    except InputError as exc:  # EvalError and every other user error
         print(f"error: {exc}", file=sys.stderr)
         return 2

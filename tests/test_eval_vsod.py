@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from test_scripts.evalio import read_grey
+from test_scripts.evalio import read_grey, read_pair
 from test_scripts.test_vsod import main as vsod_script
 from test_scripts.test_vsod import metrics as vm
 
@@ -555,6 +555,17 @@ def test_reader_handles_16_bit_palette_and_alpha(tmp_path):
     pal.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
     pal.save(tmp_path / "p.png")
     np.testing.assert_array_equal(read_grey(tmp_path / "p.png"), [[0, 255, 255, 0]])
+
+
+def test_palette_ground_truth_is_read_by_index_predictions_by_luminance(tmp_path):
+    from PIL import Image
+
+    pal = Image.fromarray(np.array([[0, 1, 1, 0]], np.uint8), "P")
+    pal.putpalette([0, 0, 0, 128, 0, 0] + [0] * 762)  # object 1 drawn dark red: luminance 38
+    pal.save(tmp_path / "p.png")
+    pred, gt = read_pair(tmp_path / "p.png", tmp_path / "p.png")
+    np.testing.assert_array_equal(gt, [[0, 255, 255, 0]])  # ground truth: by index
+    np.testing.assert_array_equal(pred, [[0, 38, 38, 0]])  # a prediction: as the release
 
 
 def test_cut_off_prediction_is_an_error_naming_it(tmp_path, capsys):

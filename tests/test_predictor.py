@@ -13,7 +13,7 @@ import torch
 from inference import MTNetPredictor, NonFiniteOutput
 from inference.postprocess import prob_to_mask
 from model import MTNet, build_mtnet, variant_of_file
-from model.weights import save_model_file
+from model.weights import release_state_dict, save_model_file
 from tests.conftest import DAVIS_VAL, REPO, load_script
 from util.errors import InputError
 from util.flow import DISFlow, render_flow
@@ -49,10 +49,12 @@ def _frames(n: int, size=(40, 56), seed=0) -> list[np.ndarray]:
 
 def test_builder_returns_eval_model_with_the_file_loaded(weights):
     model = build_mtnet(weights=weights, device="cpu")
-    reference = MTNet()
-    reference.load_state_dict(model.state_dict())
+    saved = torch.load(weights, map_location="cpu", weights_only=True)["network"]
+    ours = release_state_dict(model)
     assert not model.training
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values(), strict=True))  # fmt: skip
+    assert ours.keys() == saved.keys()
+    assert all(torch.equal(ours[k], v) for k, v in saved.items())
+    assert build_mtnet(None, weights=weights, device="cpu").encoder_name == "convnext-tiny"
 
 
 def test_segment_streams_lazily(predictor):

@@ -18,7 +18,6 @@ from PIL import Image
 
 import train as train_script
 from dataset.prepare import (
-    FlowOptions,
     PrepareOptions,
     choose_objects,
     main,
@@ -28,7 +27,7 @@ from dataset.prepare import (
 from tests.conftest import load_script
 from tests.train_helpers import tiny_args
 from util.errors import InputError
-from util.flow import DISFlow, render_flow
+from util.flow import DISFlow, FlowSettings, render_flow
 from util.image import read_rgb_array, write_image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -204,8 +203,9 @@ def test_object_rule_flag_and_rerun_remakes_changed_videos(downloads, tmp_path):
         np.testing.assert_array_equal(np.asarray(Image.open(mask / f"{s}.png")), (ids == 2) * 255)
     first = PrepareOptions(objects="first", progress=False, videos=("1b3c",))
     assert prepare_youtube_vos(src, out, first).made == 1  # another rule: made again
-    ids = np.asarray(Image.open(src / "train" / "Annotations" / "1b3c" / "00010.png"))
-    np.testing.assert_array_equal(np.asarray(Image.open(mask / "00010.png")), (ids == 1) * 255)
+    for s in ("00000", "00005", "00010"):  # 00000 holds both objects: first != union there
+        ids = np.asarray(Image.open(src / "train" / "Annotations" / "1b3c" / f"{s}.png"))
+        np.testing.assert_array_equal(np.asarray(Image.open(mask / f"{s}.png")), (ids == 1) * 255)
     assert prepare_youtube_vos(src, out, first).kept == 1
 
 
@@ -260,7 +260,7 @@ def test_output_not_made_by_prepare_is_never_overwritten(downloads, tmp_path):
         ("davis2016", None, [], "not a DAVIS-2016 folder; expected JPEGImages/480p/<video>/"),
         ("youtube-vos", None, [], "not a YouTube-VOS download; expected train/JPEGImages/<video>/"),
         ("davis2016", "davis", ["--videos", "nope"], "--videos nope: no such video"),
-        ("davis2016", "davis", ["--flow_method", "raft"], "needs --raft_weights FILE"),
+        ("davis2016", "davis", ["--flow_method", "raft"], "needs --raft_weights"),
         (
             "davis2016",
             "davis",
@@ -340,11 +340,12 @@ def test_flow_options_are_part_of_the_record(downloads, tmp_path):
     video = SourceVideo("v", (downloads[0] / "DAVIS" / "ImageSets" / "480p" / "val.txt",), ())
     dis = source_record(video, OPTIONS, uses_objects=False)
     raft = source_record(
-        video, PrepareOptions(FlowOptions(method="raft", raft_weights="r.pth")), False
+        video, PrepareOptions(FlowSettings(method="raft", raft_weights="r.pth")), False
     )
     assert dis["flow"] == {"method": "dis"}
+    weights = str(Path("r.pth").resolve())  # the file, however it was named
     assert raft["flow"] == {
-        "method": "raft", "raft_weights": "r.pth", "raft_model": "raft_large", "raft_iters": 12
+        "method": "raft", "raft_weights": weights, "raft_model": "raft_large", "raft_iters": 12
     }  # fmt: skip
-    on_gpu = PrepareOptions(FlowOptions(method="raft", raft_weights="r.pth", device="cuda"))
+    on_gpu = PrepareOptions(FlowSettings(method="raft", raft_weights="r.pth"), device="cuda")
     assert source_record(video, on_gpu, False) == raft  # the device does not change the record

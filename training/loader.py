@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, default_collate
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from dataset.worker_errors import ErrorsAsValues, collate_or_error
 from util.errors import InputError
 
 
@@ -92,33 +93,3 @@ def train_loader(
         pin_memory=pin_memory,
         generator=torch.Generator().manual_seed(seed),
     )
-
-
-class ErrorsAsValues(Dataset):
-    """Returns an item's ``InputError`` (a file that cannot be read, named in the message)
-    instead of raising it in a DataLoader worker.
-
-    The DataLoader re-raises worker errors with the worker's traceback folded into the
-    message; passed back as a value, the error keeps its one-line message. Pair with
-    :func:`collate_or_error`.
-    """
-
-    def __init__(self, dataset: Dataset):
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key):
-        try:
-            return self.dataset[key]
-        except InputError as err:
-            return err
-
-
-def collate_or_error(items: list) -> object:
-    """``default_collate``, or the first ``InputError`` among the items."""
-    for item in items:
-        if isinstance(item, InputError):
-            return item
-    return default_collate(items)

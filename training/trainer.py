@@ -32,7 +32,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from dataset.train_clips import MIN_TRAIN_SIDE, TrainClips, check_files
 from dataset.val_videos import ValClips
-from model import MTNet
+from model import build_mtnet
 from model.weights import load_encoder_weights, load_weights, save_model_file
 from util.distributed import DistInfo, barrier, init_distributed, raise_on_every_rank
 from util.errors import InputError
@@ -197,11 +197,12 @@ def _initial_weights(cfg: TrainConfig, model: nn.Module) -> None:
     """Where a fresh run starts (DESIGN.md §7), said in the log: the model file
     ``--pretrain_model_path`` when given (network only; train_s.sh passes the pre-train
     ``best.pth`` to main_train), else the ImageNet encoder weights ``--encoder_weights``
-    already in the network, else random weights."""
+    (read only then), else random weights."""
     if cfg.pretrain_model_path is not None:
         it = load_weights(model, cfg.pretrain_model_path)
         log.info("%s starts from %s (iteration %s)", cfg.stage, cfg.pretrain_model_path, it)
     elif cfg.encoder_weights is not None:
+        load_encoder_weights(model.backbone, cfg.encoder_weights)
         log.info(
             "%s starts from the ImageNet encoder weights %s (no --pretrain_model_path); the "
             "rest of the network from random weights", cfg.stage, cfg.encoder_weights,
@@ -238,7 +239,14 @@ def _log_window(
 
 
 def _validate(
-    cfg: TrainConfig, info: DistInfo, model: nn.Module, val_data: ValClips, it: int, best, writer
+    cfg: TrainConfig,
+    info: DistInfo,
+    model: nn.Module,
+    val_data: ValClips,
+    it: int,
+    best,
+    writer,
+    use_amp: bool,
 ) -> float | None:
     """Validate, keep ``best.pth`` when strictly better; returns the new best score."""
     if info.distributed:  # plain BatchNorm buffers differ per rank; score rank 0's
@@ -247,7 +255,7 @@ def _validate(
     start = time.perf_counter()
     iou = evaluate(
         model, val_data, info.device, cfg.val_first_frame_only, cfg.num_workers,
-        info.rank, info.world_size, use_amp=info.device.type == "cuda" and not cfg.no_amp,
+        info.rank, info.world_size, use_amp=use_amp,
     )  # fmt: skip
     improved = best is None or iou > best
     if info.is_main:
@@ -345,10 +353,7 @@ def _setup(cfg: TrainConfig, info: DistInfo, use_amp: bool) -> _Setup:
     """Build the network and optimiser, then resume, or start a stage's training afresh."""
     device = info.device
     seed_everything(cfg.seed)  # identical initial weights on every rank
-    model = MTNet(cfg.encoder_name)
-    if cfg.encoder_weights is not None:
-        load_encoder_weights(model.backbone, cfg.encoder_weights)
-    model = model.to(device)
+    model = build_mtnet(cfg.encoder_name, device=device).train()
     optimizer = build_optimizer(model, cfg.lr)
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
     resume_from = _agreed_checkpoint(cfg, info)
@@ -433,7 +438,7 @@ def _run(cfg: TrainConfig, info: DistInfo, run_dir: Path) -> TrainResult:
             writer.add_image("train/grid", grid, it)
         paused = time.perf_counter()
         if it % cfg.eval_iter == 0 or it == cfg.max_iter:
-            best = _validate(cfg, info, model, val_data, it, best, writer)
+            best = _validate(cfg, info, model, val_data, it, best, writer, use_amp)
         if it % cfg.save_checkpoint_interval == 0:
             _checkpoint(cfg, info, it, model, optimizer, scaler, best)
         window.start += time.perf_counter() - paused  # s/it counts training steps only

@@ -14,10 +14,9 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
 from dataset.val_videos import ValClips
+from dataset.worker_errors import ErrorsAsValues, collate_or_error
 from util.distributed import raise_on_every_rank
 from util.errors import InputError
-
-from .loader import ErrorsAsValues, collate_or_error
 
 
 def frame_ious(prob: Tensor, target: Tensor) -> Tensor:

@@ -34,6 +34,13 @@ class DistInfo:
         return self.world_size > 1
 
 
+def usable_cpus() -> int:
+    """Cores this process may run on (its affinity where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """Map a ``--device`` value (``auto``, ``cpu``, ``cuda``, ``cuda:N``) to a device.
 
@@ -68,9 +75,9 @@ def init_distributed(device: str = "auto") -> DistInfo:
 
 
 def raise_on_every_rank(error: Exception | None, device: torch.device) -> None:
-    """Every rank calls this; if any rank has an error, every rank raises one with the
-    message of the lowest such rank (an ``InputError``), so that no rank is left waiting
-    in a collective. In a single process ``error`` is raised as it is.
+    """Every rank calls this; if any rank has an error, every rank raises one, so that no
+    rank is left waiting in a collective: a rank with an error raises it as it is, the
+    others an ``InputError`` with the message of the lowest such rank.
 
     One all-reduce of a flag when no rank has an error.
     """
@@ -84,6 +91,8 @@ def raise_on_every_rank(error: Exception | None, device: torch.device) -> None:
         return
     messages: list[str | None] = [None] * dist.get_world_size()
     dist.all_gather_object(messages, None if error is None else str(error))
+    if error is not None:
+        raise error  # a rank that found the error raises it with its own type
     raise InputError(next(m for m in messages if m is not None))
 
 

@@ -11,6 +11,8 @@ or of an unknown writer is never touched.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import os
 import re
@@ -166,3 +168,28 @@ def check_output_file(path: str | os.PathLike, flag: str) -> Path:
         raise InputError(f"{flag} {path}: is a folder; expected a file name to write to")
     _check_dir(path.parent, f"{flag} {path}")
     return path
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes (provenance of weights files)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """A JSON object written by :func:`write_json` (records of what files were made from);
+    ``{}`` when the file is missing, unreadable or not an object."""
+    try:
+        obj = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def write_json(path: str | os.PathLike, obj: object) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")

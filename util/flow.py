@@ -25,7 +25,6 @@ writes ``<root>/flow/<video>/`` and ``<root>/<split>/flow/<video>/`` beside them
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -45,7 +44,7 @@ from tqdm import tqdm
 from util import distributed
 from util.checkpoint import CheckpointError, load_file, require_finite
 from util.errors import InputError
-from util.fileio import atomic_path, check_output_dir
+from util.fileio import check_output_dir, read_json, write_json
 from util.image import list_images, read_rgb_array, write_image
 
 log = logging.getLogger(__name__)
@@ -69,6 +68,26 @@ class FlowSettings:
     method: str = "dis"
     raft_weights: str | None = None
     raft_model: str = "raft_large"
+    raft_iters: int = 12
+
+    def record(self) -> dict[str, object]:
+        """The settings that change the flow images (for records of what files were made
+        from): the method, and for RAFT the weights file (resolved), model and updates."""
+        if self.method != "raft":
+            return {"method": self.method}
+        weights = str(Path(self.raft_weights).resolve()) if self.raft_weights else None
+        return {
+            "method": "raft",
+            "raft_weights": weights,
+            "raft_model": self.raft_model,
+            "raft_iters": self.raft_iters,
+        }
+
+    def estimator(self, device: str | torch.device = "cpu") -> FlowEstimator:
+        """The flow estimator of these settings (RAFT loaded once, on ``device``)."""
+        return make_estimator(
+            self.method, self.raft_weights, self.raft_model, device, None, self.raft_iters
+        )
 
 
 class FlowEstimator(Protocol):
@@ -105,17 +124,12 @@ def read_record(out_dir: Path) -> dict[str, list]:
     A missing or unreadable record is empty (every flow in the folder then counts as one
     that came without a record, and is kept).
     """
-    try:
-        obj = json.loads((out_dir / RECORD_NAME).read_text())
-    except (OSError, ValueError):
-        return {}
-    flows = obj.get("flows") if isinstance(obj, dict) else None
+    flows = read_json(out_dir / RECORD_NAME).get("flows")
     return flows if isinstance(flows, dict) else {}
 
 
 def write_record(out_dir: Path, flows: dict[str, list]) -> None:
-    with atomic_path(out_dir / RECORD_NAME) as tmp:
-        tmp.write_text(json.dumps({"version": 1, "flows": flows}, indent=1) + "\n")
+    write_json(out_dir / RECORD_NAME, {"version": 1, "flows": flows})
 
 
 def render_flow(flow: np.ndarray) -> np.ndarray:
@@ -241,6 +255,23 @@ def make_estimator(
     return RAFTFlow(model, device, num_flow_updates)
 
 
+def flow_picture(
+    estimator: FlowEstimator,
+    image1: np.ndarray,
+    image2: np.ndarray,
+    name1: object = "frame 1",
+    name2: object = "frame 2",
+) -> np.ndarray:
+    """The flow image from ``image1`` to ``image2`` (RGB ``[H, W, 3]`` uint8 each, of one
+    size, else a ``FlowError`` naming both): estimated and rendered (:func:`render_flow`)."""
+    if image1.shape != image2.shape:
+        raise FlowError(
+            f"frames of different sizes: {name1} {image1.shape[1]}x{image1.shape[0]}, "
+            f"{name2} {image2.shape[1]}x{image2.shape[0]}"
+        )
+    return render_flow(estimator(image1, image2))
+
+
 def flows_for_frames(
     frames: Sequence[Path], out_dir: Path, estimator: FlowEstimator, progress: bool = True
 ) -> list[Path]:
@@ -255,12 +286,7 @@ def flows_for_frames(
         image1 = previous[1] if previous and previous[0] == i else read_rgb_array(frames[i])
         image2 = read_rgb_array(frames[i + 1])
         previous = (i + 1, image2)
-        if image1.shape != image2.shape:
-            raise FlowError(
-                f"frames of different sizes: {frames[i]} {image1.shape[1]}x{image1.shape[0]}, "
-                f"{frames[i + 1]} {image2.shape[1]}x{image2.shape[0]}"
-            )
-        write_image(paths[i], render_flow(estimator(image1, image2)))
+        write_image(paths[i], flow_picture(estimator, image1, image2, frames[i], frames[i + 1]))
     log.info("%s: %d flows written, %d kept", out_dir, len(todo), len(paths) - len(todo))
     return paths
 

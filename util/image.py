@@ -134,7 +134,7 @@ def _grey(img: Image.Image, path: str | os.PathLike) -> np.ndarray:
     """8-bit grey of an opened image: 16-bit scaled, colour and palette by luminance (PIL's
     ``convert("L")``), a transparent pixel as 0 (luminance times alpha / 255)."""
     img = _to_8bit(img, path)
-    grey = np.asarray(img.convert("L"))
+    grey = np.array(img.convert("L"))  # writable, like every array the readers return
     if "A" not in img.getbands() and not (img.mode == "P" and "transparency" in img.info):
         return grey
     alpha = np.asarray(img.convert("RGBA").getchannel("A"), dtype=np.uint16)
@@ -162,7 +162,7 @@ def read_object_ids(path: str | os.PathLike, palette_only: bool = False) -> np.n
     indices, a grey PNG's values; other kinds as :func:`read_grey` unless ``palette_only``."""
     img = _open_complete(path)
     if img.mode in ("P", "L"):
-        return np.asarray(img)
+        return np.array(img)
     if palette_only:
         raise InputError(
             f"{path}: a {img.mode} image; expected a palette PNG, one index per object"
@@ -170,18 +170,16 @@ def read_object_ids(path: str | os.PathLike, palette_only: bool = False) -> np.n
     return _grey(img, path)
 
 
-def read_mask_image(path: str | os.PathLike) -> Image.Image:
-    """:func:`read_mask` as a PIL ``L`` image (for PIL transforms)."""
-    return Image.fromarray(read_mask(path), "L")
-
-
-def check_image_header(path: str | os.PathLike) -> None:
-    """Cheap check that ``path`` is an image (the header only, no decoding)."""
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(width, height)`` of an image file from its header (nothing is decoded): the cheap
+    check that a file is an image. ``InputError`` names a file that is not one."""
     try:
-        with Image.open(path):
-            pass  # opening parses the header; pixels are decoded only on load
+        with Image.open(path) as img:
+            return img.size
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise InputError(f"{path}: not an image ({err}); expected a JPEG or PNG") from err
+        raise InputError(
+            f"{path}: cannot read this image ({err}); expected a JPEG or PNG"
+        ) from None
 
 
 def as_pil_rgb(image: Image.Image | np.ndarray) -> Image.Image:

@@ -132,18 +132,25 @@ def _warn_slow_bf16() -> None:
     )
 
 
-@contextlib.contextmanager
-def autocast(precision: str, device: torch.device) -> Iterator[None]:
-    """``torch.autocast`` in the precision's dtype for bf16/fp16; nothing for fp32 and int8.
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of a precision (``None`` for fp32 and int8), checked once.
 
     Raises ``InputError`` for a precision ``device`` cannot run (``check_precision``); bf16
     on a CPU without native bf16 warns once.
     """
     check_precision(precision, device)
-    if precision not in AUTOCAST_DTYPES:
-        yield
-        return
     if device.type == "cpu" and precision == "bf16" and not has_native_bf16():
         _warn_slow_bf16()
-    with torch.autocast(device.type, dtype=AUTOCAST_DTYPES[precision]):
+    return AUTOCAST_DTYPES.get(precision)
+
+
+@contextlib.contextmanager
+def autocast(precision: str, device: torch.device) -> Iterator[None]:
+    """``torch.autocast`` in the precision's dtype for bf16/fp16; nothing for fp32 and int8
+    (checks as :func:`autocast_dtype`)."""
+    dtype = autocast_dtype(precision, device)
+    if dtype is None:
+        yield
+        return
+    with torch.autocast(device.type, dtype=dtype):
         yield

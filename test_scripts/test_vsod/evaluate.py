@@ -19,6 +19,8 @@ from pathlib import Path
 
 from test_scripts import evalio
 from test_scripts.test_vsod import metrics
+from util.distributed import usable_cpus
+from util.image import list_subfolders
 from util.layout import OutputLayout
 
 GT_SCALED = "gt_scaled_videos"  # JSON key: the videos whose 0/1 ground truth became 0/255
@@ -48,21 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--workers",
         type=int,
-        default=evalio.default_workers(),
+        default=usable_cpus(),
         help="processes (default: all CPUs)",
     )
     return parser
 
 
+def prediction_roots(pred_dir: Path, method: str, dataset: str) -> tuple[Path, Path]:
+    """Where a method's maps of a dataset may be: ``P/<method>/<dataset>``, or test.py's
+    ``P/<method>/VSOD/<dataset>``."""
+    return pred_dir / method / dataset, OutputLayout.of(pred_dir, method, "VSOD").dataset_dir(
+        dataset
+    )
+
+
 def prediction_root(pred_dir: Path, method: str, dataset: str) -> Path | None:
-    """``P/<method>/<dataset>`` or test.py's ``P/<method>/VSOD/<dataset>``; None if neither."""
-    for root in (
-        pred_dir / method / dataset,
-        OutputLayout.of(pred_dir, method, "VSOD").dataset_dir(dataset),
-    ):
-        if root.is_dir():
-            return root
-    return None
+    """The first of :func:`prediction_roots` that exists, or None."""
+    return next((r for r in prediction_roots(pred_dir, method, dataset) if r.is_dir()), None)
 
 
 def gt_frames_dir(video_dir: Path) -> Path:
@@ -74,7 +78,7 @@ def video_tasks(
     gt_root: Path, pred_root: Path, *, use_flow: bool, missing_as_empty: bool
 ) -> list[metrics.VideoTask]:
     """Pair the scored ground-truth frames of every video of a dataset with predictions."""
-    videos = evalio.subfolders(gt_root)
+    videos = list_subfolders(gt_root)
     if not videos:
         raise evalio.EvalError(f"no video folders in ground-truth folder {gt_root}")
     tasks = []
@@ -96,13 +100,13 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, Path]]:
     """(method, dataset, prediction folder) of every evaluation asked for, or an EvalError."""
     gt_dir = evalio.require_dir(args.gt_dir, "ground-truth folder")
     pred_dir = evalio.require_dir(args.pred_dir, "prediction folder")
-    methods = args.method or evalio.subfolders(pred_dir)
+    methods = args.method or list_subfolders(pred_dir)
     if not methods:
         raise evalio.EvalError(f"no method folders in prediction folder {pred_dir}")
     for dataset in args.dataset or []:
         if not (gt_dir / dataset).is_dir():
             raise evalio.EvalError(f"dataset {dataset} not found: no folder {gt_dir / dataset}")
-    datasets = args.dataset or evalio.subfolders(gt_dir)
+    datasets = args.dataset or list_subfolders(gt_dir)
     jobs = []
     for method in methods:
         if not (pred_dir / method).is_dir():
@@ -110,9 +114,9 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, Path]]:
         found = [(d, prediction_root(pred_dir, method, d)) for d in datasets]
         for dataset, root in found:
             if root is None and args.dataset:
+                plain, ours = prediction_roots(pred_dir, method, dataset)
                 raise evalio.EvalError(
-                    f"no predictions of {method} for dataset {dataset}: neither "
-                    f"{pred_dir / method / dataset} nor {pred_dir / method / 'VSOD' / dataset}"
+                    f"no predictions of {method} for dataset {dataset}: neither {plain} nor {ours}"
                 )
         if not any(root for _, root in found):
             raise evalio.EvalError(
