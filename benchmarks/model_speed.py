@@ -22,8 +22,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.precision_speed import count_flops, matmul_gflops  # noqa: E402
 from model import MTNet  # noqa: E402
 from util.memory import retain_freed_memory  # noqa: E402
+from util.precision import cpu_description  # noqa: E402
 
 
 def measure(device: str, t: int, h: int, w: int, repeats: int, channels_last: bool) -> dict:
@@ -52,7 +54,16 @@ def measure(device: str, t: int, h: int, w: int, repeats: int, channels_last: bo
         peak_mib = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"device": device, "T": t, "seconds": best, "fps": t / best, "peak_mib": peak_mib}
+    gflop = count_flops(net, imgs, flows) / 1e9
+    return {
+        "device": device,
+        "T": t,
+        "seconds": best,
+        "fps": t / best,
+        "peak_mib": peak_mib,
+        "gflop": gflop,
+        "gflops": gflop / best,
+    }
 
 
 def main() -> None:
@@ -81,6 +92,11 @@ def main() -> None:
     print(
         f"MTNet eval, {h}x{w}, threads={torch.get_num_threads()}, {malloc}, torch {torch.__version__}"
     )
+    print(f"CPU: {cpu_description()}")
+    print(
+        f"headroom: a 2048^3 fp32 matrix product runs at {matmul_gflops(torch.float32):.0f} "
+        "GFLOP/s on the same threads"
+    )
     for device in devices:
         for t in args.clips:
             cmd = [sys.executable, __file__, "--one", f"{device}:{t}", "--size", str(h), str(w)]
@@ -91,7 +107,8 @@ def main() -> None:
             print(
                 f"{r['device']:5s} clip {r['T']}: {r['seconds']:.2f} s/clip  "
                 f"{r['fps']:.3f} frames/s  peak {'GPU' if device == 'cuda' else 'RSS'} "
-                f"{r['peak_mib']:.0f} MiB"
+                f"{r['peak_mib']:.0f} MiB  {r['gflop'] / r['T']:.1f} GFLOP/frame, "
+                f"{r['gflops']:.0f} GFLOP/s"
             )
 
 

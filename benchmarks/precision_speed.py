@@ -42,8 +42,8 @@ from tqdm import tqdm
 from inference.backend import Backend, make_backend
 from inference.export_onnx import export_onnx
 from inference.postprocess import to_masks
-from model import MTNet
-from model.weights import load_weights
+from model import MTNet, build_mtnet
+from training.validate import frame_ious
 from util.memory import retain_freed_memory
 from util.precision import cpu_description, has_native_bf16
 
@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
     p.add_argument("--clip", type=int, default=9, help="frames per clip")
     p.add_argument("--repeats", type=int, default=3, help="alternated rounds")
-    p.add_argument("--modes", nargs="+", default=DEFAULT_MODES, choices=list(MODES))
+    p.add_argument("--modes", nargs="+", default=None, choices=list(MODES), help="default: all")
     p.add_argument("--compile", action="store_true", help="add the torch.compile modes (slow)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     p.add_argument("--weights", default=None, help="trained weights for the agreement check")
@@ -97,6 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--memory_one", help=argparse.SUPPRESS)  # mode name, run in a subprocess
     p.add_argument("--onnx", help=argparse.SUPPRESS)  # the subprocess's ONNX file
     args = p.parse_args(argv)
+    args.modes = list(args.modes or DEFAULT_MODES)
     if args.compile:
         args.modes += [n for n, m in MODES.items() if m.compile and n not in args.modes]
     if "fp32" not in args.modes:
@@ -105,10 +106,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def random_model() -> MTNet:
-    """The rebuildable random network (seed ``SEED``), eval mode."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(SEED)
-        return MTNet().eval()
+    """The rebuildable random network (seed ``SEED``), eval mode, on the CPU."""
+    return build_mtnet(device="cpu", seed=SEED)
 
 
 def build(mode: Mode, model: MTNet, onnx_path: Path | None) -> Backend:
@@ -249,13 +248,6 @@ def agreement_clips(args: argparse.Namespace) -> tuple[str, list]:
     return f"DAVIS-16 val {', '.join(args.videos)}: {frames} frames", clips
 
 
-def mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:
-    """IoU of two {0, 255} masks; 1 when both are empty."""
-    a, b = a > 0, b > 0
-    union = (a | b).sum().item()
-    return (a & b).sum().item() / union if union else 1.0
-
-
 def agreement(
     args: argparse.Namespace, model: MTNet, clips: list, onnx_path: Path | None
 ) -> dict[str, tuple[float, float]]:
@@ -271,7 +263,7 @@ def agreement(
             for m, r in zip(
                 to_masks(prob, sizes, "UVOS"), to_masks(ref, sizes, "UVOS"), strict=True
             ):
-                ious.append(mask_iou(m, r))
+                ious.append(frame_ious(m[None, None] / 255, r[None, None] / 255).item())
             for m, r in zip(
                 to_masks(prob, sizes, "VSOD"), to_masks(ref, sizes, "VSOD"), strict=True
             ):
@@ -347,9 +339,8 @@ def main(argv: list[str] | None = None) -> None:
         agree_size = tuple(args.agree_size)
         weights = [("random weights (seed 0)", model, "random")]
         if args.weights:
-            trained = MTNet()
-            load_weights(trained, args.weights)
-            weights.append((f"trained weights {args.weights}", trained.eval(), "trained"))
+            trained = build_mtnet(None, weights=args.weights, device="cpu")
+            weights.append((f"trained weights {args.weights}", trained, "trained"))
         for what, net, tag in weights:
             path = export_for(net, agree_size, folder, tag) if use_ort else None
             print_agreement(what, inputs, agree_size, agreement(args, net, clips, path))

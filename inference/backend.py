@@ -24,6 +24,7 @@ CPU in eager mode and no faster than fp32 under ``torch.compile``, so it is not 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import time
@@ -36,7 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from util.errors import InputError
-from util.precision import autocast, check_precision, cpu_description
+from util.precision import autocast_dtype, check_precision, cpu_description
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,9 @@ RUNTIMES = ("torch", "onnxruntime")
 
 
 class Backend(Protocol):
-    """The network for one clip, in some precision and runtime."""
+    """The network for one clip, in some precision and runtime, on ``device``."""
+
+    device: torch.device
 
     def __call__(self, imgs: Tensor, flows: Tensor) -> Tensor:
         """``imgs, flows: [1, T, 3, H, W]`` float32 normalised -> fp32 probabilities
@@ -97,7 +100,8 @@ def prepare_model(
     return model
 
 
-def _device_of(model: nn.Module) -> torch.device:
+def device_of(model: nn.Module) -> torch.device:
+    """Where a module's parameters are (the CPU for one without parameters)."""
     param = next(model.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
 
@@ -125,10 +129,11 @@ class TorchBackend:
     ) -> None:
         if model.training:
             raise ValueError("the backend needs an eval-mode model (call model.eval())")
-        self.device = torch.device(device) if device is not None else _device_of(model)
+        self.device = torch.device(device) if device is not None else device_of(model)
         self.precision = precision
         self.channels_last = channels_last
         self.compile = compile
+        self.dtype = autocast_dtype(precision, self.device)  # checked once, not per clip
         self.model = prepare_model(
             model, precision, self.device, channels_last=channels_last, compile=compile
         )
@@ -137,7 +142,12 @@ class TorchBackend:
         """``[1, T, 3, H, W]`` x 2 -> fp32 probabilities ``[T, 1, H, W]`` on ``device``."""
         imgs = imgs.to(self.device, non_blocking=True)
         flows = flows.to(self.device, non_blocking=True)
-        with torch.inference_mode(), autocast(self.precision, self.device):
+        cast = (
+            contextlib.nullcontext()
+            if self.dtype is None
+            else torch.autocast(self.device.type, dtype=self.dtype)
+        )
+        with torch.inference_mode(), cast:
             prob = self.model(imgs, flows)
         return prob.float()
 
@@ -160,13 +170,14 @@ class OnnxRuntimeBackend:
     """An ``mtnet.onnx`` (``inference.export_onnx``) run by onnxruntime on the CPU.
 
     The file fixes H x W (its export's test size); T is a dynamic axis. Intra-op threads
-    follow ``torch.get_num_threads()`` unless ``threads`` is given.
+    follow ``torch.get_num_threads()``.
     """
 
     runtime = "onnxruntime"
     precision = "fp32"
+    device = torch.device("cpu")
 
-    def __init__(self, onnx_path: str | Path, *, threads: int | None = None) -> None:
+    def __init__(self, onnx_path: str | Path) -> None:
         import onnxruntime as ort
 
         self.path = Path(onnx_path)
@@ -175,7 +186,7 @@ class OnnxRuntimeBackend:
                 f"{self.path}: no such ONNX file (write one with inference.export_onnx)"
             )
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         start = time.perf_counter()
@@ -232,6 +243,29 @@ class OnnxRuntimeBackend:
         }
 
 
+def check_runtime(
+    runtime: str,
+    precision: str,
+    device: torch.device | str | None,
+    *,
+    channels_last: bool = False,
+    compile: bool = False,
+) -> None:
+    """``InputError`` (one line) for a runtime that cannot run these settings; cheap, so
+    callers check before reading weights or exporting."""
+    if runtime not in RUNTIMES:
+        raise InputError(f"--runtime {runtime}: expected one of {', '.join(RUNTIMES)}")
+    if runtime == "onnxruntime":
+        if precision != "fp32":
+            raise InputError(f"--precision {precision}: the onnxruntime runtime runs fp32 only")
+        if channels_last or compile:
+            raise InputError("--channels_last and --compile are options of the torch runtime")
+        if device is not None and torch.device(device).type != "cpu":
+            raise InputError(f"--runtime onnxruntime runs on the CPU, not on {device}")
+    elif device is not None:
+        check_precision(precision, torch.device(device))
+
+
 def make_backend(
     model: nn.Module | None,
     precision: str = "fp32",
@@ -253,15 +287,8 @@ def make_backend(
         channels_last, compile: torch runtime options.
         onnx_path: the ``mtnet.onnx`` of the onnxruntime runtime.
     """
-    if runtime not in RUNTIMES:
-        raise InputError(f"--runtime {runtime}: expected one of {', '.join(RUNTIMES)}")
+    check_runtime(runtime, precision, device, channels_last=channels_last, compile=compile)
     if runtime == "onnxruntime":
-        if precision != "fp32":
-            raise InputError(f"--precision {precision}: the onnxruntime runtime runs fp32 only")
-        if channels_last or compile:
-            raise InputError("--channels_last and --compile are options of the torch runtime")
-        if device is not None and torch.device(device).type != "cpu":
-            raise InputError(f"--runtime onnxruntime runs on the CPU, not on {device}")
         if onnx_path is None:
             raise InputError("--runtime onnxruntime needs an ONNX file (inference.export_onnx)")
         return OnnxRuntimeBackend(onnx_path)

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dataset.registry import BENCHMARKS, TASKS
-from model.variants import ENCODERS, SIZE_MULTIPLE
+from model.variants import ENCODERS, check_test_size
+from util.distributed import usable_cpus
 from util.errors import InputError
 from util.fileio import check_output_dir
 from util.flow import METHODS as FLOW_METHODS
 from util.flow import RAFT_MODELS, FlowSettings
 from util.layout import OutputLayout
-from util.precision import AUTOCAST_DTYPES
+from util.precision import AUTOCAST_DTYPES, PRECISIONS
+
+from .backend import RUNTIMES
 
 AMP_DTYPES = tuple(AUTOCAST_DTYPES)
-PRECISIONS = ("fp32", "bf16", "fp16")
 DEFAULT_MODEL = "./saves/mtnet.pth"  # read when --test_model is not given (relative to cwd)
 
 
@@ -36,8 +37,7 @@ def default_test_model(video: bool) -> str | None:
 def default_num_workers() -> int:
     """Reading processes by default: 4, or fewer on a machine with fewer cores (PyTorch's
     DataLoader warns when asked for more workers than cores)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return min(4, cores or 1)
+    return min(4, usable_cpus())
 
 
 @dataclass
@@ -61,6 +61,10 @@ class TestConfig:
     amp: bool = False
     amp_dtype: str = "bf16"
     precision: str = "fp32"
+    runtime: str = "torch"
+    onnx: str | None = None
+    channels_last: bool = False
+    compile: bool = False
     num_workers: int = field(default_factory=default_num_workers)
     videos: list[str] | None = None
     drop_tail: bool | None = None
@@ -74,12 +78,7 @@ class TestConfig:
         """Raise ``InputError`` for values the run cannot use."""
         if self.test_length < 1:
             raise InputError(f"--test_length {self.test_length}: expected a positive number")
-        height, width = self.test_size
-        m = SIZE_MULTIPLE
-        if height < m or width < m or height % m or width % m:
-            raise InputError(
-                f"--test_size {height} {width}: expected multiples of {m} (the paper uses 512 512)"
-            )
+        check_test_size(*self.test_size)
         if self.num_workers < 0:
             raise InputError(f"--num_workers {self.num_workers}: expected 0 or more")
         check_output_dir(self.output_dir, "--output_dir")
@@ -147,8 +146,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         default=d.precision,
         choices=PRECISIONS,
-        help="the forward pass: fp32 (faithful), bf16 autocast, fp16 autocast (CUDA only)",
+        help="the forward pass: fp32 (the faithful default), bf16 or fp16 (CUDA) autocast, "
+        "int8 (CPU: Linear layers dynamically quantised)",
     )
+    p.add_argument(
+        "--runtime",
+        default=d.runtime,
+        choices=RUNTIMES,
+        help="torch, or onnxruntime (fp32 on the CPU; needs --onnx or exports one on the fly)",
+    )
+    p.add_argument(
+        "--onnx",
+        default=d.onnx,
+        help="mtnet.onnx for --runtime onnxruntime (python -m inference.export_onnx); default: "
+        "exported once into {output_dir}/{model_name}/onnx/ and reused",
+    )
+    p.add_argument("--channels_last", action="store_true", help="torch runtime option")
+    p.add_argument("--compile", action="store_true", help="torch.compile (minutes to compile)")
     p.add_argument(
         "--num_workers",
         type=int,

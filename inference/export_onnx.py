@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import logging
 import sys
 import time
@@ -26,26 +25,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from model import MTNet
-from model.variants import SIZE_MULTIPLE, VARIANTS
-from model.weights import load_weights
-from util.checkpoint import CheckpointError
+from model import build_mtnet
+from model.variants import ENCODERS, check_test_size
 from util.errors import InputError
-from util.fileio import atomic_path
+from util.fileio import atomic_path, check_output_file, sha256_file
 
 log = logging.getLogger(__name__)
 
 MAX_CLIP = 256
 RANDOM_SEED = 0
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def export_onnx(
@@ -72,8 +60,7 @@ def export_onnx(
     if model.training:
         raise ValueError("export an eval-mode model (call model.eval())")
     h, w = size
-    if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
-        raise InputError(f"--test_size {h} {w}: expected multiples of {SIZE_MULTIPLE}")
+    check_test_size(h, w)
     gen = torch.Generator().manual_seed(0)
     example = tuple(torch.randn(1, example_clip, 3, h, w, generator=gen) for _ in range(2))
     clip = torch.export.Dim("T", min=1, max=MAX_CLIP)
@@ -130,7 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"export a randomly initialised network (seed {RANDOM_SEED}): for testing only",
     )
-    p.add_argument("--encoder_name", default="convnext-tiny", choices=list(VARIANTS))
+    p.add_argument(
+        "--encoder_name",
+        default=None,
+        choices=ENCODERS,
+        help="variant (default: read off the weights file; convnext-tiny for random weights)",
+    )
     p.add_argument(
         "--test_size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"), help="input size"
     )
@@ -142,33 +134,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> Path:
-    """Build the network, load the weights and export it."""
+    """Build the network with its weights and export it; every flag is checked first."""
     if args.test_model is None and not args.random_weights:
         raise InputError("--test_model: give the weights file to export (or --random_weights)")
-    h, w = args.test_size
-    if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
-        raise InputError(f"--test_size {h} {w}: expected multiples of {SIZE_MULTIPLE}")
-    metadata = {"mtnet.encoder_name": args.encoder_name}
+    check_test_size(*args.test_size)
+    out = check_output_file(args.out, "--out")
     if args.random_weights:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(RANDOM_SEED)
-            model = MTNet(encoder=args.encoder_name)
-        metadata["mtnet.weights"] = f"random (seed {RANDOM_SEED})"
+        model = build_mtnet(args.encoder_name, device="cpu", seed=RANDOM_SEED)
+        metadata = {"mtnet.weights": f"random (seed {RANDOM_SEED})"}
         log.warning("exporting an UNTRAINED network (random weights): its masks are meaningless")
     else:
-        model = MTNet(encoder=args.encoder_name)
-        load_weights(model, args.test_model)
-        metadata["mtnet.weights"] = str(args.test_model)
-        metadata["mtnet.weights_sha256"] = sha256_file(args.test_model)
-    out = Path(args.out)
-    if out.is_dir():
-        raise InputError(f"--out {out}: is a folder; expected an .onnx file path")
+        model = build_mtnet(args.encoder_name, weights=args.test_model, device="cpu")
+        metadata = {
+            "mtnet.weights": str(args.test_model),
+            "mtnet.weights_sha256": sha256_file(args.test_model),
+        }
+    metadata["mtnet.encoder_name"] = model.encoder_name
     return export_onnx(
-        model.eval(),
-        out,
-        tuple(args.test_size),
-        optimize=not args.no_optimize,
-        metadata=metadata,
+        model, out, tuple(args.test_size), optimize=not args.no_optimize, metadata=metadata
     )
 
 
@@ -177,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         run(build_parser().parse_args(argv))
-    except (InputError, CheckpointError) as err:
+    except InputError as err:
         print(f"export_onnx: error: {err}", file=sys.stderr)
         return 2
     return 0

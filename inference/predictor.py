@@ -1,6 +1,7 @@
 """MTNet for Python code: frames in, masks out, streamed clip by clip.
 
     from model import build_mtnet
+from model.variants import check_test_size
     from inference import MTNetPredictor
 
     model = build_mtnet("convnext-tiny", weights="saves/mtnet.pth", device="auto")
@@ -38,12 +39,13 @@ from torch import Tensor, nn
 
 from dataset.registry import TASKS
 from dataset.test_videos import Clip, make_clip
-from model import build_mtnet, variant_of_file
+from model import build_mtnet
+from model.variants import check_test_size
 from util.errors import InputError
-from util.flow import FlowSettings, make_estimator, render_flow
-from util.image import jpeg_round_trip, read_rgb
-from util.precision import AUTOCAST_DTYPES
+from util.flow import FlowSettings, flow_picture, make_estimator
+from util.image import as_pil_rgb, jpeg_round_trip, read_rgb_array
 
+from .backend import Backend, device_of, make_backend
 from .postprocess import prob_to_mask, resize_probs
 from .video_input import VideoInput
 
@@ -72,42 +74,66 @@ class MTNetPredictor:
     """Segments videos with a built MTNet (see ``model.build_mtnet``).
 
     Args:
-        model: the network; put in eval mode, on ``device``.
+        model: the network; put in eval mode, on ``device`` (``None`` with the onnxruntime
+            runtime).
         task: ``"UVOS"`` (binary masks, {0, 255}) or ``"VSOD"`` (saliency maps, 0..255).
         test_size: the network's input (H, W), multiples of 64; the paper's is (512, 512).
         clip_length: frames per forward pass (the paper's test clips: 9).
         device: where the network runs; default: where its parameters are.
         precision: ``"fp32"`` (the default and the faithful mode); ``"bf16"`` or ``"fp16"``
-            run the forward under autocast (fp16 on CUDA only).
+            (CUDA) under autocast; ``"int8"`` (CPU) with dynamically quantised Linear layers.
+        runtime: ``"torch"`` or ``"onnxruntime"`` (fp32, CPU, the ``onnx_path`` export).
+        channels_last, compile: options of the torch runtime.
         flow: how ``segment`` computes flow images when none are given, and how
             ``segment_video`` makes them (DIS by default).
+
+    The precision and runtime plug in at one place, ``inference.backend.make_backend``.
     """
 
     def __init__(
         self,
-        model: nn.Module,
+        model: nn.Module | None,
         task: str = "UVOS",
         test_size: tuple[int, int] = (512, 512),
         clip_length: int = 9,
         *,
         device: str | torch.device | None = None,
         precision: str = "fp32",
+        runtime: str = "torch",
+        onnx_path: str | os.PathLike | None = None,
+        channels_last: bool = False,
+        compile: bool = False,
         flow: FlowSettings | None = None,
     ):
         if task not in TASKS:
             raise InputError(f"task {task!r}: expected one of {', '.join(TASKS)}")
         if clip_length < 1:
             raise InputError(f"clip_length {clip_length}: expected a positive number")
-        height, width = test_size
-        if height < 64 or width < 64 or height % 64 or width % 64:
-            raise InputError(f"test_size {height} {width}: expected multiples of 64")
-        self.device = torch.device(device) if device is not None else _device_of(model)
-        self.model = model.eval().to(self.device)
+        check_test_size(*test_size, flag="test_size")
+        if device is None:
+            device = device_of(model) if model is not None else torch.device("cpu")
+        if model is not None:
+            model = model.eval().to(device)
+        self.backend: Backend = make_backend(
+            model,
+            precision,
+            runtime,
+            device,
+            channels_last=channels_last,
+            compile=compile,
+            onnx_path=onnx_path,
+        )
+        size = getattr(self.backend, "size", None)  # an ONNX export fixes H x W
+        if size is not None and tuple(size) != tuple(test_size):
+            raise InputError(
+                f"{onnx_path}: exported for {size[0]}x{size[1]} inputs, not test_size "
+                f"{test_size[0]}x{test_size[1]}; export again for that size"
+            )
+        self.device = self.backend.device
         self.task = task
-        self.test_size = (int(height), int(width))
+        self.test_size = (int(test_size[0]), int(test_size[1]))
         self.clip_length = clip_length
         self.precision = precision
-        self.autocast_dtype = _autocast_dtype(precision, self.device)
         self.flow = flow or FlowSettings()
 
     @classmethod
@@ -119,8 +145,12 @@ class MTNetPredictor:
         **kwargs,
     ) -> MTNetPredictor:
         """A predictor for a weights file; its variant (tiny or small) is read off its keys."""
-        model = build_mtnet(variant_of_file(weights), weights=weights, device=device)
+        model = build_mtnet(None, weights=weights, device=device)
         return cls(model, task, **kwargs)
+
+    def describe(self) -> dict[str, object]:
+        """What runs the network: precision, runtime, device, CPU, library versions."""
+        return self.backend.describe()
 
     # --- one clip -------------------------------------------------------------------------
 
@@ -131,10 +161,9 @@ class MTNetPredictor:
         flows = flows.to(self.device, non_blocking=True)[None]
         self._sync()
         start = time.perf_counter()
-        with torch.inference_mode(), self._autocast():
-            prob = self.model(imgs, flows)
+        prob = self.backend(imgs, flows)  # inference mode, precision and fp32 output inside
         self._sync()
-        return prob.float(), time.perf_counter() - start
+        return prob, time.perf_counter() - start
 
     def predict(self, clip: Clip, *, with_probs: bool = False) -> ClipResult:
         """Masks of one clip (and the probability maps with ``with_probs``).
@@ -212,8 +241,8 @@ class MTNetPredictor:
                 work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="mtnet-"))
             source = VideoInput.resolve(path, Path(work_dir) / "work")
             video = source.prepare(self.flow, self.device)
-            frames = (np.asarray(read_rgb(p)) for p in video.frames)
-            flows = (np.asarray(read_rgb(p)) for p in video.flows)
+            frames = (read_rgb_array(p) for p in video.frames)
+            flows = (read_rgb_array(p) for p in video.flows)
             results = self.segment(frames, flows, with_probs=with_probs, video=source.name)
             for name, result in zip(video.stems, results, strict=True):
                 yield (name, *result) if with_probs else (name, result)
@@ -223,49 +252,23 @@ class MTNetPredictor:
     def _with_flows(self, frames: Iterable[Frame]) -> Iterator[tuple[int, Frame, np.ndarray]]:
         """Frames with flows computed between consecutive ones (the last reuses the
         preceding flow), each flow rendered and JPEG-encoded as ``util.flow`` writes it."""
-        estimator = make_estimator(self.flow.method, self.flow.raft_weights, self.flow.raft_model)
+        flow = self.flow
+        estimator = make_estimator(flow.method, flow.raft_weights, flow.raft_model, self.device)
         previous_flow = None
         for i, frame, following in _with_next(frames):
-            current = np.asarray(frame.convert("RGB") if isinstance(frame, Image.Image) else frame)
             if following is _END:
                 if previous_flow is None:
                     raise InputError("a single frame; expected two or more (motion)")
                 yield i, frame, previous_flow
                 return
-            nxt = np.asarray(
-                following.convert("RGB") if isinstance(following, Image.Image) else following
-            )
-            if nxt.shape != current.shape:
-                raise InputError(
-                    f"frame {i + 1} is {nxt.shape[1]}x{nxt.shape[0]} but frame {i} is "
-                    f"{current.shape[1]}x{current.shape[0]}; expected frames of one size"
-                )
-            previous_flow = jpeg_round_trip(render_flow(estimator(current, nxt)))
+            current, nxt = np.asarray(as_pil_rgb(frame)), np.asarray(as_pil_rgb(following))
+            picture = flow_picture(estimator, current, nxt, f"frame {i}", f"frame {i + 1}")
+            previous_flow = jpeg_round_trip(picture)  # as util.flow writes it
             yield i, frame, previous_flow
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
-
-
-def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    if precision == "fp32":
-        return None
-    if precision not in AUTOCAST_DTYPES:
-        raise InputError(f"precision {precision!r}: expected fp32, bf16 or fp16")
-    if precision == "fp16" and device.type != "cuda":
-        raise InputError("precision fp16 runs on CUDA only; on the CPU use bf16 or fp32")
-    return AUTOCAST_DTYPES[precision]
 
 
 def _with_next(items: Iterable) -> Iterator[tuple[int, object, object]]:

@@ -25,20 +25,23 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from dataset.registry import Benchmark, resolve_benchmark
-from dataset.test_videos import Clip, PairedVideo, VideoClips, pair_video
+from dataset.test_videos import PairedVideo, VideoClips, pair_video
+from dataset.worker_errors import ErrorsAsValues
 from model import build_mtnet
-from util.distributed import DistInfo, cleanup, init_distributed
+from util.distributed import DistInfo, cleanup, init_distributed, usable_cpus
 from util.errors import InputError
-from util.fileio import atomic_path
+from util.fileio import atomic_path, sha256_file
 from util.layout import mask_path
 
 from . import config
+from .backend import check_runtime, describe_line
 from .config import TestConfig
+from .export_onnx import export_onnx
 from .predictor import MTNetPredictor
 from .video_input import VideoInput
 from .writer import MaskWriter
@@ -105,29 +108,91 @@ def build_model(cfg: TestConfig, device: torch.device) -> nn.Module:
     if cfg.test_model is not None:
         return build_mtnet(cfg.encoder_name, weights=cfg.test_model, device=device)
     log.warning(untrained_warning())
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(UNTRAINED_SEED)
-        return build_mtnet(cfg.encoder_name, device=device)
+    return build_mtnet(cfg.encoder_name, device=device, seed=UNTRAINED_SEED)
 
 
 def make_predictor(cfg: TestConfig, device: torch.device) -> MTNetPredictor:
-    """The predictor of a test run: the network, the task, the size, the precision."""
-    return MTNetPredictor(
-        build_model(cfg, device),
+    """The predictor of a test run: the network, the task, the size, the precision and
+    runtime (with ``--runtime onnxruntime`` and no ``--onnx``, the network is exported once
+    into ``{output_dir}/{model_name}/onnx/`` and the file reused by later runs)."""
+    mode = precision(cfg, device)
+    # before the weights are read or the network exported
+    check_runtime(cfg.runtime, mode, device, channels_last=cfg.channels_last, compile=cfg.compile)
+    model = build_model(cfg, device)
+    onnx_path = cfg.onnx
+    if cfg.runtime == "onnxruntime" and onnx_path is None:
+        onnx_path = cached_onnx(model, cfg)
+    predictor = MTNetPredictor(
+        model if cfg.runtime == "torch" else None,
         cfg.task_name,
         cfg.test_size,
         cfg.test_length,
         device=device,
-        precision=precision(cfg, device),
+        precision=mode,
+        runtime=cfg.runtime,
+        onnx_path=onnx_path,
+        channels_last=cfg.channels_last,
+        compile=cfg.compile,
         flow=cfg.flow_settings(),
     )
+    log.info("network: %s", describe_line(predictor.describe()))
+    return predictor
 
 
-def _cpu_count() -> int:
-    """Cores this process may use (its affinity where the system has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+def weights_id(cfg: TestConfig) -> str:
+    """What the weights are: the file's SHA-256, or the untrained network's seed."""
+    if cfg.test_model is None:
+        return f"random (seed {UNTRAINED_SEED})"
+    return sha256_file(cfg.test_model)
+
+
+def cached_onnx(model: nn.Module, cfg: TestConfig) -> Path:
+    """The network's ONNX export for the test size, made once per weights and size."""
+    height, width = cfg.test_size
+    tag = weights_id(cfg).split()[0][:16]
+    path = cfg.layout().model_root / "onnx" / f"{cfg.encoder_name}_{tag}_{height}x{width}.onnx"
+    if not path.is_file():
+        log.info("exporting the network to %s (once; later runs reuse it)", path)
+        export_onnx(
+            model.cpu(), path, cfg.test_size, metadata={"mtnet.weights": str(cfg.test_model)}
+        )
+    return path
+
+
+# Settings that decide the masks' values: a folder is completed (--skip_existing) only
+# with the same ones.
+_MASK_SETTINGS = ("weights", "encoder_name", "test_size", "test_length", "precision", "runtime",
+                  "channels_last")  # fmt: skip
+
+
+def provenance(cfg: TestConfig, predictor: MTNetPredictor) -> dict[str, object]:
+    """What made the masks: the weights' hash and the settings and backend of the run."""
+    return {
+        "weights": weights_id(cfg),
+        "encoder_name": cfg.encoder_name,
+        "test_size": list(cfg.test_size),
+        "test_length": cfg.test_length,
+        "channels_last": cfg.channels_last,
+        **predictor.describe(),
+    }
+
+
+def check_same_settings(cfg: TestConfig, made_by: dict[str, object]) -> None:
+    """With ``--skip_existing``: refuse to complete masks begun with other weights or
+    another mode (the folder would mix two models' masks)."""
+    path = cfg.layout().config_path
+    try:
+        before = json.loads(path.read_text()).get("provenance", {})
+    except (OSError, ValueError, AttributeError):
+        return  # nothing begun yet (or no record): nothing to compare
+    changed = [k for k in _MASK_SETTINGS if k in before and before[k] != made_by.get(k)]
+    if changed:
+        key = changed[0]
+        raise InputError(
+            f"{path}: the masks there were begun with {key} {before[key]}, this run has "
+            f"{made_by.get(key)}; expected the same settings to complete them with "
+            "--skip_existing, or another --output_dir / --model_name"
+        )
 
 
 def untrained_warning() -> str:
@@ -138,26 +203,6 @@ def untrained_warning() -> str:
         "the pipeline. For real masks get mtnet.pth from the authors' MTNet release and put "
         "it in saves/ (see saves/README.md), or pass --test_model FILE"
     )
-
-
-class _ErrorsAsValues(Dataset):
-    """Returns a clip's ``InputError`` instead of raising it in a worker.
-
-    The DataLoader re-raises worker errors with the worker's traceback folded into the
-    message; passed back as a value, the error keeps its one-line message.
-    """
-
-    def __init__(self, dataset: Dataset):
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> Clip | InputError:
-        try:
-            return self.dataset[index]
-        except InputError as err:
-            return err
 
 
 def run_jobs(
@@ -178,7 +223,7 @@ def run_jobs(
     owners = [(j, i == len(c) - 1) for j, c in enumerate(clips) for i in range(len(c))]
     on_cpu = predictor.device.type == "cpu"
     loader = DataLoader(
-        _ErrorsAsValues(ConcatDataset(clips)),
+        ErrorsAsValues(ConcatDataset(clips)),
         batch_size=None,
         num_workers=cfg.num_workers,
         pin_memory=not on_cpu,
@@ -250,9 +295,22 @@ def _log_summary(what: str, stats: Stats, info: DistInfo) -> None:
     )
 
 
-def _write_config(cfg: TestConfig) -> None:
+def _write_config(cfg: TestConfig, made_by: dict[str, object]) -> None:
+    """``test_config.json``: the settings and the provenance of the run."""
+    record = {**asdict(cfg), "provenance": made_by}
     with atomic_path(cfg.layout().config_path) as tmp:
-        tmp.write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def _start(cfg: TestConfig, predictor: MTNetPredictor, info: DistInfo) -> None:
+    """Check ``--skip_existing`` against the folder's record, then log and write the
+    settings (main rank)."""
+    made_by = provenance(cfg, predictor)
+    if cfg.skip_existing:
+        check_same_settings(cfg, made_by)
+    if info.is_main:
+        log.info("config %s", json.dumps(asdict(cfg)))
+        _write_config(cfg, made_by)
 
 
 def _select(jobs: list[VideoJob], info: DistInfo, skip_existing: bool) -> list[VideoJob]:
@@ -303,9 +361,7 @@ def run(cfg: TestConfig) -> Stats:
             return run_video(cfg, info)
         plans = plan(cfg)
         predictor = make_predictor(cfg, info.device)
-        if info.is_main:
-            log.info("config %s", json.dumps(asdict(cfg)))
-            _write_config(cfg)
+        _start(cfg, predictor, info)
         total = Stats()
         for name, jobs in plans:
             mine = _select(jobs, info, cfg.skip_existing)
@@ -333,12 +389,11 @@ def run_video(cfg: TestConfig, info: DistInfo) -> Stats:
     source = VideoInput.resolve(cfg.video, layout.work_root)
     predictor = make_predictor(cfg, info.device)
     video = source.prepare(cfg.flow_settings(), info.device)
-    log.info("config %s", json.dumps(asdict(cfg)))
-    _write_config(cfg)
+    _start(cfg, predictor, info)
     job = VideoJob(video, layout.clip_dir(source.name))
     todo = _select([job], info, cfg.skip_existing)
     # one video: more reading processes than cores only compete with the network
-    workers = min(cfg.num_workers, _cpu_count())
+    workers = min(cfg.num_workers, usable_cpus())
     stats = run_dataset(
         source.name, todo, predictor, replace(cfg, num_workers=workers), info, per_frame=True
     )

@@ -17,7 +17,6 @@ that ``util.layout.OutputLayout`` defines:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -28,7 +27,7 @@ import torch
 
 from dataset.test_videos import PairedVideo, VideoSpec, pair_video
 from util.errors import InputError
-from util.fileio import atomic_path
+from util.fileio import read_json, write_json
 from util.flow import FlowSettings, compute_flows, list_frames
 from util.image import IMAGE_EXTS, list_images
 from util.layout import mask_path
@@ -79,7 +78,7 @@ class VideoInput:
         Raises ``VideoError`` (an unreadable video), ``FlowError`` (no frames, frames of
         different sizes, RAFT weights) or ``InputError``.
         """
-        manifest = _read_json(self.work / MANIFEST)
+        manifest = read_json(self.work / MANIFEST)
         source = self._fingerprint()
         if manifest.get("source") != source or not self._frames_complete(manifest):
             if manifest:
@@ -87,12 +86,12 @@ class VideoInput:
             self._clear(self.work / MANIFEST, self.flow_dir, self.work / "frame")
             count = len(extract_frames(self.path, self.frame_dir)) if self.is_file else None
             manifest = {"source": source, "frames": count}
-        flow_record = self._flow_record(flow)
+        flow_record = flow.record()
         if manifest.get("flow") != flow_record:
             if manifest.get("flow") is not None:
                 log.info("%s: another flow method; flows are computed again", self.work)
             self._clear(self.flow_dir)
-        _write_json(self.work / MANIFEST, {**manifest, "flow": flow_record})
+        write_json(self.work / MANIFEST, {**manifest, "flow": flow_record})
 
         frames = list_frames(self.frame_dir)  # FlowError for an empty folder
         if len(frames) < 2:
@@ -129,13 +128,6 @@ class VideoInput:
         found = folder.is_dir() and sum(1 for _ in folder.glob("[0-9]*.jpg"))
         return found == manifest.get("frames")
 
-    @staticmethod
-    def _flow_record(flow: FlowSettings) -> dict:
-        if flow.method != "raft":
-            return {"method": flow.method}
-        weights = str(Path(flow.raft_weights).resolve())
-        return {"method": "raft", "model": flow.raft_model, "weights": weights}
-
     def _clear(self, *paths: Path) -> None:
         """Remove work files; only ever below ``self.work`` (never a user's frame folder)."""
         for path in paths:
@@ -164,16 +156,3 @@ class VideoInput:
         )
         visualise_video(vis, overlay_dir, vis_cfg)
         return overlay_dir / f"{self.name}.mp4"
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        obj = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return obj if isinstance(obj, dict) else {}
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")

@@ -98,7 +98,7 @@ def test_precision_errors_are_one_line(name: str, device: str, message: str) -> 
 
 def test_fp16_backend_on_cpu_is_refused(net: MTNet) -> None:
     with pytest.raises(InputError, match=r"^--precision fp16: runs on CUDA only"):
-        make_backend(net, "fp16", device="cpu")
+        make_backend(net, "fp16", device="cpu")  # refused at construction, before any clip
 
 
 def test_bf16_without_native_support_warns_once(monkeypatch, caplog) -> None:
@@ -162,8 +162,9 @@ def test_quantize_int8_keeps_a_linear_close() -> None:
     torch.manual_seed(1)
     layer = nn.Linear(64, 32).eval()
     x = torch.randn(5, 64)
-    q = quantize_int8(nn.Sequential(layer))
-    assert type(layer) is nn.Linear
+    seq = nn.Sequential(layer)
+    q = quantize_int8(seq)
+    assert type(seq[0]) is nn.Linear and type(q[0]) is not nn.Linear  # a quantised copy
     ref = layer(x)
     # int8 weights and activations: error of a few quantisation steps of the output scale
     assert (q(x) - ref).abs().max() < 0.02 * ref.abs().max()
@@ -178,7 +179,6 @@ def test_bf16_backend_close_to_fp32(
     assert out.dtype == torch.float32
     assert not torch.equal(out, reference)  # autocast was active
     assert (out - reference).abs().max() < 0.02
-    assert not torch.is_autocast_enabled("cpu")
 
 
 def test_channels_last_backend_is_a_copy(
