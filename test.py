@@ -15,7 +15,7 @@ import sys
 
 from inference.config import parse_config
 from inference.runner import run
-from util.errors import InputError
+from util.errors import exit_status
 from util.memory import retain_freed_memory
 
 
@@ -33,12 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run test.py; a user's mistake ends with one line on stderr and exit status 2."""
     _setup_logging()
     retain_freed_memory()
-    try:
-        run(parse_config(argv))
-    except InputError as err:
-        print(f"test.py: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_status("test.py", lambda: run(parse_config(argv)))
 
 
 if __name__ == "__main__":

@@ -13,18 +13,12 @@ import sys
 from collections.abc import Sequence
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _train(argv: Sequence[str] | None) -> None:
     from training.config import config_from_args
     from training.trainer import train
-    from util.distributed import cleanup
-    from util.errors import InputError
     from util.memory import retain_freed_memory
 
-    try:
-        cfg = config_from_args(argv)
-    except InputError as err:
-        print(f"train.py: error: {err}", file=sys.stderr)
-        return 2
+    cfg = config_from_args(argv)  # every flag checked before any work
     rank = int(os.environ.get("RANK", "0"))
     logging.basicConfig(
         level=logging.INFO if rank == 0 else logging.WARNING,
@@ -32,15 +26,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     retain_freed_memory()
+    train(cfg)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run train.py; a user's mistake (data, paths, flags) ends with one line on stderr and
+    exit status 2, on every rank."""
+    from util.distributed import cleanup
+    from util.errors import exit_status
+
     try:
-        train(cfg)
-    except InputError as err:
-        # a user's mistake (data, paths, flags): one line, no traceback
-        print(f"train.py: error: {err}", file=sys.stderr)
-        return 2
+        return exit_status("train.py", lambda: _train(argv))
     finally:
         cleanup()
-    return 0
 
 
 if __name__ == "__main__":

@@ -10,18 +10,13 @@ import logging
 import sys
 
 from inference.visualize import parse_config, run
-from util.errors import InputError
+from util.errors import exit_status
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run visualize.py; a user's mistake ends with one line on stderr and exit status 2."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        run(parse_config(argv))
-    except InputError as err:
-        print(f"visualize.py: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_status("visualize.py", lambda: run(parse_config(argv)))
 
 
 if __name__ == "__main__":

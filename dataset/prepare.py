@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from util.errors import InputError
+from util.errors import InputError, exit_status
 from util.fileio import atomic_path, read_json, write_json
 from util.flow import (
     METHODS,
@@ -477,15 +477,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.no_progress,
         videos=tuple(args.videos) if args.videos else None,
     )
-    try:
-        if args.source == "davis2016":
-            prepare_davis2016(args.src, args.out, options, args.splits)
-        else:
-            prepare_youtube_vos(args.src, args.out, options)
-    except (InputError, OSError) as err:
-        print(f"dataset.prepare: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    if args.source == "davis2016":
+        return exit_status(
+            "dataset.prepare",
+            lambda: prepare_davis2016(args.src, args.out, options, args.splits),
+            also=(OSError,),
+        )
+    return exit_status(
+        "dataset.prepare", lambda: prepare_youtube_vos(args.src, args.out, options), also=(OSError,)
+    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from torch import nn
 
 from model import build_mtnet
 from model.variants import ENCODERS, check_test_size
-from util.errors import InputError
+from util.errors import InputError, exit_status
 from util.fileio import atomic_path, check_output_file, sha256_file
 
 log = logging.getLogger(__name__)
@@ -158,12 +158,7 @@ def run(args: argparse.Namespace) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """Export; a user's mistake ends with one line on stderr and exit status 2."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        run(build_parser().parse_args(argv))
-    except InputError as err:
-        print(f"export_onnx: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_status("export_onnx", lambda: run(build_parser().parse_args(argv)))
 
 
 if __name__ == "__main__":

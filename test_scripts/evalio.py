@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from util import fileio
-from util.errors import InputError
+from util.errors import InputError, exit_status
 from util.fileio import check_output_file
 from util.image import IMAGE_EXTS, list_images, read_grey, read_mask
 from util.layout import mask_path
@@ -148,8 +147,4 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     stderr and exit status 2. Warnings go to stderr as ``warning: ...`` lines."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    try:
-        return main(argv)
-    except InputError as exc:  # EvalError and every other user error
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return exit_status(None, lambda: main(argv))

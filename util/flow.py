@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 from util import distributed
 from util.checkpoint import CheckpointError, load_file, require_finite
-from util.errors import InputError
+from util.errors import InputError, exit_status
 from util.fileio import check_output_dir, read_json, write_json
 from util.image import list_images, read_rgb_array, write_image
 
@@ -421,17 +421,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "num_flow_updates": args.raft_iters,
         "progress": not args.no_progress,
     }
-    try:
+
+    def work() -> None:
         if args.root is not None:
             paths = compute_root_flows(args.root, **options)
         else:
             check_output_dir(args.out, "--out")
             paths = compute_flows(args.frames, args.out, **options)
-    except (InputError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    log.info("%d flow images in place", len(paths))
-    return 0
+        log.info("%d flow images in place", len(paths))
+
+    return exit_status(None, work, also=(OSError,))
 
 
 if __name__ == "__main__":
