@@ -50,7 +50,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--test_model", default=None, help="weights (default: random init)")
     p.add_argument("--device", default="auto")
     p.add_argument("--amp", action="store_true")
-    p.add_argument("--num_workers", type=int, default=2)
+    p.add_argument("--num_workers", type=int, default=None, help="default: test.py's")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     return p.parse_args()
 

@@ -3,6 +3,7 @@
     python -m benchmarks.precision_speed                        # 512x512, clips of 9
     python -m benchmarks.precision_speed --size 128 128 --clip 3 --repeats 2 --agree_frames 9
     python -m benchmarks.precision_speed --weights model.pth    # agreement on trained weights
+    python -m benchmarks.precision_speed --weights trained      # ... on a briefly trained model
 
 Speed: every mode runs in this one process, alternated round by round (fp32, bf16, int8,
 ...; then again), so a machine whose load drifts slows all modes alike; each mode's
@@ -20,6 +21,9 @@ fp32's, through test.py's post-processing, on DAVIS-16 validation videos at
 ``--agree_size`` (random inputs when the shared data is absent), for the rebuildable
 random weights (seed 0) and, with ``--weights``, for a trained model. On random weights
 the probabilities are flat and the masks noise-like, so agreement there says little.
+``--weights trained`` uses a model that has learned something: main_train from scratch on
+the shared DAVIS-16 videos at 256x256 for ``--train_iters`` steps (batch 2), made once with
+train.py into ``--train_cache`` (outside the repository) and reused.
 """
 
 from __future__ import annotations
@@ -87,7 +91,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--modes", nargs="+", default=None, choices=list(MODES), help="default: all")
     p.add_argument("--compile", action="store_true", help="add the torch.compile modes (slow)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
-    p.add_argument("--weights", default=None, help="trained weights for the agreement check")
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="trained weights for the agreement check ('trained': "
+        "the briefly trained model of --train_cache, made when missing)",
+    )
+    p.add_argument("--train_cache", type=Path, default=Path.home() / ".cache" / "mtnet-bench")
+    p.add_argument("--train_iters", type=int, default=150, help="steps of the trained model")
     p.add_argument("--root", default=str(SHARED_ROOT), help="holds DAVIS16/val/{frame,flow}")
     p.add_argument("--videos", nargs="+", default=VIDEOS)
     p.add_argument("--agree_size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"))
@@ -304,6 +315,27 @@ def print_agreement(what: str, inputs: str, size, result) -> None:
         print(f"{name:20s} {iou:14.4f} {diff:18.5f}")
 
 
+def trained_weights(args: argparse.Namespace) -> Path:
+    """The briefly trained model (see the module docstring), trained once and cached."""
+    run_dir = args.train_cache / "MTNet" / "main_train"
+    path = run_dir / f"{args.train_iters}_checkpoint.pth"
+    if path.is_file():
+        return path
+    print(f"training the agreement model ({args.train_iters} steps) into {run_dir}", flush=True)
+    subprocess.run(
+        [
+            sys.executable, "train.py", "--stage", "main_train", "--root", args.root,
+            "--train_dataset", "DAVIS16/val", "--val_dataset", "DAVIS16/val", "--imsize", "256",
+            "--batch_size", "2", "--max_iter", str(args.train_iters), "--eval_iter", "1000000",
+            "--save_checkpoint_interval", str(args.train_iters), "--log_image_interval",
+            "1000000", "--exp", str(args.train_cache), "--device", "cpu", "--num_workers", "1",
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -339,6 +371,8 @@ def main(argv: list[str] | None = None) -> None:
         agree_size = tuple(args.agree_size)
         weights = [("random weights (seed 0)", model, "random")]
         if args.weights:
+            if args.weights == "trained":
+                args.weights = str(trained_weights(args))
             trained = build_mtnet(None, weights=args.weights, device="cpu")
             weights.append((f"trained weights {args.weights}", trained, "trained"))
         for what, net, tag in weights:

@@ -6,6 +6,8 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from dataset.registry import BENCHMARKS, TASKS
 from model.variants import ENCODERS, check_test_size
 from util.distributed import usable_cpus
@@ -34,9 +36,18 @@ def default_test_model(video: bool) -> str | None:
     return None
 
 
-def default_num_workers() -> int:
-    """Reading processes by default: 4, or fewer on a machine with fewer cores (PyTorch's
-    DataLoader warns when asked for more workers than cores)."""
+def default_num_workers(device: torch.device) -> int:
+    """Reading processes when ``--num_workers`` is not given.
+
+    On CUDA: 4, or fewer on a machine with fewer cores (PyTorch's DataLoader warns when
+    asked for more workers than cores). On the CPU: the cores that the network's threads
+    leave free (none on 2 cores): a reading process that shares a core with the network
+    stalls all its threads, while reading in the main process between clips costs little
+    (benchmarks/infer_speed.py, 2 cores, 512x512: end to end 75% of network-only with one
+    reading process, 97% with none).
+    """
+    if device.type == "cpu":
+        return max(0, min(4, usable_cpus() - torch.get_num_threads()))
     return min(4, usable_cpus())
 
 
@@ -65,7 +76,7 @@ class TestConfig:
     onnx: str | None = None
     channels_last: bool = False
     compile: bool = False
-    num_workers: int = field(default_factory=default_num_workers)
+    num_workers: int | None = None  # None: default_num_workers(device)
     videos: list[str] | None = None
     drop_tail: bool | None = None
     skip_existing: bool = False
@@ -79,7 +90,7 @@ class TestConfig:
         if self.test_length < 1:
             raise InputError(f"--test_length {self.test_length}: expected a positive number")
         check_test_size(*self.test_size)
-        if self.num_workers < 0:
+        if self.num_workers is not None and self.num_workers < 0:
             raise InputError(f"--num_workers {self.num_workers}: expected 0 or more")
         check_output_dir(self.output_dir, "--output_dir")
         if self.video is not None and self.flow_method == "raft":
@@ -167,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--num_workers",
         type=int,
         default=d.num_workers,
-        help="reading processes (4, or the number of cores if fewer)",
+        help="reading processes (default: on CUDA 4, or the cores if fewer; on the CPU the "
+        "cores the network's threads leave free, 0 on 2 cores)",
     )
     p.add_argument("--videos", nargs="+", default=d.videos, help="only these videos")
     p.add_argument(

@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -33,14 +33,14 @@ from dataset.registry import Benchmark, resolve_benchmark
 from dataset.test_videos import PairedVideo, VideoClips, pair_video
 from dataset.worker_errors import ErrorsAsValues
 from model import build_mtnet
-from util.distributed import DistInfo, cleanup, init_distributed, usable_cpus
+from util.distributed import DistInfo, cleanup, init_distributed
 from util.errors import InputError
 from util.fileio import atomic_path, sha256_file
 from util.layout import mask_path
 
 from . import config
 from .backend import check_runtime, describe_line
-from .config import TestConfig
+from .config import TestConfig, default_num_workers
 from .export_onnx import export_onnx
 from .predictor import MTNetPredictor
 from .video_input import VideoInput
@@ -225,7 +225,7 @@ def run_jobs(
     loader = DataLoader(
         ErrorsAsValues(ConcatDataset(clips)),
         batch_size=None,
-        num_workers=cfg.num_workers,
+        num_workers=reading_processes(cfg, predictor.device),
         pin_memory=not on_cpu,
         worker_init_fn=_yield_to_network if on_cpu else None,
     )
@@ -246,6 +246,11 @@ def run_jobs(
                 frames=stats.frames, fps=f"{stats.frames / (time.perf_counter() - start):.2f}"
             )
     return stats
+
+
+def reading_processes(cfg: TestConfig, device: torch.device) -> int:
+    """``--num_workers``, or the machine's default for ``device``."""
+    return cfg.num_workers if cfg.num_workers is not None else default_num_workers(device)
 
 
 def _yield_to_network(*_: object) -> None:
@@ -392,11 +397,7 @@ def run_video(cfg: TestConfig, info: DistInfo) -> Stats:
     _start(cfg, predictor, info)
     job = VideoJob(video, layout.clip_dir(source.name))
     todo = _select([job], info, cfg.skip_existing)
-    # one video: more reading processes than cores only compete with the network
-    workers = min(cfg.num_workers, usable_cpus())
-    stats = run_dataset(
-        source.name, todo, predictor, replace(cfg, num_workers=workers), info, per_frame=True
-    )
+    stats = run_dataset(source.name, todo, predictor, cfg, info, per_frame=True)
     label = cfg.model_name if cfg.test_model else f"{cfg.model_name} (untrained)"
     overlay = source.write_overlay(video, job.out_dir, layout.overlay_dir, cfg.task_name, label)
     log.info("%d masks in %s; overlay video %s", len(video.frames), job.out_dir, overlay)

@@ -184,13 +184,19 @@ def test_training_files_are_checked_and_flow_sizes_warned_once_per_video(tmp_pat
 
 
 def test_default_reading_processes_fit_the_cores(monkeypatch) -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert test_config.TestConfig().num_workers is None  # decided per device
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    assert test_config.TestConfig().num_workers == 2
+    assert test_config.default_num_workers(cuda) == 2
+    assert test_config.default_num_workers(cpu) == 0  # the network's threads use both cores
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
-    assert test_config.TestConfig().num_workers == 4
+    assert test_config.default_num_workers(cuda) == 4
+    assert test_config.default_num_workers(cpu) == 4
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(5)), raising=False)
+    assert test_config.default_num_workers(cpu) == 3
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
-    parser = test_config.build_parser()
-    assert parser.parse_args([]).num_workers == 1
+    assert test_config.default_num_workers(cuda) == 1
 
 
 def test_every_requirement_is_pinned() -> None:
