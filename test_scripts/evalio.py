@@ -142,7 +142,7 @@ def warn(message: str) -> None:
     log.warning(message)
 
 
-def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None) -> int:
+def run_cli(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None) -> int:
     """Run a script's ``main``; an EvalError (or another user error) becomes one line on
     stderr and exit status 2. Warnings go to stderr as ``warning: ...`` lines."""
     if not logging.getLogger().handlers:

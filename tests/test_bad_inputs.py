@@ -206,3 +206,20 @@ def test_every_requirement_is_pinned() -> None:
         re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", p) for p in packages
     )
     assert any(p.startswith("opencv-python-headless==4.") for p in packages)
+
+
+def test_exit_status_is_zero_or_two_with_one_line(capsys) -> None:
+    from util.errors import InputError, exit_status
+
+    assert exit_status("tool", lambda: 4) == 0  # a work function's return value is no status
+
+    def broken() -> None:
+        raise InputError("x.png: cannot read this image; expected a PNG")
+
+    assert exit_status("tool", broken) == 2
+    assert capsys.readouterr().err == "tool: error: x.png: cannot read this image; expected a PNG\n"
+    missing = Path("/nonexistent/file")
+    with pytest.raises(OSError):
+        exit_status("tool", missing.read_bytes)  # not a user error unless asked
+    assert exit_status(None, missing.read_bytes, also=(OSError,)) == 2
+    assert capsys.readouterr().err.startswith("error: ")

@@ -16,12 +16,12 @@ class InputError(ValueError):
 
 
 def exit_status(prog: str | None, run: Callable[[], object], also: tuple[type, ...] = ()) -> int:
-    """Run a script's work; its exit status: what ``run`` returns if an ``int``, else 0, or
-    2 after one line ``{prog}: error: {message}`` on stderr for a user's mistake (an
-    ``InputError``, or one of ``also``), without a traceback."""
+    """Run a script's work; its exit status: 0, or 2 after one line ``{prog}: error:
+    {message}`` on stderr for a user's mistake (an ``InputError``, or one of ``also``),
+    without a traceback."""
     try:
-        result = run()
+        run()
     except (InputError, *also) as err:
         print(f"{prog}: error: {err}" if prog else f"error: {err}", file=sys.stderr)
         return 2
-    return result if isinstance(result, int) else 0
+    return 0
