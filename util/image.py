@@ -228,7 +228,7 @@ def write_image(
     (.png, .jpg) picks the format. Returns the path."""
     path = Path(path)
     if image.ndim == 3:
-        image = np.ascontiguousarray(image[..., ::-1])  # OpenCV writes BGR
+        image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)  # OpenCV: BGR
     is_jpeg = path.suffix.lower() in (".jpg", ".jpeg")
     params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if is_jpeg else []
     try:
@@ -245,7 +245,7 @@ def write_image(
 def jpeg_round_trip(image: np.ndarray, jpeg_quality: int = JPEG_QUALITY) -> np.ndarray:
     """An RGB ``[h, w, 3]`` uint8 image as it reads back after :func:`write_image` as a JPEG
     (so images kept in memory equal the ones written to work files)."""
-    bgr = np.ascontiguousarray(image[..., ::-1])
+    bgr = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
     ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
     if not ok:
         raise InputError("could not encode an image as JPEG")
