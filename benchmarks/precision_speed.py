@@ -6,7 +6,8 @@
     python -m benchmarks.precision_speed --weights trained      # ... on a briefly trained model
 
 Speed: every mode runs in this one process, alternated round by round (fp32, bf16, int8,
-...; then again), so a machine whose load drifts slows all modes alike; each mode's
+...; then again, each round starting one mode later), so a machine whose load drifts slows
+all modes alike and no mode always runs after the same one; each mode's
 speed-up is the median over rounds of fp32's time / its time in the same round. Inputs
 are random (speed does not depend on them). The network's FLOPs are counted once
 (``FlopCounterMode``, fp32) to give each mode's effective GFLOP/s, printed beside a large
@@ -186,9 +187,12 @@ def speed(args: argparse.Namespace, model: MTNet, onnx_path: Path | None) -> dic
         first = timed(backend, imgs, flows)  # warm-up: oneDNN plans, compilation, ORT arenas
         backends[name], results[name] = backend, {"first_s": first, "times": []}
     rounds = tqdm(range(args.repeats), desc="alternated rounds", unit="round", file=sys.stderr)
-    for _ in rounds:
-        for name, backend in backends.items():
-            results[name]["times"].append(timed(backend, imgs, flows))
+    names = list(backends)
+    for i in rounds:
+        # each round starts one mode later: no mode always follows the same one (a runtime
+        # whose threads keep spinning after its run slows whichever mode comes next)
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            results[name]["times"].append(timed(backends[name], imgs, flows))
     fp32 = results["fp32"]["times"]
     for r in results.values():
         r["median_s"] = statistics.median(r["times"])

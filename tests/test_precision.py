@@ -56,10 +56,15 @@ def test_cpuinfo_flags_of_the_first_processor() -> None:
         "avx512_vnni": True,
         "avx_vnni": False,
     }
-    assert precision.has_native_bf16(caps)
+    assert precision.has_native_bf16(caps, environ={})
+    # oneDNN capped below its bf16 level: computed as on a CPU without it
+    assert not precision.has_native_bf16(caps, environ={"ONEDNN_MAX_CPU_ISA": "AVX2"})
+    assert not precision.has_native_bf16(caps, environ={"DNNL_MAX_CPU_ISA": "avx512_core_vnni"})
+    assert precision.has_native_bf16(caps, environ={"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"})
+    assert precision.has_native_bf16(caps, environ={"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"})
     avx2 = precision.cpu_capabilities(AVX2_ONLY)
     assert [k for k, v in avx2.items() if v] == ["avx2"]
-    assert not precision.has_native_bf16(avx2)
+    assert not precision.has_native_bf16(avx2, environ={})
     assert not any(precision.cpu_capabilities("").values())
 
 
@@ -72,6 +77,11 @@ def test_cpu_description_is_one_line() -> None:
         "AMX INT8, AVX-512 VNNI; lacks AVX-VNNI;"
     )
     assert "unknown (no /proc/cpuinfo)" in precision.cpu_description("")
+    assert "capped" not in precision.cpu_description(CPUINFO, environ={})
+    capped = {"ONEDNN_MAX_CPU_ISA": "AVX2", "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2", "OTHER": "x"}
+    assert precision.cpu_description(CPUINFO, environ=capped).endswith(
+        "threads; capped by ONEDNN_MAX_CPU_ISA=AVX2, FBGEMM_ENABLE_INSTRUCTIONS=AVX2"
+    )
 
 
 @pytest.mark.parametrize(

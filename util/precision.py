@@ -13,7 +13,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import torch
@@ -38,6 +39,18 @@ CPU_FLAGS: dict[str, str] = {
     "avx512_vnni": "AVX-512 VNNI",
     "avx_vnni": "AVX-VNNI",
 }
+
+# Environment variables that cap the instruction sets of PyTorch's own kernels, oneDNN,
+# FBGEMM (int8) and MKL: set to AVX2, they make a newer CPU compute as an AVX2-only one.
+ISA_LIMITS = (
+    "ATEN_CPU_CAPABILITY",
+    "ONEDNN_MAX_CPU_ISA",
+    "DNNL_MAX_CPU_ISA",
+    "FBGEMM_ENABLE_INSTRUCTIONS",
+    "MKL_ENABLE_INSTRUCTIONS",
+)
+# oneDNN ISA names whose level computes bf16 (AVX512_CORE_BF16 and above, AMX, AVX10)
+ONEDNN_BF16_WORDS = ("BF16", "FP16", "AMX", "AVX10", "ALL")
 
 
 def parse_cpuinfo(text: str) -> tuple[str, dict[str, bool]]:
@@ -75,15 +88,28 @@ def cpu_capabilities(cpuinfo: str | None = None) -> dict[str, bool]:
     return parse_cpuinfo(text or "")[1]
 
 
-def has_native_bf16(caps: dict[str, bool] | None = None) -> bool:
-    """True when the CPU computes bf16 natively (AVX-512 BF16 or AMX BF16)."""
+def isa_limits(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ``ISA_LIMITS`` variables set in ``environ`` (default: this process's)."""
+    environ = os.environ if environ is None else environ
+    return {name: environ[name] for name in ISA_LIMITS if environ.get(name)}
+
+
+def has_native_bf16(
+    caps: dict[str, bool] | None = None, environ: Mapping[str, str] | None = None
+) -> bool:
+    """True when the CPU computes bf16 natively (AVX-512 BF16 or AMX BF16) and oneDNN is
+    not capped below the level that uses it (``ONEDNN_MAX_CPU_ISA``)."""
     caps = cpu_capabilities() if caps is None else caps
-    return caps["avx512_bf16"] or caps["amx_bf16"]
+    limits = isa_limits(environ)
+    cap = limits.get("ONEDNN_MAX_CPU_ISA") or limits.get("DNNL_MAX_CPU_ISA")
+    allowed = cap is None or any(word in cap.upper() for word in ONEDNN_BF16_WORDS)
+    return (caps["avx512_bf16"] or caps["amx_bf16"]) and allowed
 
 
-def cpu_description(cpuinfo: str | None = None) -> str:
+def cpu_description(cpuinfo: str | None = None, environ: Mapping[str, str] | None = None) -> str:
     """One line for logs and provenance, e.g. ``"AMD EPYC; has AVX2, AVX-512, AVX-512 BF16,
-    AVX-512 VNNI; lacks AMX, AMX BF16, AMX INT8, AVX-VNNI; torch ISA AVX512, 2 threads"``.
+    AVX-512 VNNI; lacks AMX, AMX BF16, AMX INT8, AVX-VNNI; torch ISA AVX512, 2 threads"``,
+    ending with the ``ISA_LIMITS`` variables set in ``environ`` (default: this process's).
     """
     text = _read_cpuinfo() if cpuinfo is None else cpuinfo
     if not text:
@@ -98,7 +124,11 @@ def cpu_description(cpuinfo: str | None = None) -> str:
             if names
         )
     isa = torch.backends.cpu.get_cpu_capability()
-    return f"{model}; {flags}; torch ISA {isa}, {torch.get_num_threads()} threads"
+    line = f"{model}; {flags}; torch ISA {isa}, {torch.get_num_threads()} threads"
+    limits = isa_limits(environ)
+    if limits:
+        line += "; capped by " + ", ".join(f"{k}={v}" for k, v in limits.items())
+    return line
 
 
 def check_precision(precision: str, device: torch.device) -> None:
@@ -127,7 +157,8 @@ def _warn_slow_bf16() -> None:
     """Warn once per process (cached) that bf16 is emulated on this CPU."""
     log.warning(
         "--precision bf16 on a CPU without native bf16 (neither AVX-512 BF16 nor AMX BF16 "
-        "in /proc/cpuinfo): bf16 is emulated and likely slower than fp32 (CPU: %s)",
+        "in /proc/cpuinfo, or oneDNN capped below them): bf16 is emulated and likely slower "
+        "than fp32 (CPU: %s)",
         cpu_description(),
     )
 
