@@ -23,8 +23,9 @@ fp32's, through test.py's post-processing, on DAVIS-16 validation videos at
 random weights (seed 0) and, with ``--weights``, for a trained model. On random weights
 the probabilities are flat and the masks noise-like, so agreement there says little.
 ``--weights trained`` uses a model that has learned something: main_train from scratch on
-the shared DAVIS-16 videos at 256x256 for ``--train_iters`` steps (batch 2), made once with
-train.py into ``--train_cache`` (outside the repository) and reused.
+the shared DAVIS-16 videos at 256x256 for ``--train_iters`` steps (batch 2; 300 take about
+35 minutes on two CPU cores), made once with train.py into ``--train_cache`` (outside the
+repository) and reused.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "the briefly trained model of --train_cache, made when missing)",
     )
     p.add_argument("--train_cache", type=Path, default=Path.home() / ".cache" / "mtnet-bench")
-    p.add_argument("--train_iters", type=int, default=150, help="steps of the trained model")
+    p.add_argument("--train_iters", type=int, default=300, help="steps of the trained model")
     p.add_argument("--root", default=str(SHARED_ROOT), help="holds DAVIS16/val/{frame,flow}")
     p.add_argument("--videos", nargs="+", default=VIDEOS)
     p.add_argument("--agree_size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"))
