@@ -23,9 +23,9 @@ fp32's, through test.py's post-processing, on DAVIS-16 validation videos at
 random weights (seed 0) and, with ``--weights``, for a trained model. On random weights
 the probabilities are flat and the masks noise-like, so agreement there says little.
 ``--weights trained`` uses a model that has learned something: main_train from scratch on
-the shared DAVIS-16 videos at 256x256 for ``--train_iters`` steps (batch 2; 300 take about
-35 minutes on two CPU cores), made once with train.py into ``--train_cache`` (outside the
-repository) and reused.
+the shared DAVIS-16 videos at 256x256 for ``--train_iters`` steps (batch 2; 300 steps and
+the final validation take about 45 minutes on two CPU cores), made once with train.py into
+``--train_cache`` (outside the repository) and reused.
 """
 
 from __future__ import annotations
@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.memory_one:
         memory_one(args)
         return
-    native = "native" if has_native_bf16() else "EMULATED (no AVX-512 BF16 / AMX): slow"
+    native = "native" if has_native_bf16() else "EMULATED (no AVX-512 BF16 / AMX, or capped): slow"
     print(f"MTNet precision modes, torch {torch.__version__}")
     print(f"CPU: {cpu_description()}")
     print(f"bf16 on this CPU: {native}")

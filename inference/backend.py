@@ -24,7 +24,6 @@ CPU in eager mode and no faster than fp32 under ``torch.compile``, so it is not 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import time
@@ -37,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from util.errors import InputError
-from util.precision import autocast_dtype, check_precision, cpu_description
+from util.precision import autocast, autocast_dtype, check_precision, cpu_description
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +141,7 @@ class TorchBackend:
         """``[1, T, 3, H, W]`` x 2 -> fp32 probabilities ``[T, 1, H, W]`` on ``device``."""
         imgs = imgs.to(self.device, non_blocking=True)
         flows = flows.to(self.device, non_blocking=True)
-        cast = (
-            contextlib.nullcontext()
-            if self.dtype is None
-            else torch.autocast(self.device.type, dtype=self.dtype)
-        )
-        with torch.inference_mode(), cast:
+        with torch.inference_mode(), autocast(self.dtype, self.device):
             prob = self.model(imgs, flows)
         return prob.float()
 

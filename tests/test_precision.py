@@ -116,7 +116,8 @@ def test_bf16_without_native_support_warns_once(monkeypatch, caplog) -> None:
     precision._warn_slow_bf16.cache_clear()
     with caplog.at_level(logging.WARNING, logger="util.precision"):
         for _ in range(2):
-            with precision.autocast("bf16", torch.device("cpu")):
+            dtype = precision.autocast_dtype("bf16", torch.device("cpu"))
+            with precision.autocast(dtype, torch.device("cpu")):
                 assert torch.get_autocast_dtype("cpu") == torch.bfloat16
                 assert torch.is_autocast_enabled("cpu")
     precision._warn_slow_bf16.cache_clear()
@@ -127,7 +128,9 @@ def test_bf16_without_native_support_warns_once(monkeypatch, caplog) -> None:
 
 def test_fp32_and_int8_autocast_nothing() -> None:
     for name in ("fp32", "int8"):
-        with precision.autocast(name, torch.device("cpu")):
+        dtype = precision.autocast_dtype(name, torch.device("cpu"))
+        assert dtype is None
+        with precision.autocast(dtype, torch.device("cpu")):
             assert not torch.is_autocast_enabled("cpu")
 
 

@@ -14,7 +14,7 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -175,13 +175,9 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return AUTOCAST_DTYPES.get(precision)
 
 
-@contextlib.contextmanager
-def autocast(precision: str, device: torch.device) -> Iterator[None]:
-    """``torch.autocast`` in the precision's dtype for bf16/fp16; nothing for fp32 and int8
-    (checks as :func:`autocast_dtype`)."""
-    dtype = autocast_dtype(precision, device)
+def autocast(dtype: torch.dtype | None, device: torch.device) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` on ``device`` in ``dtype`` (from :func:`autocast_dtype`, checked
+    once per run); nothing for ``None`` (fp32 and int8)."""
     if dtype is None:
-        yield
-        return
-    with torch.autocast(device.type, dtype=dtype):
-        yield
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
