@@ -4,6 +4,11 @@
     python -m benchmarks.precision_speed --size 128 128 --clip 3 --repeats 2 --agree_frames 9
     python -m benchmarks.precision_speed --weights model.pth    # agreement on trained weights
     python -m benchmarks.precision_speed --weights trained      # ... on a briefly trained model
+    python -m benchmarks.precision_speed --no_compile           # without the compiled modes
+
+The compiled modes (``torch.compile`` with Inductor's freezing) take minutes to compile,
+once per size (the speed run's, then the agreement's for each weights), shown under
+"first s"; their memory is not measured (a fresh process would compile again).
 
 Speed: every mode runs in this one process, alternated round by round (fp32, bf16, int8,
 ...; then again, each round starting one mode later), so a machine whose load drifts slows
@@ -82,7 +87,6 @@ MODES = {
         Mode("bf16+compile", "bf16", compile=True),
     )
 }
-DEFAULT_MODES = [n for n, m in MODES.items() if not m.compile]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -91,7 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clip", type=int, default=9, help="frames per clip")
     p.add_argument("--repeats", type=int, default=3, help="alternated rounds")
     p.add_argument("--modes", nargs="+", default=None, choices=list(MODES), help="default: all")
-    p.add_argument("--compile", action="store_true", help="add the torch.compile modes (slow)")
+    p.add_argument(
+        "--no_compile", action="store_true", help="leave out the torch.compile modes (minutes)"
+    )
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     p.add_argument(
         "--weights",
@@ -110,9 +116,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--memory_one", help=argparse.SUPPRESS)  # mode name, run in a subprocess
     p.add_argument("--onnx", help=argparse.SUPPRESS)  # the subprocess's ONNX file
     args = p.parse_args(argv)
-    args.modes = list(args.modes or DEFAULT_MODES)
-    if args.compile:
-        args.modes += [n for n, m in MODES.items() if m.compile and n not in args.modes]
+    args.modes = list(args.modes or MODES)
+    if args.no_compile:
+        args.modes = [n for n in args.modes if not MODES[n].compile]
     if "fp32" not in args.modes:
         args.modes.insert(0, "fp32")
     return args
@@ -123,13 +129,14 @@ def random_model() -> MTNet:
     return build_mtnet(device="cpu", seed=SEED)
 
 
-def build(mode: Mode, model: MTNet, onnx_path: Path | None) -> Backend:
+def build(mode: Mode, model: MTNet, onnx_path: Path | None, clip_length: int) -> Backend:
     return make_backend(
         model,
         mode.precision,
         mode.runtime,
         channels_last=mode.channels_last,
         compile=mode.compile,
+        compile_length=clip_length,
         onnx_path=onnx_path if mode.runtime == "onnxruntime" else None,
     )
 
@@ -184,7 +191,7 @@ def speed(args: argparse.Namespace, model: MTNet, onnx_path: Path | None) -> dic
     imgs, flows = random_clip(args.clip, h, w)
     backends, results = {}, {}
     for name in args.modes:
-        backend = build(MODES[name], model, onnx_path)
+        backend = build(MODES[name], model, onnx_path, args.clip)
         first = timed(backend, imgs, flows)  # warm-up: oneDNN plans, compilation, ORT arenas
         backends[name], results[name] = backend, {"first_s": first, "times": []}
     rounds = tqdm(range(args.repeats), desc="alternated rounds", unit="round", file=sys.stderr)
@@ -206,7 +213,7 @@ def memory_one(args: argparse.Namespace) -> None:
     mode and at peak (building int8 or channels_last keeps fp32's freed memory for reuse)."""
     mode = MODES[args.memory_one]
     base_mib = _status_mib("VmRSS")
-    backend = build(mode, random_model(), Path(args.onnx) if args.onnx else None)
+    backend = build(mode, random_model(), Path(args.onnx) if args.onnx else None, args.clip)
     model_mib = _status_mib("VmRSS")
     backend(*random_clip(args.clip, *args.size))
     print(
@@ -270,7 +277,7 @@ def agreement(
     """Per mode: (mean IoU of UVOS masks, mean |d|/255 of VSOD maps) against fp32."""
     outputs: dict[str, list[torch.Tensor]] = {}
     for name in tqdm(args.modes, desc="agreement", unit="mode", file=sys.stderr):
-        backend = build(MODES[name], model, onnx_path)
+        backend = build(MODES[name], model, onnx_path, args.clip)
         outputs[name] = [backend(imgs, flows).cpu() for imgs, flows, _ in clips]
     result = {}
     for name, probs in outputs.items():

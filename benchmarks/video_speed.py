@@ -14,6 +14,11 @@ too (two CPU cores shared with other machines vary by some 10% from clip to clip
 
     python -m benchmarks.video_speed [--video blackswan] [--frames 0] [--modes bf16 fp32]
                                      [--rounds 2]
+    python -m benchmarks.video_speed --modes bf16+compile     # a precision + torch options
+
+With ``+compile`` every test.py run compiles the network again (a new process would too),
+and so does the new predictor of network only: all three figures include it, and the
+set-up line shows its size.
 """
 
 from __future__ import annotations
@@ -44,7 +49,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=SHARED, help="holds frame/<video>/")
     p.add_argument("--video", default="blackswan")
     p.add_argument("--frames", type=int, default=0, help="first N frames (0: all)")
-    p.add_argument("--modes", nargs="+", default=["fp32", "bf16"], help="--precision values")
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        default=["fp32", "bf16"],
+        help="--precision values, each optionally with +channels_last and/or +compile",
+    )
     p.add_argument("--test_size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
     p.add_argument("--rounds", type=int, default=2, help="cold, warm, network only, repeated")
     return p.parse_args()
@@ -59,7 +69,10 @@ def make_clip(args: argparse.Namespace, path: Path) -> int:
 
 
 def test_argv(clip: Path, out: Path, mode: str, size: tuple[int, int]) -> list[str]:
-    argv = ["--video", str(clip), "--output_dir", str(out), "--precision", mode]
+    """test.py's arguments for ``mode``: ``precision[+channels_last][+compile]``."""
+    precision, *options = mode.split("+")
+    argv = ["--video", str(clip), "--output_dir", str(out), "--precision", precision]
+    argv += [f"--{option}" for option in options]
     return argv + ["--test_size", str(size[0]), str(size[1]), "--device", "cpu"]
 
 
@@ -119,7 +132,7 @@ def one_round(argv: list[str]) -> dict[str, float]:
 def report(mode: str, label: str, r: dict[str, float]) -> None:
     net = r["network"]
     print(
-        f"{mode:5s} {label:7s} network only {net:6.3f} frames/s; end to end: "
+        f"{mode:12s} {label:7s} network only {net:6.3f} frames/s; end to end: "
         f"cold {r['cold']:6.3f} ({100 * r['cold'] / net:5.1f}%), "
         f"warm {r['warm']:6.3f} ({100 * r['warm'] / net:5.1f}%); forward inside the runs "
         f"cold {r['cold_forward']:6.3f}, warm {r['warm_forward']:6.3f}",
@@ -143,7 +156,7 @@ def main() -> None:
             setup = test_argv(clip, Path(tmp) / f"setup_{mode}", mode, size)
             first, again = set_up_kernels(setup, read_clips(setup))
             print(
-                f"{mode:5s} one clip of each length: {first:.1f} s the first time in the "
+                f"{mode:12s} one clip of each length: {first:.1f} s the first time in the "
                 f"process, {again:.1f} s again (set-up paid once per process: "
                 f"{first - again:.1f} s, not in the rounds)",
                 flush=True,

@@ -11,8 +11,13 @@ probabilities ``[T, 1, H, W]``. ``make_backend`` builds one from an eval-mode MT
 - ``"int8"``: a copy whose ``nn.Linear`` layers (ConvNeXt's pointwise layers, the
   attention projections and FFNs) are dynamically quantised to int8 (CPU only); the
   model passed in is left untouched;
-- ``channels_last`` (a copy in that memory format) and ``compile`` (``torch.compile``)
-  as options of the torch runtime;
+- ``channels_last`` (a copy in that memory format) and ``compile`` as options of the
+  torch runtime. ``compile`` is ``torch.compile`` with Inductor's freezing (weights
+  folded in as constants, BatchNorm folded into its convolution, oneDNN weights
+  prepacked, element-wise work fused into kernels), specialised to one clip length (the
+  run's ``--test_length``); clips of another length (a video's shorter last clip) run
+  uncompiled rather than compile a second graph (minutes on a CPU for a handful of
+  frames);
 - ``runtime="onnxruntime"``: an ``mtnet.onnx`` written by ``inference.export_onnx``,
   run by onnxruntime's CPU execution provider with torch's thread count.
 
@@ -75,15 +80,10 @@ def quantize_int8(model: nn.Module) -> nn.Module:
 
 
 def prepare_model(
-    model: nn.Module,
-    precision: str,
-    device: torch.device,
-    *,
-    channels_last: bool = False,
-    compile: bool = False,
+    model: nn.Module, precision: str, device: torch.device, *, channels_last: bool = False
 ) -> nn.Module:
     """The module a torch backend calls: ``model`` itself for fp32/bf16/fp16 without
-    options, otherwise a transformed copy (int8, channels_last) and/or a compiled wrapper.
+    options, otherwise a transformed copy (int8, channels_last).
 
     Raises ``InputError`` for a precision ``device`` cannot run.
     """
@@ -94,9 +94,33 @@ def prepare_model(
         if precision != "int8":  # quantize_int8 already returned a copy
             model = copy.deepcopy(model)
         model = model.to(memory_format=torch.channels_last)
-    if compile:
-        model = torch.compile(model)
     return model
+
+
+class FrozenCompiled(nn.Module):
+    """``torch.compile`` of ``model`` for one input shape (``dynamic=False``), compiled on
+    its first call with Inductor's freezing.
+
+    Freezing is an Inductor setting read when the graph is compiled (``torch.compile``'s
+    ``options`` do not reach it), so every call runs inside ``config.patch(freezing=True)``.
+    It applies under ``torch.inference_mode`` and treats the weights as constants: the
+    compiled graph does not follow later changes to ``model``'s parameters.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.compiled = torch.compile(model, dynamic=False)
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        from torch._inductor import config as inductor_config
+
+        with inductor_config.patch(freezing=True):
+            return self.compiled(*inputs)
+
+
+def compile_for_inference(model: nn.Module) -> nn.Module:
+    """``model`` compiled with freezing for one input shape (see ``FrozenCompiled``)."""
+    return FrozenCompiled(model)
 
 
 def device_of(model: nn.Module) -> torch.device:
@@ -112,7 +136,9 @@ class TorchBackend:
         model: eval-mode MTNet, already on ``device``; it is not modified.
         precision: one of ``util.precision.PRECISIONS``.
         device: where the model runs (default: where its parameters are).
-        channels_last, compile: see ``prepare_model``.
+        channels_last: see ``prepare_model``; compile: see ``compile_for_inference``.
+        compile_length: the clip length the compiled network serves (``None``: the first
+            clip's); clips of other lengths run uncompiled.
     """
 
     runtime = "torch"
@@ -125,6 +151,7 @@ class TorchBackend:
         *,
         channels_last: bool = False,
         compile: bool = False,
+        compile_length: int | None = None,
     ) -> None:
         if model.training:
             raise ValueError("the backend needs an eval-mode model (call model.eval())")
@@ -133,17 +160,36 @@ class TorchBackend:
         self.channels_last = channels_last
         self.compile = compile
         self.dtype = autocast_dtype(precision, self.device)  # checked once, not per clip
-        self.model = prepare_model(
-            model, precision, self.device, channels_last=channels_last, compile=compile
-        )
+        self.model = prepare_model(model, precision, self.device, channels_last=channels_last)
+        self.compiled = compile_for_inference(self.model) if compile else None
+        self.compiled_length = compile_length  # None: the first clip's length
+        self._announced = False
 
     def __call__(self, imgs: Tensor, flows: Tensor) -> Tensor:
         """``[1, T, 3, H, W]`` x 2 -> fp32 probabilities ``[T, 1, H, W]`` on ``device``."""
         imgs = imgs.to(self.device, non_blocking=True)
         flows = flows.to(self.device, non_blocking=True)
         with torch.inference_mode(), autocast(self.dtype, self.device):
-            prob = self.model(imgs, flows)
+            prob = self._network_for(imgs.shape[1])(imgs, flows)
         return prob.float()
+
+    def _network_for(self, length: int) -> nn.Module:
+        """The compiled network for clips of ``compiled_length`` frames (the first clip's
+        when unset), the eager one for any other length."""
+        if self.compiled is None:
+            return self.model
+        if self.compiled_length is None:
+            self.compiled_length = length
+        if length != self.compiled_length:
+            return self.model
+        if not self._announced:  # the first call compiles
+            self._announced = True
+            log.info(
+                "compiling the network for clips of %d frames (minutes on a CPU, once per "
+                "backend); clips of other lengths run uncompiled",
+                length,
+            )
+        return self.compiled
 
     def describe(self) -> dict[str, object]:
         info: dict[str, object] = {
@@ -256,8 +302,16 @@ def check_runtime(
             raise InputError("--channels_last and --compile are options of the torch runtime")
         if device is not None and torch.device(device).type != "cpu":
             raise InputError(f"--runtime onnxruntime runs on the CPU, not on {device}")
-    elif device is not None:
-        check_precision(precision, torch.device(device))
+    else:
+        if compile and precision == "int8":
+            # the quantised Linear layers break the graph into pieces that recompile per
+            # block: measured no faster than int8 alone (DESIGN.md §8)
+            raise InputError(
+                "--compile with --precision int8: the quantised layers break the compiled "
+                "graph (no faster than int8 alone); use one or the other"
+            )
+        if device is not None:
+            check_precision(precision, torch.device(device))
 
 
 def make_backend(
@@ -268,6 +322,7 @@ def make_backend(
     *,
     channels_last: bool = False,
     compile: bool = False,
+    compile_length: int | None = None,
     onnx_path: str | Path | None = None,
 ) -> Backend:
     """The backend for a precision and runtime; ``InputError`` (one line) for a combination
@@ -278,7 +333,7 @@ def make_backend(
         precision: ``fp32``, ``bf16``, ``fp16`` (CUDA) or ``int8`` (CPU).
         runtime: ``torch`` or ``onnxruntime`` (fp32 on the CPU, needs ``onnx_path``).
         device: the torch runtime's device (default: the model's).
-        channels_last, compile: torch runtime options.
+        channels_last, compile, compile_length: torch runtime options (``TorchBackend``).
         onnx_path: the ``mtnet.onnx`` of the onnxruntime runtime.
     """
     check_runtime(runtime, precision, device, channels_last=channels_last, compile=compile)
@@ -288,7 +343,14 @@ def make_backend(
         return OnnxRuntimeBackend(onnx_path)
     if model is None:
         raise ValueError("the torch runtime needs a model")
-    return TorchBackend(model, precision, device, channels_last=channels_last, compile=compile)
+    return TorchBackend(
+        model,
+        precision,
+        device,
+        channels_last=channels_last,
+        compile=compile,
+        compile_length=compile_length,
+    )
 
 
 def describe_line(info: dict[str, object]) -> str:

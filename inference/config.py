@@ -173,7 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
         "exported once into {output_dir}/{model_name}/onnx/ and reused",
     )
     p.add_argument("--channels_last", action="store_true", help="torch runtime option")
-    p.add_argument("--compile", action="store_true", help="torch.compile (minutes to compile)")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile with freezing for --test_length clips (minutes to compile; not int8)",
+    )
     p.add_argument(
         "--num_workers",
         type=int,

@@ -83,7 +83,8 @@ class MTNetPredictor:
         precision: ``"fp32"`` (the default and the faithful mode); ``"bf16"`` or ``"fp16"``
             (CUDA) under autocast; ``"int8"`` (CPU) with dynamically quantised Linear layers.
         runtime: ``"torch"`` or ``"onnxruntime"`` (fp32, CPU, the ``onnx_path`` export).
-        channels_last, compile: options of the torch runtime.
+        channels_last, compile: options of the torch runtime; ``compile`` specialises the
+            network to clips of ``clip_length`` frames (shorter last clips run uncompiled).
         flow: how ``segment`` computes flow images when none are given, and how
             ``segment_video`` makes them (DIS by default).
 
@@ -121,6 +122,7 @@ class MTNetPredictor:
             device,
             channels_last=channels_last,
             compile=compile,
+            compile_length=clip_length,
             onnx_path=onnx_path,
         )
         size = getattr(self.backend, "size", None)  # an ONNX export fixes H x W

@@ -162,7 +162,7 @@ def cached_onnx(model: nn.Module, cfg: TestConfig) -> Path:
 # Settings that decide the masks' values: a folder is completed (--skip_existing) only
 # with the same ones.
 _MASK_SETTINGS = ("weights", "encoder_name", "test_size", "test_length", "precision", "runtime",
-                  "channels_last")  # fmt: skip
+                  "channels_last", "compile")  # fmt: skip
 
 
 def provenance(cfg: TestConfig, predictor: MTNetPredictor) -> dict[str, object]:

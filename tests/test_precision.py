@@ -9,7 +9,13 @@ import torch
 from torch import nn
 
 import util.precision as precision
-from inference.backend import TorchBackend, describe_line, make_backend, quantize_int8
+from inference.backend import (
+    TorchBackend,
+    compile_for_inference,
+    describe_line,
+    make_backend,
+    quantize_int8,
+)
 from model import MTNet
 from util.errors import InputError
 
@@ -204,6 +210,73 @@ def test_channels_last_backend_is_a_copy(
     torch.testing.assert_close(backend(*clip), reference, atol=1e-5, rtol=0)
 
 
+class _Recorder(nn.Module):
+    """Stands in for a compiled module: records the clip lengths it is called with."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.lengths = model, []
+
+    def forward(self, imgs: torch.Tensor, flows: torch.Tensor) -> torch.Tensor:
+        self.lengths.append(imgs.shape[1])
+        return self.model(imgs, flows)
+
+
+@pytest.mark.parametrize("compile_length", [None, 2])
+def test_compiled_backend_serves_one_clip_length_only(
+    net: MTNet,
+    clip: tuple[torch.Tensor, torch.Tensor],
+    reference: torch.Tensor,
+    compile_length: int | None,
+    monkeypatch,
+) -> None:
+    calls = []
+
+    def fake_compile(model, **kwargs):
+        calls.append(kwargs)
+        return _Recorder(model)
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    backend = make_backend(net, compile=True, compile_length=compile_length)
+    assert calls == [{"dynamic": False}]
+    torch.testing.assert_close(backend(*clip), reference, atol=0, rtol=0)
+    short = [x[:, :1] for x in clip]
+    with torch.inference_mode():
+        expected_short = net(*short)
+    torch.testing.assert_close(backend(*short), expected_short, atol=0, rtol=0)
+    backend(*clip)
+    assert backend.compiled.compiled.lengths == [2, 2]  # the 1-frame clip ran uncompiled
+
+
+def test_compiled_backend_for_a_set_length_leaves_a_first_short_clip_uncompiled(
+    net: MTNet, clip: tuple[torch.Tensor, torch.Tensor], monkeypatch
+) -> None:
+    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: _Recorder(model))
+    backend = make_backend(net, compile=True, compile_length=2)
+    backend(*[x[:, :1] for x in clip])  # e.g. a video shorter than the clip length first
+    backend(*clip)
+    assert backend.compiled.compiled.lengths == [2]
+    assert backend.describe()["compile"] is True
+
+
+def test_compile_for_inference_freezes_the_weights_and_agrees() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.GELU()).eval()
+    with torch.no_grad():
+        net[1].running_mean.uniform_(-1, 1)
+        net[1].running_var.uniform_(0.5, 2)
+    x = torch.randn(2, 3, 16, 16)
+    compiled = compile_for_inference(net)
+    with torch.inference_mode():
+        expected, out = net(x), compiled(x)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        net[0].weight.mul_(2)  # a graph compiled without freezing would follow this
+    with torch.inference_mode():
+        assert not torch.allclose(net(x), expected)
+        torch.testing.assert_close(compiled(x), out, atol=0, rtol=0)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -217,6 +290,7 @@ def test_channels_last_backend_is_a_copy(
             "--channels_last and --compile are options of the torch runtime",
         ),
         ({"runtime": "onnxruntime"}, "--runtime onnxruntime needs an ONNX file"),
+        ({"precision": "int8", "compile": True}, "--compile with --precision int8:"),
     ],
 )
 def test_backend_combinations_that_cannot_run(net: MTNet, kwargs: dict, message: str) -> None:

@@ -125,6 +125,28 @@ def test_non_finite_output_names_video_and_clip(weights):
         list(broken.segment(_frames(3), _frames(2), video="cam"))
 
 
+def test_compiled_predictor_serves_its_clip_length_and_segments_shorter_tails(weights, monkeypatch):
+    lengths = []
+
+    def fake_compile(model, **kwargs):  # stands in for torch.compile: records, runs eagerly
+        def run(imgs, flows):
+            lengths.append(imgs.shape[1])
+            return model(imgs, flows)
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    model = build_mtnet(weights=weights, device="cpu")
+    compiled = MTNetPredictor(model, test_size=SIZE, clip_length=3, compile=True)
+    assert compiled.backend.compiled_length == 3  # set before any clip, not by the first
+    eager = MTNetPredictor(model, test_size=SIZE, clip_length=3)
+    frames, flows = _frames(4), _frames(3)  # a first clip of 3 frames, then 1
+    got = list(compiled.segment(frames, flows))
+    assert lengths == [3]  # the 1-frame tail ran uncompiled
+    for a, b in zip(got, list(eager.segment(frames, flows)), strict=True):
+        assert np.array_equal(a, b)
+
+
 def test_from_weights_reads_the_variant_off_the_keys(weights, tmp_path):
     assert variant_of_file(weights) == "convnext-tiny"
     small = {
