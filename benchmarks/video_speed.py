@@ -33,9 +33,11 @@ from statistics import median
 import torch
 
 from dataset.test_videos import Clip, VideoClips
+from inference.backend import check_runtime
 from inference.config import parse_config
 from inference.runner import make_predictor, run
 from inference.video_input import VideoInput
+from util.errors import InputError
 from util.image import list_images, read_rgb_array
 from util.memory import retain_freed_memory
 from util.precision import cpu_description
@@ -57,7 +59,28 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--test_size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
     p.add_argument("--rounds", type=int, default=2, help="cold, warm, network only, repeated")
-    return p.parse_args()
+    args = p.parse_args()
+    for mode in args.modes:
+        try:
+            check_mode(mode)
+        except InputError as err:
+            p.error(f"--modes {mode}: {err}")
+    return args
+
+
+def check_mode(mode: str) -> None:
+    """``InputError`` for a mode test.py would refuse: ``precision[+channels_last][+compile]``."""
+    precision, *options = mode.split("+")
+    unknown = set(options) - {"channels_last", "compile"}
+    if unknown:
+        raise InputError(f"options {', '.join(sorted(unknown))}: expected channels_last, compile")
+    check_runtime(
+        "torch",
+        precision,
+        "cpu",
+        channels_last="channels_last" in options,
+        compile="compile" in options,
+    )
 
 
 def make_clip(args: argparse.Namespace, path: Path) -> int:

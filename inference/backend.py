@@ -12,12 +12,9 @@ probabilities ``[T, 1, H, W]``. ``make_backend`` builds one from an eval-mode MT
   attention projections and FFNs) are dynamically quantised to int8 (CPU only); the
   model passed in is left untouched;
 - ``channels_last`` (a copy in that memory format) and ``compile`` as options of the
-  torch runtime. ``compile`` is ``torch.compile`` with Inductor's freezing (weights
-  folded in as constants, BatchNorm folded into its convolution, oneDNN weights
-  prepacked, element-wise work fused into kernels), specialised to one clip length (the
-  run's ``--test_length``); clips of another length (a video's shorter last clip) run
-  uncompiled rather than compile a second graph (minutes on a CPU for a handful of
-  frames);
+  torch runtime. ``compile`` is ``torch.compile`` with Inductor's freezing for clips of
+  one length (the run's ``--test_length``); clips of another length (a video's shorter
+  last clip) run uncompiled (DESIGN.md §8);
 - ``runtime="onnxruntime"``: an ``mtnet.onnx`` written by ``inference.export_onnx``,
   run by onnxruntime's CPU execution provider with torch's thread count.
 
@@ -99,12 +96,13 @@ def prepare_model(
 
 class FrozenCompiled(nn.Module):
     """``torch.compile`` of ``model`` for one input shape (``dynamic=False``), compiled on
-    its first call with Inductor's freezing.
+    its first call with Inductor's freezing (DESIGN.md §8).
 
-    Freezing is an Inductor setting read when the graph is compiled (``torch.compile``'s
+    Freezing is an Inductor setting that dynamo reads while it traces (``torch.compile``'s
     ``options`` do not reach it), so every call runs inside ``config.patch(freezing=True)``.
     It applies under ``torch.inference_mode`` and treats the weights as constants: the
-    compiled graph does not follow later changes to ``model``'s parameters.
+    compiled graph does not follow later changes to ``model``'s parameters, and holds its
+    own (prepacked) copy of them beside ``model``'s.
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -116,11 +114,6 @@ class FrozenCompiled(nn.Module):
 
         with inductor_config.patch(freezing=True):
             return self.compiled(*inputs)
-
-
-def compile_for_inference(model: nn.Module) -> nn.Module:
-    """``model`` compiled with freezing for one input shape (see ``FrozenCompiled``)."""
-    return FrozenCompiled(model)
 
 
 def device_of(model: nn.Module) -> torch.device:
@@ -136,9 +129,9 @@ class TorchBackend:
         model: eval-mode MTNet, already on ``device``; it is not modified.
         precision: one of ``util.precision.PRECISIONS``.
         device: where the model runs (default: where its parameters are).
-        channels_last: see ``prepare_model``; compile: see ``compile_for_inference``.
-        compile_length: the clip length the compiled network serves (``None``: the first
-            clip's); clips of other lengths run uncompiled.
+        channels_last: see ``prepare_model``; compile: see ``FrozenCompiled``.
+        compile_length: with ``compile``, the clip length the compiled network serves;
+            clips of other lengths run uncompiled.
     """
 
     runtime = "torch"
@@ -155,14 +148,16 @@ class TorchBackend:
     ) -> None:
         if model.training:
             raise ValueError("the backend needs an eval-mode model (call model.eval())")
+        if compile and compile_length is None:
+            raise ValueError("compile needs compile_length, the clip length to compile for")
         self.device = torch.device(device) if device is not None else device_of(model)
         self.precision = precision
         self.channels_last = channels_last
         self.compile = compile
         self.dtype = autocast_dtype(precision, self.device)  # checked once, not per clip
         self.model = prepare_model(model, precision, self.device, channels_last=channels_last)
-        self.compiled = compile_for_inference(self.model) if compile else None
-        self.compiled_length = compile_length  # None: the first clip's length
+        self.compiled = FrozenCompiled(self.model) if compile else None
+        self.compile_length = compile_length
         self._announced = False
 
     def __call__(self, imgs: Tensor, flows: Tensor) -> Tensor:
@@ -174,13 +169,9 @@ class TorchBackend:
         return prob.float()
 
     def _network_for(self, length: int) -> nn.Module:
-        """The compiled network for clips of ``compiled_length`` frames (the first clip's
-        when unset), the eager one for any other length."""
-        if self.compiled is None:
-            return self.model
-        if self.compiled_length is None:
-            self.compiled_length = length
-        if length != self.compiled_length:
+        """The compiled network for clips of ``compile_length`` frames, the eager one for
+        any other length (or without ``compile``)."""
+        if self.compiled is None or length != self.compile_length:
             return self.model
         if not self._announced:  # the first call compiles
             self._announced = True
@@ -198,6 +189,7 @@ class TorchBackend:
             "device": str(self.device),
             "channels_last": self.channels_last,
             "compile": self.compile,
+            **({"compile_length": self.compile_length} if self.compile else {}),
             "torch": torch.__version__,
         }
         if self.device.type == "cuda":

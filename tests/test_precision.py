@@ -10,8 +10,8 @@ from torch import nn
 
 import util.precision as precision
 from inference.backend import (
+    FrozenCompiled,
     TorchBackend,
-    compile_for_inference,
     describe_line,
     make_backend,
     quantize_int8,
@@ -222,13 +222,8 @@ class _Recorder(nn.Module):
         return self.model(imgs, flows)
 
 
-@pytest.mark.parametrize("compile_length", [None, 2])
 def test_compiled_backend_serves_one_clip_length_only(
-    net: MTNet,
-    clip: tuple[torch.Tensor, torch.Tensor],
-    reference: torch.Tensor,
-    compile_length: int | None,
-    monkeypatch,
+    net: MTNet, clip: tuple[torch.Tensor, torch.Tensor], reference: torch.Tensor, monkeypatch
 ) -> None:
     calls = []
 
@@ -237,7 +232,9 @@ def test_compiled_backend_serves_one_clip_length_only(
         return _Recorder(model)
 
     monkeypatch.setattr(torch, "compile", fake_compile)
-    backend = make_backend(net, compile=True, compile_length=compile_length)
+    with pytest.raises(ValueError, match="compile needs compile_length"):
+        make_backend(net, compile=True)
+    backend = make_backend(net, compile=True, compile_length=2)
     assert calls == [{"dynamic": False}]
     torch.testing.assert_close(backend(*clip), reference, atol=0, rtol=0)
     short = [x[:, :1] for x in clip]
@@ -256,17 +253,17 @@ def test_compiled_backend_for_a_set_length_leaves_a_first_short_clip_uncompiled(
     backend(*[x[:, :1] for x in clip])  # e.g. a video shorter than the clip length first
     backend(*clip)
     assert backend.compiled.compiled.lengths == [2]
-    assert backend.describe()["compile"] is True
+    assert (backend.describe()["compile"], backend.describe()["compile_length"]) == (True, 2)
 
 
-def test_compile_for_inference_freezes_the_weights_and_agrees() -> None:
+def test_frozen_compiled_freezes_the_weights_and_agrees() -> None:
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.GELU()).eval()
     with torch.no_grad():
         net[1].running_mean.uniform_(-1, 1)
         net[1].running_var.uniform_(0.5, 2)
     x = torch.randn(2, 3, 16, 16)
-    compiled = compile_for_inference(net)
+    compiled = FrozenCompiled(net)
     with torch.inference_mode():
         expected, out = net(x), compiled(x)
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)

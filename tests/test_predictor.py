@@ -138,7 +138,7 @@ def test_compiled_predictor_serves_its_clip_length_and_segments_shorter_tails(we
     monkeypatch.setattr(torch, "compile", fake_compile)
     model = build_mtnet(weights=weights, device="cpu")
     compiled = MTNetPredictor(model, test_size=SIZE, clip_length=3, compile=True)
-    assert compiled.backend.compiled_length == 3  # set before any clip, not by the first
+    assert compiled.backend.compile_length == 3
     eager = MTNetPredictor(model, test_size=SIZE, clip_length=3)
     frames, flows = _frames(4), _frames(3)  # a first clip of 3 frames, then 1
     got = list(compiled.segment(frames, flows))

@@ -53,13 +53,15 @@ def test_config_records_weights_hash_and_mode(script, data, tmp_path):
     assert made_by["test_size"] == [64, 64] and config["test_model"] == str(weights)
 
 
-def test_skip_existing_refuses_other_weights_or_mode(script, data, tmp_path, capsys):
+def test_skip_existing_refuses_other_weights_or_mode(script, data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: model)  # never compiles here
     first, second = _weights(tmp_path, 0), _weights(tmp_path, 1)
     assert script.main(_args(first, data, tmp_path)) == 0
     (tmp_path / "MTNet" / "UVOS" / "SYN" / "a" / "00004.png").unlink()  # an interrupted run
     for args in (
         _args(second, data, tmp_path, "--skip_existing"),
         _args(first, data, tmp_path, "--skip_existing", "--precision", "int8"),
+        _args(first, data, tmp_path, "--skip_existing", "--compile"),
     ):
         capsys.readouterr()
         assert script.main(args) == 2
@@ -68,6 +70,14 @@ def test_skip_existing_refuses_other_weights_or_mode(script, data, tmp_path, cap
     assert not (tmp_path / "MTNet" / "UVOS" / "SYN" / "a" / "00004.png").exists()
     assert script.main(_args(first, data, tmp_path, "--skip_existing")) == 0  # same: completes
     assert (tmp_path / "MTNet" / "UVOS" / "SYN" / "a" / "00004.png").is_file()
+
+
+def test_int8_with_compile_is_refused_in_one_line(script, data, tmp_path, capsys):
+    args = _args(_weights(tmp_path, 0), data, tmp_path, "--precision", "int8", "--compile")
+    assert script.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--compile with --precision int8" in err[0]
+    assert not list(tmp_path.rglob("*.png"))
 
 
 def test_int8_run_writes_every_mask_and_leaves_fp32_untouched(script, data, tmp_path):
