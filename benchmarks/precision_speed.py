@@ -43,13 +43,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
+from benchmarks.modes import MODES, Mode
 from inference.backend import Backend, make_backend
 from inference.export_onnx import export_onnx
 from inference.postprocess import to_masks
@@ -61,32 +61,6 @@ from util.precision import cpu_description, has_native_bf16
 SHARED_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 VIDEOS = ["car-shadow", "motocross-jump", "scooter-black"]  # the shortest: 40, 40, 43 frames
 SEED = 0
-
-
-@dataclass(frozen=True)
-class Mode:
-    """One way of running the network."""
-
-    name: str
-    precision: str = "fp32"
-    runtime: str = "torch"
-    channels_last: bool = False
-    compile: bool = False
-
-
-MODES = {
-    m.name: m
-    for m in (
-        Mode("fp32"),
-        Mode("bf16", "bf16"),
-        Mode("int8", "int8"),
-        Mode("fp32+channels_last", channels_last=True),
-        Mode("bf16+channels_last", "bf16", channels_last=True),
-        Mode("onnxruntime", runtime="onnxruntime"),
-        Mode("fp32+compile", compile=True),
-        Mode("bf16+compile", "bf16", compile=True),
-    )
-}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

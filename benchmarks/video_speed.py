@@ -14,7 +14,7 @@ too (two CPU cores shared with other machines vary by some 10% from clip to clip
 
     python -m benchmarks.video_speed [--video blackswan] [--frames 0] [--modes bf16 fp32]
                                      [--rounds 2]
-    python -m benchmarks.video_speed --modes bf16+compile     # a precision + torch options
+    python -m benchmarks.video_speed --modes bf16+compile     # any mode of precision_speed
 
 With ``+compile`` every test.py run compiles the network again (a new process would too),
 and so does the new predictor of network only: all three figures include it, and the
@@ -32,12 +32,11 @@ from statistics import median
 
 import torch
 
+from benchmarks.modes import MODES
 from dataset.test_videos import Clip, VideoClips
-from inference.backend import check_runtime
 from inference.config import parse_config
 from inference.runner import make_predictor, run
 from inference.video_input import VideoInput
-from util.errors import InputError
 from util.image import list_images, read_rgb_array
 from util.memory import retain_freed_memory
 from util.precision import cpu_description
@@ -51,36 +50,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=SHARED, help="holds frame/<video>/")
     p.add_argument("--video", default="blackswan")
     p.add_argument("--frames", type=int, default=0, help="first N frames (0: all)")
-    p.add_argument(
-        "--modes",
-        nargs="+",
-        default=["fp32", "bf16"],
-        help="--precision values, each optionally with +channels_last and/or +compile",
-    )
+    p.add_argument("--modes", nargs="+", default=["fp32", "bf16"], choices=list(MODES))
     p.add_argument("--test_size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
     p.add_argument("--rounds", type=int, default=2, help="cold, warm, network only, repeated")
-    args = p.parse_args()
-    for mode in args.modes:
-        try:
-            check_mode(mode)
-        except InputError as err:
-            p.error(f"--modes {mode}: {err}")
-    return args
-
-
-def check_mode(mode: str) -> None:
-    """``InputError`` for a mode test.py would refuse: ``precision[+channels_last][+compile]``."""
-    precision, *options = mode.split("+")
-    unknown = set(options) - {"channels_last", "compile"}
-    if unknown:
-        raise InputError(f"options {', '.join(sorted(unknown))}: expected channels_last, compile")
-    check_runtime(
-        "torch",
-        precision,
-        "cpu",
-        channels_last="channels_last" in options,
-        compile="compile" in options,
-    )
+    return p.parse_args()
 
 
 def make_clip(args: argparse.Namespace, path: Path) -> int:
@@ -92,10 +65,8 @@ def make_clip(args: argparse.Namespace, path: Path) -> int:
 
 
 def test_argv(clip: Path, out: Path, mode: str, size: tuple[int, int]) -> list[str]:
-    """test.py's arguments for ``mode``: ``precision[+channels_last][+compile]``."""
-    precision, *options = mode.split("+")
-    argv = ["--video", str(clip), "--output_dir", str(out), "--precision", precision]
-    argv += [f"--{option}" for option in options]
+    """test.py's arguments for one run in ``mode`` (a name of ``benchmarks.modes.MODES``)."""
+    argv = ["--video", str(clip), "--output_dir", str(out), *MODES[mode].test_args()]
     return argv + ["--test_size", str(size[0]), str(size[1]), "--device", "cpu"]
 
 
@@ -155,7 +126,7 @@ def one_round(argv: list[str]) -> dict[str, float]:
 def report(mode: str, label: str, r: dict[str, float]) -> None:
     net = r["network"]
     print(
-        f"{mode:12s} {label:7s} network only {net:6.3f} frames/s; end to end: "
+        f"{mode:18s} {label:7s} network only {net:6.3f} frames/s; end to end: "
         f"cold {r['cold']:6.3f} ({100 * r['cold'] / net:5.1f}%), "
         f"warm {r['warm']:6.3f} ({100 * r['warm'] / net:5.1f}%); forward inside the runs "
         f"cold {r['cold_forward']:6.3f}, warm {r['warm_forward']:6.3f}",
@@ -179,7 +150,7 @@ def main() -> None:
             setup = test_argv(clip, Path(tmp) / f"setup_{mode}", mode, size)
             first, again = set_up_kernels(setup, read_clips(setup))
             print(
-                f"{mode:12s} one clip of each length: {first:.1f} s the first time in the "
+                f"{mode:18s} one clip of each length: {first:.1f} s the first time in the "
                 f"process, {again:.1f} s again (set-up paid once per process: "
                 f"{first - again:.1f} s, not in the rounds)",
                 flush=True,

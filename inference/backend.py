@@ -158,7 +158,12 @@ class TorchBackend:
         self.model = prepare_model(model, precision, self.device, channels_last=channels_last)
         self.compiled = FrozenCompiled(self.model) if compile else None
         self.compile_length = compile_length
-        self._announced = False
+        if compile:
+            log.info(
+                "the network compiles on its first clip of %d frames (minutes on a CPU, once "
+                "per backend); clips of other lengths run uncompiled",
+                compile_length,
+            )
 
     def __call__(self, imgs: Tensor, flows: Tensor) -> Tensor:
         """``[1, T, 3, H, W]`` x 2 -> fp32 probabilities ``[T, 1, H, W]`` on ``device``."""
@@ -173,13 +178,6 @@ class TorchBackend:
         any other length (or without ``compile``)."""
         if self.compiled is None or length != self.compile_length:
             return self.model
-        if not self._announced:  # the first call compiles
-            self._announced = True
-            log.info(
-                "compiling the network for clips of %d frames (minutes on a CPU, once per "
-                "backend); clips of other lengths run uncompiled",
-                length,
-            )
         return self.compiled
 
     def describe(self) -> dict[str, object]:
