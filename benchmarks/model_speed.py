@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.precision_speed import count_flops, matmul_gflops  # noqa: E402
 from model import MTNet  # noqa: E402
 from util.memory import retain_freed_memory  # noqa: E402
-from util.precision import cpu_description  # noqa: E402
+from util.precision import cpu_description, cuda_tf32, tf32_mode  # noqa: E402
 
 
 def measure(device: str, t: int, h: int, w: int, repeats: int, channels_last: bool) -> dict:
@@ -39,7 +39,7 @@ def measure(device: str, t: int, h: int, w: int, repeats: int, channels_last: bo
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     times = []
-    with torch.inference_mode():
+    with torch.inference_mode(), tf32_mode(cuda_tf32("fp32", dev)):  # fp32 as test.py runs it
         net(imgs, flows)  # warm-up: allocator, oneDNN/cuDNN plans
         for _ in range(repeats):
             if dev.type == "cuda":
@@ -93,9 +93,9 @@ def main() -> None:
         f"MTNet eval, {h}x{w}, threads={torch.get_num_threads()}, {malloc}, torch {torch.__version__}"
     )
     print(f"CPU: {cpu_description()}")
+    cpu_gflops = matmul_gflops(torch.float32, torch.device("cpu"))
     print(
-        f"headroom: a 2048^3 fp32 matrix product runs at {matmul_gflops(torch.float32):.0f} "
-        "GFLOP/s on the same threads"
+        f"headroom: a 2048^3 fp32 matrix product runs at {cpu_gflops:.0f} GFLOP/s on the same threads"
     )
     for device in devices:
         for t in args.clips:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
+from inference.backend import check_runtime
+from util.errors import InputError
+
 
 @dataclass(frozen=True)
 class Mode:
@@ -21,17 +26,36 @@ class Mode:
         args += ["--channels_last"] if self.channels_last else []
         return args + (["--compile"] if self.compile else [])
 
+    def runs_on(self, device: torch.device) -> bool:
+        """Whether test.py would run this mode on ``device`` (fp16 and tf32: CUDA; int8 and
+        onnxruntime: the CPU; int8 not compiled)."""
+        try:
+            check_runtime(
+                self.runtime,
+                self.precision,
+                device,
+                channels_last=self.channels_last,
+                compile=self.compile,
+            )
+        except InputError:
+            return False
+        return True
+
 
 MODES = {
     m.name: m
     for m in (
         Mode("fp32"),
+        Mode("tf32", "tf32"),
         Mode("bf16", "bf16"),
+        Mode("fp16", "fp16"),
         Mode("int8", "int8"),
         Mode("fp32+channels_last", channels_last=True),
         Mode("bf16+channels_last", "bf16", channels_last=True),
+        Mode("fp16+channels_last", "fp16", channels_last=True),
         Mode("onnxruntime", runtime="onnxruntime"),
         Mode("fp32+compile", compile=True),
         Mode("bf16+compile", "bf16", compile=True),
+        Mode("fp16+compile", "fp16", compile=True),
     )
 }

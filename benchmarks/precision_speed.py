@@ -5,6 +5,7 @@
     python -m benchmarks.precision_speed --weights model.pth    # agreement on trained weights
     python -m benchmarks.precision_speed --weights trained      # ... on a briefly trained model
     python -m benchmarks.precision_speed --no_compile           # without the compiled modes
+    python -m benchmarks.precision_speed --device cuda          # the modes a GPU runs
 
 The compiled modes (``torch.compile`` with Inductor's freezing) take minutes to compile,
 once per size (the speed run's, then the agreement's for each weights), shown under
@@ -20,7 +21,12 @@ matrix product's GFLOP/s on the same threads: fp32's headroom on this CPU.
 
 Memory: resident memory after building each mode and its peak over one clip, in a fresh
 subprocess per mode (``VmRSS`` and ``VmHWM``, after ``retain_freed_memory`` as in test.py).
-Linux only.
+Linux only. On CUDA: the GPU memory PyTorch allocated before building, after building and
+at peak over one clip, measured in this process (``torch.cuda.max_memory_allocated``).
+
+Devices: ``--device cuda`` runs the modes a GPU runs (fp32 with TF32 off, tf32, bf16 and
+fp16 autocast, channels_last, compile), synchronising before each clock read; its matrix
+product is 8192^3.
 
 Agreement: the UVOS masks (mean IoU) and VSOD maps (mean |d|/255) of each mode against
 fp32's, through test.py's post-processing, on DAVIS-16 validation videos at
@@ -55,8 +61,9 @@ from inference.export_onnx import export_onnx
 from inference.postprocess import to_masks
 from model import MTNet, build_mtnet
 from training.validate import frame_ious
+from util.distributed import resolve_device
 from util.memory import retain_freed_memory
-from util.precision import cpu_description, has_native_bf16
+from util.precision import cpu_description, cuda_tf32, has_native_bf16, tf32_mode
 
 SHARED_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 VIDEOS = ["car-shadow", "motocross-jump", "scooter-black"]  # the shortest: 40, 40, 43 frames
@@ -68,7 +75,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
     p.add_argument("--clip", type=int, default=9, help="frames per clip")
     p.add_argument("--repeats", type=int, default=3, help="alternated rounds")
-    p.add_argument("--modes", nargs="+", default=None, choices=list(MODES), help="default: all")
+    p.add_argument(
+        "--modes", nargs="+", default=None, choices=list(MODES), help="default: all --device runs"
+    )
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument(
         "--no_compile", action="store_true", help="leave out the torch.compile modes (minutes)"
     )
@@ -90,7 +100,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--memory_one", help=argparse.SUPPRESS)  # mode name, run in a subprocess
     p.add_argument("--onnx", help=argparse.SUPPRESS)  # the subprocess's ONNX file
     args = p.parse_args(argv)
-    args.modes = list(args.modes or MODES)
+    try:
+        args.device = resolve_device(args.device)
+    except ValueError as exc:
+        p.error(str(exc))
+    args.modes = list(args.modes or [n for n, m in MODES.items() if m.runs_on(args.device)])
+    refused = [n for n in args.modes if not MODES[n].runs_on(args.device)]
+    if refused:
+        p.error(f"--modes {' '.join(refused)}: not run on {args.device}")
     if args.no_compile:
         args.modes = [n for n in args.modes if not MODES[n].compile]
     if "fp32" not in args.modes:
@@ -98,9 +115,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def random_model() -> MTNet:
-    """The rebuildable random network (seed ``SEED``), eval mode, on the CPU."""
-    return build_mtnet(device="cpu", seed=SEED)
+def random_model(device: torch.device) -> MTNet:
+    """The rebuildable random network (seed ``SEED``), eval mode, on ``device``."""
+    return build_mtnet(device="cpu", seed=SEED).to(device)
 
 
 def build(mode: Mode, model: MTNet, onnx_path: Path | None, clip_length: int) -> Backend:
@@ -115,14 +132,25 @@ def build(mode: Mode, model: MTNet, onnx_path: Path | None, clip_length: int) ->
     )
 
 
-def random_clip(t: int, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+def random_clip(
+    t: int, h: int, w: int, device: torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(SEED)
-    return torch.randn(1, t, 3, h, w, generator=g), torch.randn(1, t, 3, h, w, generator=g)
+    imgs, flows = torch.randn(1, t, 3, h, w, generator=g), torch.randn(1, t, 3, h, w, generator=g)
+    return imgs.to(device), flows.to(device)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA), so that a clock read follows it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def timed(backend: Backend, imgs: torch.Tensor, flows: torch.Tensor) -> float:
+    synchronize(imgs.device)
     start = time.perf_counter()
     backend(imgs, flows)
+    synchronize(imgs.device)
     return time.perf_counter() - start
 
 
@@ -134,17 +162,27 @@ def count_flops(model: MTNet, imgs: torch.Tensor, flows: torch.Tensor) -> int:
     return counter.get_total_flops()
 
 
-def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    """Best GFLOP/s of an ``n x n`` by ``n x n`` product on the current threads."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    a @ b
-    best = min(_time_matmul(a, b) for _ in range(repeats))
+def matmul_size(device: torch.device) -> int:
+    """The side of the square matrix product that measures ``device``'s rate."""
+    return 8192 if device.type == "cuda" else 2048
+
+
+def matmul_gflops(dtype: torch.dtype, device: torch.device, repeats: int = 5) -> float:
+    """Best GFLOP/s of an ``n x n`` by ``n x n`` product (``matmul_size``) on ``device``
+    (the CPU: on the current threads; CUDA: TF32 off, as fp32 inference runs)."""
+    n = matmul_size(device)
+    a, b = (torch.randn(n, n).to(device, dtype) for _ in range(2))
+    with tf32_mode(cuda_tf32("fp32", device)):
+        a @ b
+        best = min(_time_matmul(a, b) for _ in range(repeats))
     return 2 * n**3 / best / 1e9
 
 
 def _time_matmul(a: torch.Tensor, b: torch.Tensor) -> float:
+    synchronize(a.device)
     start = time.perf_counter()
     a @ b
+    synchronize(a.device)
     return time.perf_counter() - start
 
 
@@ -162,12 +200,14 @@ def export_for(model: MTNet, size: tuple[int, int], folder: Path, tag: str) -> P
 def speed(args: argparse.Namespace, model: MTNet, onnx_path: Path | None) -> dict[str, dict]:
     """Alternated rounds: per mode, warm-up (and compile) time, times and speed-ups."""
     h, w = args.size
-    imgs, flows = random_clip(args.clip, h, w)
+    imgs, flows = random_clip(args.clip, h, w, args.device)
     backends, results = {}, {}
     for name in args.modes:
         backend = build(MODES[name], model, onnx_path, args.clip)
         first = timed(backend, imgs, flows)  # warm-up: oneDNN plans, compilation, ORT arenas
         backends[name], results[name] = backend, {"first_s": first, "times": []}
+        if args.device.type == "cuda":
+            results[name]["clip_mib"] = clip_memory_mib(backend, imgs, flows)
     rounds = tqdm(range(args.repeats), desc="alternated rounds", unit="round", file=sys.stderr)
     names = list(backends)
     for i in rounds:
@@ -182,12 +222,23 @@ def speed(args: argparse.Namespace, model: MTNet, onnx_path: Path | None) -> dic
     return results
 
 
+def clip_memory_mib(backend: Backend, imgs: torch.Tensor, flows: torch.Tensor) -> float:
+    """GPU MiB that one clip allocates at its peak above what is allocated before it."""
+    synchronize(imgs.device)
+    before = torch.cuda.memory_allocated(imgs.device)
+    torch.cuda.reset_peak_memory_stats(imgs.device)
+    backend(imgs, flows)
+    synchronize(imgs.device)
+    return (torch.cuda.max_memory_allocated(imgs.device) - before) / 2**20
+
+
 def memory_one(args: argparse.Namespace) -> None:
     """Subprocess: one mode, one clip; prints resident MiB before and after building the
     mode and at peak (building int8 or channels_last keeps fp32's freed memory for reuse)."""
     mode = MODES[args.memory_one]
     base_mib = _status_mib("VmRSS")
-    backend = build(mode, random_model(), Path(args.onnx) if args.onnx else None, args.clip)
+    model = random_model(args.device)
+    backend = build(mode, model, Path(args.onnx) if args.onnx else None, args.clip)
     model_mib = _status_mib("VmRSS")
     backend(*random_clip(args.clip, *args.size))
     print(
@@ -206,7 +257,29 @@ def _status_mib(field: str) -> float:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def memory(args: argparse.Namespace, onnx_path: Path | None) -> dict[str, dict]:
+def cuda_memory(args: argparse.Namespace, model: MTNet) -> dict[str, dict]:
+    """Per uncompiled mode, GPU MiB allocated before building, after building and at peak
+    over one clip, one mode at a time in this process."""
+    out = {}
+    clip = random_clip(args.clip, *args.size, args.device)
+    for name in tqdm(args.modes, desc="memory", unit="mode", file=sys.stderr):
+        if MODES[name].compile:
+            continue
+        torch.cuda.empty_cache()
+        base = torch.cuda.memory_allocated(args.device)
+        backend = build(MODES[name], model, None, args.clip)
+        built = torch.cuda.memory_allocated(args.device)
+        torch.cuda.reset_peak_memory_stats(args.device)
+        backend(*clip)
+        peak = torch.cuda.max_memory_allocated(args.device)
+        out[name] = {"base_mib": base / 2**20, "model_mib": built / 2**20, "peak_mib": peak / 2**20}
+        del backend
+    return out
+
+
+def memory(args: argparse.Namespace, onnx_path: Path | None, model: MTNet) -> dict[str, dict]:
+    if args.device.type == "cuda":
+        return cuda_memory(args, model)
     out = {}
     for name in tqdm(args.modes, desc="memory", unit="mode", file=sys.stderr):
         if MODES[name].compile:
@@ -229,7 +302,7 @@ def agreement_clips(args: argparse.Namespace) -> tuple[str, list]:
 
     size = tuple(args.agree_size)
     if not (Path(args.root) / "DAVIS16" / "val").is_dir():
-        imgs, flows = random_clip(args.clip, *size)
+        imgs, flows = random_clip(args.clip, *size, args.device)
         clip = (imgs, flows, tuple([size] * args.clip))
         return f"random inputs ({args.root}/DAVIS16/val is absent), {args.clip} frames", [clip]
     bench = resolve_benchmark("DAVIS16", args.root)
@@ -274,11 +347,13 @@ def print_speed(args, results, mem, flops: int, matmul: dict[str, float]) -> Non
     print(f"\nspeed at {h}x{w}, clips of {args.clip}, {args.repeats} alternated rounds")
     print(
         f"network: {flops / 1e9:.1f} GFLOP per clip ({flops / 1e9 / args.clip:.1f} per frame); "
-        f"{2048}^3 matmul on the same threads: fp32 {matmul['fp32']:.0f} GFLOP/s, "
+        f"{matmul_size(args.device)}^3 matmul on the same {processor(args.device)}: "
+        f"fp32 {matmul['fp32']:.0f} GFLOP/s, "
         f"bf16 {matmul['bf16']:.0f} GFLOP/s (best of before/after)"
     )
     header = f"{'mode':20s} {'frames/s':>9s} {'x fp32':>7s} {'GFLOP/s':>8s} {'first s':>8s}"
     header += f" {'base MiB':>9s} {'model MiB':>10s} {'peak MiB':>9s}"
+    header += f" {'clip MiB':>9s}" if args.device.type == "cuda" else ""
     print(header)
     for name, r in results.items():
         fps = args.clip / r["median_s"]
@@ -288,10 +363,21 @@ def print_speed(args, results, mem, flops: int, matmul: dict[str, float]) -> Non
             mems = f" {m['base_mib']:9.0f} {m['model_mib']:10.0f} {m['peak_mib']:9.0f}"
         print(
             f"{name:20s} {fps:9.3f} {r['speedup']:7.2f} {flops / r['median_s'] / 1e9:8.1f} "
-            f"{r['first_s']:8.1f}{mems}"
+            f"{r['first_s']:8.1f}{mems}" + (f" {r['clip_mib']:9.0f}" if "clip_mib" in r else "")
         )
     print("frames/s: median round; x fp32: median over rounds of fp32's time / the mode's time")
-    print("MiB: resident before building, after building, peak over one clip (own process)")
+    if args.device.type == "cuda":
+        print(
+            "MiB: GPU memory allocated before building, after building, peak over one clip "
+            "(one mode at a time); clip: what one clip adds at its peak (all modes built)"
+        )
+    else:
+        print("MiB: resident before building, after building, peak over one clip (own process)")
+
+
+def processor(device: torch.device) -> str:
+    """``threads`` on the CPU, ``GPU`` on CUDA: where the matrix product ran."""
+    return "GPU" if device.type == "cuda" else "threads"
 
 
 def print_agreement(what: str, inputs: str, size, result) -> None:
@@ -334,22 +420,29 @@ def main(argv: list[str] | None = None) -> None:
     native = "native" if has_native_bf16() else "EMULATED (no AVX-512 BF16 / AMX, or capped): slow"
     print(f"MTNet precision modes, torch {torch.__version__}")
     print(f"CPU: {cpu_description()}")
-    print(f"bf16 on this CPU: {native}")
-    print(f"modes: {', '.join(args.modes)}", flush=True)
-    model = random_model()
+    if args.device.type == "cuda":
+        print(f"GPU: {torch.cuda.get_device_name(args.device)}, CUDA {torch.version.cuda}")
+    else:
+        print(f"bf16 on this CPU: {native}")
+    print(f"modes on {args.device}: {', '.join(args.modes)}", flush=True)
+    model = random_model(args.device)
     size = tuple(args.size)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         use_ort = any(MODES[n].runtime == "onnxruntime" for n in args.modes)
         onnx_path = export_for(model, size, folder, "random") if use_ort else None
-        matmul = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
-        flops = count_flops(model, *random_clip(args.clip, *size))
+        dev = args.device
+        matmul = {
+            "fp32": matmul_gflops(torch.float32, dev),
+            "bf16": matmul_gflops(torch.bfloat16, dev),
+        }
+        flops = count_flops(model, *random_clip(args.clip, *size, dev))
         results = speed(args, model, onnx_path)
         matmul = {
-            "fp32": max(matmul["fp32"], matmul_gflops(torch.float32)),
-            "bf16": max(matmul["bf16"], matmul_gflops(torch.bfloat16)),
+            "fp32": max(matmul["fp32"], matmul_gflops(torch.float32, dev)),
+            "bf16": max(matmul["bf16"], matmul_gflops(torch.bfloat16, dev)),
         }
-        mem = {} if args.no_memory else memory(args, onnx_path)
+        mem = {} if args.no_memory else memory(args, onnx_path, model)
         print_speed(args, results, mem, flops, matmul)
         if args.no_agreement:
             return
@@ -359,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.weights:
             if args.weights == "trained":
                 args.weights = str(trained_weights(args))
-            trained = build_mtnet(None, weights=args.weights, device="cpu")
+            trained = build_mtnet(None, weights=args.weights, device=str(args.device))
             weights.append((f"trained weights {args.weights}", trained, "trained"))
         for what, net, tag in weights:
             path = export_for(net, agree_size, folder, tag) if use_ort else None

@@ -6,7 +6,8 @@ A backend maps one clip ``imgs, flows: [1, T, 3, H, W]`` (float32, normalised) t
 probabilities ``[T, 1, H, W]``. ``make_backend`` builds one from an eval-mode MTNet:
 
 - ``runtime="torch"``, ``precision="fp32"``: the model itself, called under
-  ``torch.inference_mode`` and nothing else (the faithful default);
+  ``torch.inference_mode`` (the faithful default; on CUDA with TF32 off);
+- ``"tf32"`` (CUDA only): the same with TF32 on, PyTorch's own default on a GPU;
 - ``"bf16"`` / ``"fp16"``: the same model under ``torch.autocast`` (fp16: CUDA only);
 - ``"int8"``: a copy whose ``nn.Linear`` layers (ConvNeXt's pointwise layers, the
   attention projections and FFNs) are dynamically quantised to int8 (CPU only); the
@@ -38,7 +39,14 @@ import torch
 from torch import Tensor, nn
 
 from util.errors import InputError
-from util.precision import autocast, autocast_dtype, check_precision, cpu_description
+from util.precision import (
+    autocast,
+    autocast_dtype,
+    check_precision,
+    cpu_description,
+    cuda_tf32,
+    tf32_mode,
+)
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +163,7 @@ class TorchBackend:
         self.channels_last = channels_last
         self.compile = compile
         self.dtype = autocast_dtype(precision, self.device)  # checked once, not per clip
+        self.tf32 = cuda_tf32(precision, self.device)
         self.model = prepare_model(model, precision, self.device, channels_last=channels_last)
         self.compiled = FrozenCompiled(self.model) if compile else None
         self.compile_length = compile_length
@@ -169,7 +178,7 @@ class TorchBackend:
         """``[1, T, 3, H, W]`` x 2 -> fp32 probabilities ``[T, 1, H, W]`` on ``device``."""
         imgs = imgs.to(self.device, non_blocking=True)
         flows = flows.to(self.device, non_blocking=True)
-        with torch.inference_mode(), autocast(self.dtype, self.device):
+        with torch.inference_mode(), autocast(self.dtype, self.device), tf32_mode(self.tf32):
             prob = self._network_for(imgs.shape[1])(imgs, flows)
         return prob.float()
 
@@ -320,7 +329,7 @@ def make_backend(
 
     Args:
         model: eval-mode MTNet on ``device`` (torch runtime; unused by onnxruntime, may be None).
-        precision: ``fp32``, ``bf16``, ``fp16`` (CUDA) or ``int8`` (CPU).
+        precision: ``fp32``, ``tf32`` (CUDA), ``bf16``, ``fp16`` (CUDA) or ``int8`` (CPU).
         runtime: ``torch`` or ``onnxruntime`` (fp32 on the CPU, needs ``onnx_path``).
         device: the torch runtime's device (default: the model's).
         channels_last, compile, compile_length: torch runtime options (``TorchBackend``).

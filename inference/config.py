@@ -157,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         default=d.precision,
         choices=PRECISIONS,
-        help="the forward pass: fp32 (the faithful default), bf16 or fp16 (CUDA) autocast, "
-        "int8 (CPU: Linear layers dynamically quantised)",
+        help="the forward pass: fp32 (the faithful default; TF32 off on CUDA), tf32 (CUDA: "
+        "PyTorch's GPU default), bf16 or fp16 (CUDA) autocast, int8 (CPU: Linear layers "
+        "dynamically quantised)",
     )
     p.add_argument(
         "--runtime",

@@ -103,7 +103,12 @@ def test_cpu_description_is_one_line() -> None:
             "cuda",
             "--precision int8: dynamic quantisation runs on the CPU only, not on cuda",
         ),
-        ("fp8", "cpu", "--precision fp8: expected one of fp32, bf16, fp16, int8"),
+        (
+            "tf32",
+            "cpu",
+            "--precision tf32: TF32 is a CUDA arithmetic, not on cpu (use fp32 there)",
+        ),
+        ("fp8", "cpu", "--precision fp8: expected one of fp32, tf32, bf16, fp16, int8"),
     ],
 )
 def test_precision_errors_are_one_line(name: str, device: str, message: str) -> None:
@@ -138,6 +143,35 @@ def test_fp32_and_int8_autocast_nothing() -> None:
         assert dtype is None
         with precision.autocast(dtype, torch.device("cpu")):
             assert not torch.is_autocast_enabled("cpu")
+
+
+def test_tf32_is_off_for_fp32_and_on_for_tf32_on_cuda_only() -> None:
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert [precision.cuda_tf32(p, cuda) for p in ("fp32", "tf32", "bf16", "fp16")] == [
+        False,
+        True,
+        None,
+        None,
+    ]
+    assert precision.cuda_tf32("fp32", cpu) is None
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_tf32_mode_sets_both_switches_and_restores_them(allow: bool) -> None:
+    switches = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = [s.allow_tf32 for s in switches]
+    for s in switches:
+        s.allow_tf32 = not allow
+    try:
+        with pytest.raises(RuntimeError, match="inside"), precision.tf32_mode(allow):
+            assert [s.allow_tf32 for s in switches] == [allow, allow]
+            raise RuntimeError("inside")
+        assert [s.allow_tf32 for s in switches] == [not allow, not allow]
+        with precision.tf32_mode(None):
+            assert [s.allow_tf32 for s in switches] == [not allow, not allow]
+    finally:
+        for s, value in zip(switches, saved, strict=True):
+            s.allow_tf32 = value
 
 
 def test_fp32_backend_is_the_model_under_inference_mode(

@@ -4,8 +4,11 @@ One table of autocast dtypes for training and inference alike, the CPU's vector
 extensions read from ``/proc/cpuinfo`` (for logs, ``test_config.json`` and benchmarks),
 and the autocast context of a precision on a device.
 
-fp32 is the default and the faithful mode; bf16 and fp16 run under ``torch.autocast``;
-int8 is dynamic quantisation of the Linear layers (see ``inference.backend``).
+fp32 is the default and the faithful mode: on CUDA it turns TF32 off for its
+convolutions and matrix products, which PyTorch otherwise runs in TF32 (10-bit
+mantissa) for convolutions; ``tf32`` (CUDA) is PyTorch's default behaviour on a GPU,
+TF32 on for both. bf16 and fp16 run under ``torch.autocast``; int8 is dynamic
+quantisation of the Linear layers (see ``inference.backend``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from util.errors import InputError
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "int8")
 AUTOCAST_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 CPUINFO = Path("/proc/cpuinfo")
@@ -134,8 +137,8 @@ def cpu_description(cpuinfo: str | None = None, environ: Mapping[str, str] | Non
 def check_precision(precision: str, device: torch.device) -> None:
     """Raise ``InputError`` (one line) for a precision that cannot run on ``device``.
 
-    fp16 autocast is for CUDA (on the CPU it is slower than fp32 and loses range);
-    int8 dynamic quantisation has CPU kernels only. bf16 on a CPU without native
+    fp16 autocast is for CUDA (on the CPU it is slower than fp32 and loses range), and so
+    is tf32 (a GPU arithmetic); int8 dynamic quantisation has CPU kernels only. bf16 on a CPU without native
     support runs, slowly: ``autocast`` warns once.
     """
     if precision not in PRECISIONS:
@@ -144,6 +147,10 @@ def check_precision(precision: str, device: torch.device) -> None:
         raise InputError(
             f"--precision fp16: runs on CUDA only, not on {device.type} "
             "(use bf16 or int8 on the CPU)"
+        )
+    if precision == "tf32" and device.type != "cuda":
+        raise InputError(
+            f"--precision tf32: TF32 is a CUDA arithmetic, not on {device.type} (use fp32 there)"
         )
     if precision == "int8" and device.type != "cpu":
         raise InputError(
@@ -181,3 +188,27 @@ def autocast(dtype: torch.dtype | None, device: torch.device) -> contextlib.Abst
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+def cuda_tf32(precision: str, device: torch.device) -> bool | None:
+    """Whether TF32 is on for the convolutions and matrix products of a CUDA forward pass
+    in ``precision``: off for fp32 (the faithful mode), on for tf32; ``None`` (PyTorch's
+    settings untouched) on other devices and under autocast."""
+    if device.type != "cuda" or precision not in ("fp32", "tf32"):
+        return None
+    return precision == "tf32"
+
+
+@contextlib.contextmanager
+def tf32_mode(allow: bool | None):
+    """TF32 on or off for cuDNN convolutions and CUDA matrix products inside the block
+    (PyTorch's global switches, restored on exit); nothing for ``None``."""
+    if allow is None:
+        yield
+        return
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = allow
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
