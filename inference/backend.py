@@ -7,7 +7,8 @@ probabilities ``[T, 1, H, W]``. ``make_backend`` builds one from an eval-mode MT
 
 - ``runtime="torch"``, ``precision="fp32"``: the model itself, called under
   ``torch.inference_mode`` (the faithful default; on CUDA with TF32 off);
-- ``"tf32"`` (CUDA only): the same with TF32 on, PyTorch's own default on a GPU;
+- ``"tf32"`` (CUDA only): the same with cuDNN convolutions in TF32, PyTorch's own
+  default on a GPU (matrix products stay fp32 in both);
 - ``"bf16"`` / ``"fp16"``: the same model under ``torch.autocast`` (fp16: CUDA only);
 - ``"int8"``: a copy whose ``nn.Linear`` layers (ConvNeXt's pointwise layers, the
   attention projections and FFNs) are dynamically quantised to int8 (CPU only); the
@@ -197,6 +198,7 @@ class TorchBackend:
             "channels_last": self.channels_last,
             "compile": self.compile,
             **({"compile_length": self.compile_length} if self.compile else {}),
+            **({"cudnn_tf32": self.tf32} if self.tf32 is not None else {}),
             "torch": torch.__version__,
         }
         if self.device.type == "cuda":

@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.precision,
         choices=PRECISIONS,
         help="the forward pass: fp32 (the faithful default; TF32 off on CUDA), tf32 (CUDA: "
-        "PyTorch's GPU default), bf16 or fp16 (CUDA) autocast, int8 (CPU: Linear layers "
+        "PyTorch's GPU default, TF32 convolutions), bf16 or fp16 (CUDA) autocast, int8 (CPU: Linear layers "
         "dynamically quantised)",
     )
     p.add_argument(

@@ -81,7 +81,9 @@ class MTNetPredictor:
         clip_length: frames per forward pass (the paper's test clips: 9).
         device: where the network runs; default: where its parameters are.
         precision: ``"fp32"`` (the default and the faithful mode, TF32 off on CUDA);
-            ``"tf32"`` (CUDA, TF32 on); ``"bf16"`` or ``"fp16"`` (CUDA) under autocast; ``"int8"`` (CPU) with dynamically quantised Linear layers.
+            ``"tf32"`` (CUDA, cuDNN convolutions in TF32, PyTorch's default); ``"bf16"`` or
+            ``"fp16"`` (CUDA) under autocast; ``"int8"`` (CPU) with dynamically quantised
+            Linear layers.
         runtime: ``"torch"`` or ``"onnxruntime"`` (fp32, CPU, the ``onnx_path`` export).
         channels_last, compile: options of the torch runtime; ``compile`` specialises the
             network to clips of ``clip_length`` frames (shorter last clips run uncompiled).

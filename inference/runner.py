@@ -273,6 +273,11 @@ def precision(cfg: TestConfig, device: torch.device) -> str:
     if device.type != "cuda":
         log.warning("--amp works on CUDA only; running in %s on %s", cfg.precision, device)
         return cfg.precision
+    if cfg.precision != "fp32":
+        raise InputError(
+            f"--amp with --precision {cfg.precision}: --amp means --precision {cfg.amp_dtype} "
+            "on CUDA; give one or the other"
+        )
     return cfg.amp_dtype
 
 

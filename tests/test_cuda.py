@@ -55,6 +55,10 @@ def test_fp32_on_cuda_gives_the_release_output(golden_fp32: torch.Tensor) -> Non
     assert err <= 1e-4
 
 
+@pytest.mark.skipif(
+    not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 0),
+    reason="TF32 needs an Ampere or newer GPU",
+)
 def test_tf32_differs_from_fp32_and_leaves_the_switches_as_they_were(
     golden_net: MTNet, golden_fp32: torch.Tensor
 ) -> None:
@@ -63,11 +67,11 @@ def test_tf32_differs_from_fp32_and_leaves_the_switches_as_they_were(
     assert _tf32_switches() == before
     err = (prob - golden_fp32).abs().max().item()
     print(f"tf32: max |d| {err:.2e} from fp32")
-    assert 0 < err < 5e-2  # TF32 really on (10-bit mantissa), and still close
+    assert 1e-3 < err < 5e-2  # TF32 convolutions really on (10-bit mantissa), still close
 
 
-# Mean |d| from fp32 on the golden clip, about twice what autocast gives on the CPU for the
-# same weights (bf16 0.0226, fp16 0.0024; the golden weights are random)
+# Bounds on the mean |d| from fp32 on the golden clip, set from what autocast gives on the
+# CPU for the same (random) weights: bf16 0.0226, fp16 0.0024
 @pytest.mark.parametrize(("precision", "bound"), [("bf16", 4e-2), ("fp16", 8e-3)])
 def test_autocast_on_cuda_is_close_to_fp32(
     golden_net: MTNet, golden_fp32: torch.Tensor, precision: str, bound: float
@@ -97,6 +101,16 @@ def test_compiled_network_on_cuda_freezes_the_weights_and_agrees() -> None:
     with torch.inference_mode():
         assert not torch.allclose(net(x), expected)
         torch.testing.assert_close(compiled(x), out, atol=0, rtol=0)
+
+
+def test_compiled_fp32_mtnet_on_cuda_agrees_with_eager(golden_net: MTNet) -> None:
+    """fp32 compiled with freezing, TF32 off inside the compiled call too."""
+    imgs, flows = golden_input(64)
+    eager = make_backend(golden_net, "fp32")(imgs, flows)
+    out = make_backend(golden_net, "fp32", compile=True, compile_length=3)(imgs, flows)
+    err = (out - eager).abs().max().item()
+    print(f"fp32 compiled vs eager at 64x64: max |d| {err:.2e}")
+    assert err <= 1e-4
 
 
 def test_compiled_mtnet_on_cuda_agrees_with_eager(golden_net: MTNet) -> None:
@@ -142,7 +156,15 @@ def test_test_py_on_cuda_writes_the_cpu_masks(tmp_path: Path) -> None:
     config = json.loads((tmp_path / "gpu" / "MTNet" / "UVOS" / "test_config.json").read_text())
     text = json.dumps(config)
     assert "cuda" in text and torch.cuda.get_device_name() in text
-    for extra in (["--amp"], ["--precision", "fp16"], ["--precision", "tf32"]):
-        name = "_".join(e.strip("-") for e in extra)
-        masks = _masks(_run_test_py(model, data, tmp_path / name, "--device", "cuda", *extra))
+    assert config["provenance"]["precision"] == "fp32"
+    assert config["provenance"]["cudnn_tf32"] is False
+    for extra, mode in (
+        (["--amp"], "bf16"),
+        (["--precision", "fp16"], "fp16"),
+        (["--precision", "tf32"], "tf32"),
+    ):
+        out = tmp_path / mode
+        masks = _masks(_run_test_py(model, data, out, "--device", "cuda", *extra))
         assert masks.keys() == cpu.keys()
+        config = json.loads((out / "MTNet" / "UVOS" / "test_config.json").read_text())
+        assert config["provenance"]["precision"] == mode

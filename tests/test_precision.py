@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import subprocess
+import sys
 
 import pytest
 import torch
 from torch import nn
 
+import inference.backend as backend_module
 import util.precision as precision
 from inference.backend import (
     FrozenCompiled,
@@ -17,6 +21,7 @@ from inference.backend import (
     quantize_int8,
 )
 from model import MTNet
+from tests.conftest import REPO
 from util.errors import InputError
 
 CPUINFO = """\
@@ -156,22 +161,53 @@ def test_tf32_is_off_for_fp32_and_on_for_tf32_on_cuda_only() -> None:
     assert precision.cuda_tf32("fp32", cpu) is None
 
 
-@pytest.mark.parametrize("allow", [False, True])
-def test_tf32_mode_sets_both_switches_and_restores_them(allow: bool) -> None:
+@pytest.mark.parametrize("conv_tf32", [False, True])
+def test_tf32_mode_sets_the_switches_and_restores_them(conv_tf32: bool) -> None:
     switches = torch.backends.cudnn, torch.backends.cuda.matmul
     saved = [s.allow_tf32 for s in switches]
     for s in switches:
-        s.allow_tf32 = not allow
+        s.allow_tf32 = not conv_tf32
     try:
-        with pytest.raises(RuntimeError, match="inside"), precision.tf32_mode(allow):
-            assert [s.allow_tf32 for s in switches] == [allow, allow]
+        with pytest.raises(RuntimeError, match="inside"), precision.tf32_mode(conv_tf32):
+            # convolutions as asked, matrix products fp32 (PyTorch's default) in both modes
+            assert [s.allow_tf32 for s in switches] == [conv_tf32, False]
             raise RuntimeError("inside")
-        assert [s.allow_tf32 for s in switches] == [not allow, not allow]
+        assert [s.allow_tf32 for s in switches] == [not conv_tf32, not conv_tf32]
         with precision.tf32_mode(None):
-            assert [s.allow_tf32 for s in switches] == [not allow, not allow]
+            assert [s.allow_tf32 for s in switches] == [not conv_tf32, not conv_tf32]
     finally:
         for s, value in zip(switches, saved, strict=True):
             s.allow_tf32 = value
+
+
+def test_tf32_mode_after_torch_fp32_precision_settings_is_one_line() -> None:
+    # in a subprocess: torch's newer settings, once set, change this process for good
+    code = (
+        "import torch, util.precision as p\n"
+        "torch.backends.cudnn.conv.fp32_precision = 'ieee'\n"
+        "with p.tf32_mode(False): pass\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode != 0
+    assert "InputError: TF32: torch's fp32_precision settings were changed" in done.stderr
+
+
+def test_torch_backend_runs_in_its_tf32_mode(net: MTNet, clip, monkeypatch) -> None:
+    seen = []
+
+    @contextlib.contextmanager
+    def recorder(conv_tf32):
+        seen.append(conv_tf32)
+        yield
+
+    monkeypatch.setattr(backend_module, "tf32_mode", recorder)
+    backend = make_backend(net, "fp32")
+    backend(*clip)
+    backend.tf32 = False  # what cuda_tf32 gives fp32 on CUDA
+    backend(*clip)
+    assert seen == [None, False]
 
 
 def test_fp32_backend_is_the_model_under_inference_mode(
@@ -337,3 +373,17 @@ def test_training_model_is_refused(net: MTNet) -> None:
             make_backend(net)
     finally:
         net.eval()
+
+
+def test_amp_is_bf16_on_cuda_and_refused_beside_another_precision() -> None:
+    from inference.config import parse_config
+    from inference.runner import precision as run_precision
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert run_precision(parse_config(["--video", "v.mp4", "--amp"]), cuda) == "bf16"
+    amp_fp16 = parse_config(["--video", "v.mp4", "--amp", "--amp_dtype", "fp16"])
+    assert run_precision(amp_fp16, cuda) == "fp16"
+    both = parse_config(["--video", "v.mp4", "--amp", "--precision", "tf32"])
+    with pytest.raises(InputError, match=r"^--amp with --precision tf32: --amp means"):
+        run_precision(both, cuda)
+    assert run_precision(parse_config(["--video", "v.mp4", "--amp"]), cpu) == "fp32"

@@ -4,11 +4,11 @@ One table of autocast dtypes for training and inference alike, the CPU's vector
 extensions read from ``/proc/cpuinfo`` (for logs, ``test_config.json`` and benchmarks),
 and the autocast context of a precision on a device.
 
-fp32 is the default and the faithful mode: on CUDA it turns TF32 off for its
-convolutions and matrix products, which PyTorch otherwise runs in TF32 (10-bit
-mantissa) for convolutions; ``tf32`` (CUDA) is PyTorch's default behaviour on a GPU,
-TF32 on for both. bf16 and fp16 run under ``torch.autocast``; int8 is dynamic
-quantisation of the Linear layers (see ``inference.backend``).
+fp32 is the default and the faithful mode: on CUDA it turns TF32 (a 10-bit mantissa)
+off for cuDNN convolutions, which PyTorch by default runs in TF32; ``tf32`` (CUDA) is that
+default, convolutions in TF32. Matrix products stay fp32 in both, as by PyTorch's
+default. bf16 and fp16 run under ``torch.autocast``; int8 is dynamic quantisation of the
+Linear layers (see ``inference.backend``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import contextlib
 import functools
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -191,24 +192,42 @@ def autocast(dtype: torch.dtype | None, device: torch.device) -> contextlib.Abst
 
 
 def cuda_tf32(precision: str, device: torch.device) -> bool | None:
-    """Whether TF32 is on for the convolutions and matrix products of a CUDA forward pass
-    in ``precision``: off for fp32 (the faithful mode), on for tf32; ``None`` (PyTorch's
-    settings untouched) on other devices and under autocast."""
+    """Whether cuDNN convolutions run in TF32 in a CUDA forward pass in ``precision``: not
+    for fp32 (the faithful mode), yes for tf32 (PyTorch's default); ``None`` (PyTorch's
+    settings untouched) on other devices and under autocast. Matrix products stay fp32 in
+    both, as by PyTorch's default."""
     if device.type != "cuda" or precision not in ("fp32", "tf32"):
         return None
     return precision == "tf32"
 
 
+# tf32_mode flips process-wide switches: one block at a time across threads
+_TF32_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
-def tf32_mode(allow: bool | None):
-    """TF32 on or off for cuDNN convolutions and CUDA matrix products inside the block
-    (PyTorch's global switches, restored on exit); nothing for ``None``."""
-    if allow is None:
+def tf32_mode(conv_tf32: bool | None):
+    """cuDNN convolutions in TF32 or not, CUDA matrix products in fp32, inside the block
+    (PyTorch's global switches, restored on exit); nothing for ``None``.
+
+    The switches are process-wide, so blocks of several threads run one at a time. Raises
+    ``InputError`` when the caller set them through torch's newer ``fp32_precision``
+    settings, which torch does not allow to mix with the ``allow_tf32`` switches used here.
+    """
+    if conv_tf32 is None:
         yield
         return
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = allow
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+    with _TF32_LOCK:
+        try:
+            saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+        except RuntimeError:
+            raise InputError(
+                "TF32: torch's fp32_precision settings were changed; precision fp32 and tf32 "
+                "on CUDA set the allow_tf32 switches, which torch refuses to mix with them"
+            ) from None
+        torch.backends.cudnn.allow_tf32 = conv_tf32
+        torch.backends.cuda.matmul.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
