@@ -267,7 +267,8 @@ def _yield_to_network(*_: object) -> None:
 
 def precision(cfg: TestConfig, device: torch.device) -> str:
     """The forward pass's precision: ``--precision``, or ``--amp_dtype`` with ``--amp`` on
-    CUDA (``--amp`` on the CPU runs in fp32, with a warning)."""
+    CUDA (``--amp`` on the CPU runs in fp32, with a warning; beside another ``--precision``
+    on CUDA, ``InputError``)."""
     if not cfg.amp:
         return cfg.precision
     if device.type != "cuda":
