@@ -26,6 +26,11 @@ class Mode:
         args += ["--channels_last"] if self.channels_last else []
         return args + (["--compile"] if self.compile else [])
 
+    @property
+    def calibrated(self) -> bool:
+        """Whether the mode needs a calibration file (int8_static)."""
+        return self.precision == "int8_static"
+
     def runs_on(self, device: torch.device) -> bool:
         """Whether test.py would run this mode on ``device`` (fp16 and tf32: CUDA; int8 and
         onnxruntime: the CPU; int8 not compiled)."""
@@ -36,6 +41,7 @@ class Mode:
                 device,
                 channels_last=self.channels_last,
                 compile=self.compile,
+                calibrated=self.calibrated,
             )
         except InputError:
             return False
@@ -57,5 +63,6 @@ MODES = {
         Mode("fp32+compile", compile=True),
         Mode("bf16+compile", "bf16", compile=True),
         Mode("fp16+compile", "fp16", compile=True),
+        Mode("int8_static+compile", "int8_static", compile=True),
     )
 }

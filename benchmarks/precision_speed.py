@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -58,6 +59,7 @@ from tqdm import tqdm
 from benchmarks.modes import MODES, Mode
 from inference.backend import Backend, make_backend
 from inference.export_onnx import export_onnx
+from inference.int8_static import Calibration, calibrate
 from inference.postprocess import to_masks
 from model import MTNet, build_mtnet
 from training.validate import frame_ious
@@ -67,6 +69,7 @@ from util.precision import cpu_description, cuda_tf32, has_native_bf16, tf32_mod
 
 SHARED_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 VIDEOS = ["car-shadow", "motocross-jump", "scooter-black"]  # the shortest: 40, 40, 43 frames
+CALIBRATION_VIDEOS = ["blackswan", "bmx-trees", "breakdance"]  # int8_static's ranges
 SEED = 0
 
 
@@ -120,7 +123,16 @@ def random_model(device: torch.device) -> MTNet:
     return build_mtnet(device="cpu", seed=SEED).to(device)
 
 
-def build(mode: Mode, model: MTNet, onnx_path: Path | None, clip_length: int) -> Backend:
+@dataclass
+class Artefacts:
+    """What some modes need beside the model, made once per weights and size: the ONNX
+    export (onnxruntime) and the calibrated ranges (int8_static)."""
+
+    onnx_path: Path | None = None
+    calibration: Calibration | None = None
+
+
+def build(mode: Mode, model: MTNet, made: Artefacts, clip_length: int) -> Backend:
     return make_backend(
         model,
         mode.precision,
@@ -128,8 +140,39 @@ def build(mode: Mode, model: MTNet, onnx_path: Path | None, clip_length: int) ->
         channels_last=mode.channels_last,
         compile=mode.compile,
         compile_length=clip_length,
-        onnx_path=onnx_path if mode.runtime == "onnxruntime" else None,
+        onnx_path=made.onnx_path if mode.runtime == "onnxruntime" else None,
+        calibration=made.calibration if mode.precision == "int8_static" else None,
     )
+
+
+def artefacts(
+    args: argparse.Namespace, model: MTNet, size: tuple[int, int], folder: Path, tag: str
+) -> Artefacts:
+    """The ONNX export and the int8 calibration of ``model`` at ``size``, where a mode of
+    the run needs them."""
+    made = Artefacts()
+    if any(MODES[n].runtime == "onnxruntime" for n in args.modes):
+        made.onnx_path = export_for(model, size, folder, tag)
+    if any(MODES[n].precision == "int8_static" for n in args.modes):
+        made.calibration = calibrate(model, calibration_clips(args, size), size, tag)
+    return made
+
+
+def calibration_clips(args: argparse.Namespace, size: tuple[int, int]) -> list:
+    """The first clip of each of ``CALIBRATION_VIDEOS`` (not among the agreement videos),
+    or one random clip when the shared data is absent."""
+    from dataset.registry import resolve_benchmark
+    from dataset.test_videos import VideoClips, pair_video
+
+    if not (Path(args.root) / "DAVIS16" / "val").is_dir():
+        return [("random", *random_clip(args.clip, *size))]
+    bench = resolve_benchmark("DAVIS16", args.root)
+    clips = []
+    for name in CALIBRATION_VIDEOS:
+        video = pair_video(bench.video(name), drop_tail=False)
+        clip = next(iter(VideoClips(video, args.clip, size)))
+        clips.append((name, clip.imgs[None], clip.flows[None]))
+    return clips
 
 
 def random_clip(
@@ -197,13 +240,13 @@ def export_for(model: MTNet, size: tuple[int, int], folder: Path, tag: str) -> P
     return path
 
 
-def speed(args: argparse.Namespace, model: MTNet, onnx_path: Path | None) -> dict[str, dict]:
+def speed(args: argparse.Namespace, model: MTNet, made: Artefacts) -> dict[str, dict]:
     """Alternated rounds: per mode, warm-up (and compile) time, times and speed-ups."""
     h, w = args.size
     imgs, flows = random_clip(args.clip, h, w, args.device)
     backends, results = {}, {}
     for name in args.modes:
-        backend = build(MODES[name], model, onnx_path, args.clip)
+        backend = build(MODES[name], model, made, args.clip)
         first = timed(backend, imgs, flows)  # warm-up: oneDNN plans, compilation, ORT arenas
         backends[name], results[name] = backend, {"first_s": first, "times": []}
         if args.device.type == "cuda":
@@ -238,7 +281,7 @@ def memory_one(args: argparse.Namespace) -> None:
     mode = MODES[args.memory_one]
     base_mib = _status_mib("VmRSS")
     model = random_model(args.device)
-    backend = build(mode, model, Path(args.onnx) if args.onnx else None, args.clip)
+    backend = build(mode, model, Artefacts(Path(args.onnx) if args.onnx else None), args.clip)
     model_mib = _status_mib("VmRSS")
     backend(*random_clip(args.clip, *args.size))
     print(
@@ -267,7 +310,7 @@ def cuda_memory(args: argparse.Namespace, model: MTNet) -> dict[str, dict]:
             continue
         torch.cuda.empty_cache()
         base = torch.cuda.memory_allocated(args.device)
-        backend = build(MODES[name], model, None, args.clip)
+        backend = build(MODES[name], model, Artefacts(), args.clip)
         built = torch.cuda.memory_allocated(args.device)
         torch.cuda.reset_peak_memory_stats(args.device)
         backend(*clip)
@@ -277,7 +320,7 @@ def cuda_memory(args: argparse.Namespace, model: MTNet) -> dict[str, dict]:
     return out
 
 
-def memory(args: argparse.Namespace, onnx_path: Path | None, model: MTNet) -> dict[str, dict]:
+def memory(args: argparse.Namespace, made: Artefacts, model: MTNet) -> dict[str, dict]:
     if args.device.type == "cuda":
         return cuda_memory(args, model)
     out = {}
@@ -287,7 +330,7 @@ def memory(args: argparse.Namespace, onnx_path: Path | None, model: MTNet) -> di
         cmd = [sys.executable, "-m", "benchmarks.precision_speed", "--memory_one", name]
         cmd += ["--size", *map(str, args.size), "--clip", str(args.clip)]
         cmd += ["--threads", str(torch.get_num_threads())]
-        cmd += ["--onnx", str(onnx_path)] if onnx_path else []
+        cmd += ["--onnx", str(made.onnx_path)] if made.onnx_path else []
         done = subprocess.run(cmd, check=True, capture_output=True, text=True)
         out[name] = json.loads(done.stdout.strip().splitlines()[-1])
     return out
@@ -319,12 +362,12 @@ def agreement_clips(args: argparse.Namespace) -> tuple[str, list]:
 
 
 def agreement(
-    args: argparse.Namespace, model: MTNet, clips: list, onnx_path: Path | None
+    args: argparse.Namespace, model: MTNet, clips: list, made: Artefacts
 ) -> dict[str, tuple[float, float]]:
     """Per mode: (mean IoU of UVOS masks, mean |d|/255 of VSOD maps) against fp32."""
     outputs: dict[str, list[torch.Tensor]] = {}
     for name in tqdm(args.modes, desc="agreement", unit="mode", file=sys.stderr):
-        backend = build(MODES[name], model, onnx_path, args.clip)
+        backend = build(MODES[name], model, made, args.clip)
         outputs[name] = [backend(imgs, flows).cpu() for imgs, flows, _ in clips]
     result = {}
     for name, probs in outputs.items():
@@ -429,20 +472,19 @@ def main(argv: list[str] | None = None) -> None:
     size = tuple(args.size)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        use_ort = any(MODES[n].runtime == "onnxruntime" for n in args.modes)
-        onnx_path = export_for(model, size, folder, "random") if use_ort else None
+        made = artefacts(args, model, size, folder, "random")
         dev = args.device
         matmul = {
             "fp32": matmul_gflops(torch.float32, dev),
             "bf16": matmul_gflops(torch.bfloat16, dev),
         }
         flops = count_flops(model, *random_clip(args.clip, *size, dev))
-        results = speed(args, model, onnx_path)
+        results = speed(args, model, made)
         matmul = {
             "fp32": max(matmul["fp32"], matmul_gflops(torch.float32, dev)),
             "bf16": max(matmul["bf16"], matmul_gflops(torch.bfloat16, dev)),
         }
-        mem = {} if args.no_memory else memory(args, onnx_path, model)
+        mem = {} if args.no_memory else memory(args, made, model)
         print_speed(args, results, mem, flops, matmul)
         if args.no_agreement:
             return
@@ -455,8 +497,8 @@ def main(argv: list[str] | None = None) -> None:
             trained = build_mtnet(None, weights=args.weights, device=str(args.device))
             weights.append((f"trained weights {args.weights}", trained, "trained"))
         for what, net, tag in weights:
-            path = export_for(net, agree_size, folder, tag) if use_ort else None
-            print_agreement(what, inputs, agree_size, agreement(args, net, clips, path))
+            made = artefacts(args, net, agree_size, folder, tag)
+            print_agreement(what, inputs, agree_size, agreement(args, net, clips, made))
 
 
 if __name__ == "__main__":

@@ -50,7 +50,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=SHARED, help="holds frame/<video>/")
     p.add_argument("--video", default="blackswan")
     p.add_argument("--frames", type=int, default=0, help="first N frames (0: all)")
-    cpu_modes = [name for name, mode in MODES.items() if mode.runs_on(torch.device("cpu"))]
+    cpu_modes = [
+        name
+        for name, mode in MODES.items()
+        if mode.runs_on(torch.device("cpu")) and not mode.calibrated
+    ]
     p.add_argument("--modes", nargs="+", default=["fp32", "bf16"], choices=cpu_modes)
     p.add_argument("--test_size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
     p.add_argument("--rounds", type=int, default=2, help="cold, warm, network only, repeated")

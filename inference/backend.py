@@ -13,6 +13,8 @@ probabilities ``[T, 1, H, W]``. ``make_backend`` builds one from an eval-mode MT
 - ``"int8"``: a copy whose ``nn.Linear`` layers (ConvNeXt's pointwise layers, the
   attention projections and FFNs) are dynamically quantised to int8 (CPU only); the
   model passed in is left untouched;
+- ``"int8_static"``: the same layers quantised with activation ranges calibrated ahead
+  (``inference.int8_static``; CPU only, compiled only, at the calibration's H x W);
 - ``channels_last`` (a copy in that memory format) and ``compile`` as options of the
   torch runtime. ``compile`` is ``torch.compile`` with Inductor's freezing for clips of
   one length (the run's ``--test_length``); clips of another length (a video's shorter
@@ -39,6 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from inference.int8_static import MAX_CLIP, NEEDS_CALIBRATION, Calibration, quantize_static
 from util.errors import InputError
 from util.precision import (
     autocast,
@@ -86,16 +89,26 @@ def quantize_int8(model: nn.Module) -> nn.Module:
 
 
 def prepare_model(
-    model: nn.Module, precision: str, device: torch.device, *, channels_last: bool = False
+    model: nn.Module,
+    precision: str,
+    device: torch.device,
+    *,
+    channels_last: bool = False,
+    calibration: Calibration | None = None,
 ) -> nn.Module:
     """The module a torch backend calls: ``model`` itself for fp32/bf16/fp16 without
-    options, otherwise a transformed copy (int8, channels_last).
+    options, otherwise a transformed copy (int8, int8_static with ``calibration``,
+    channels_last).
 
     Raises ``InputError`` for a precision ``device`` cannot run.
     """
     check_precision(precision, device)
     if precision == "int8":
         model = quantize_int8(model)
+    if precision == "int8_static":
+        if calibration is None:
+            raise InputError(NEEDS_CALIBRATION)
+        model = quantize_static(model, calibration)
     if channels_last:
         if precision != "int8":  # quantize_int8 already returned a copy
             model = copy.deepcopy(model)
@@ -141,6 +154,7 @@ class TorchBackend:
         channels_last: see ``prepare_model``; compile: see ``FrozenCompiled``.
         compile_length: with ``compile``, the clip length the compiled network serves;
             clips of other lengths run uncompiled.
+        calibration: the activation ranges of ``int8_static``, which fix H x W (``size``).
     """
 
     runtime = "torch"
@@ -154,18 +168,28 @@ class TorchBackend:
         channels_last: bool = False,
         compile: bool = False,
         compile_length: int | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
         if model.training:
             raise ValueError("the backend needs an eval-mode model (call model.eval())")
         if compile and compile_length is None:
             raise ValueError("compile needs compile_length, the clip length to compile for")
+        if precision == "int8_static" and (compile_length or 0) > MAX_CLIP:
+            raise InputError(
+                f"--test_length {compile_length}: int8_static serves clips of up to {MAX_CLIP}"
+            )
         self.device = torch.device(device) if device is not None else device_of(model)
         self.precision = precision
         self.channels_last = channels_last
         self.compile = compile
         self.dtype = autocast_dtype(precision, self.device)  # checked once, not per clip
         self.tf32 = cuda_tf32(precision, self.device)
-        self.model = prepare_model(model, precision, self.device, channels_last=channels_last)
+        self.model = prepare_model(
+            model, precision, self.device, channels_last=channels_last, calibration=calibration
+        )
+        self.calibration = calibration if precision == "int8_static" else None
+        self.size = self.calibration.size if self.calibration else None  # H x W it serves
+        self.path = self.calibration.path if self.calibration else None
         self.compiled = FrozenCompiled(self.model) if compile else None
         self.compile_length = compile_length
         if compile:
@@ -199,6 +223,7 @@ class TorchBackend:
             "compile": self.compile,
             **({"compile_length": self.compile_length} if self.compile else {}),
             **({"cudnn_tf32": self.tf32} if self.tf32 is not None else {}),
+            **({"int8_calibration": self.calibration.sha256} if self.calibration else {}),
             "torch": torch.__version__,
         }
         if self.device.type == "cuda":
@@ -291,9 +316,16 @@ def check_runtime(
     *,
     channels_last: bool = False,
     compile: bool = False,
+    calibrated: bool = False,
 ) -> None:
     """``InputError`` (one line) for a runtime that cannot run these settings; cheap, so
-    callers check before reading weights or exporting."""
+    callers check before reading weights or exporting. ``calibrated``: int8_static's
+    calibration is given."""
+    if calibrated != (precision == "int8_static"):
+        raise InputError(
+            NEEDS_CALIBRATION if calibrated is False else
+            "--int8_calibration: used by --precision int8_static only"
+        )  # fmt: skip
     if runtime not in RUNTIMES:
         raise InputError(f"--runtime {runtime}: expected one of {', '.join(RUNTIMES)}")
     if runtime == "onnxruntime":
@@ -304,6 +336,11 @@ def check_runtime(
         if device is not None and torch.device(device).type != "cpu":
             raise InputError(f"--runtime onnxruntime runs on the CPU, not on {device}")
     else:
+        if precision == "int8_static" and (channels_last or not compile):
+            # uncompiled, the quantised graph runs reference kernels slower than fp32
+            raise InputError(
+                "--precision int8_static runs compiled, without --channels_last: add --compile"
+            )
         if compile and precision == "int8":
             # the quantised Linear layers break the graph into pieces that recompile per
             # block: measured no faster than int8 alone (DESIGN.md §8)
@@ -325,6 +362,7 @@ def make_backend(
     compile: bool = False,
     compile_length: int | None = None,
     onnx_path: str | Path | None = None,
+    calibration: Calibration | None = None,
 ) -> Backend:
     """The backend for a precision and runtime; ``InputError`` (one line) for a combination
     that cannot run.
@@ -336,8 +374,16 @@ def make_backend(
         device: the torch runtime's device (default: the model's).
         channels_last, compile, compile_length: torch runtime options (``TorchBackend``).
         onnx_path: the ``mtnet.onnx`` of the onnxruntime runtime.
+        calibration: the ranges of ``int8_static`` (``inference.int8_static``).
     """
-    check_runtime(runtime, precision, device, channels_last=channels_last, compile=compile)
+    check_runtime(
+        runtime,
+        precision,
+        device,
+        channels_last=channels_last,
+        compile=compile,
+        calibrated=calibration is not None,
+    )
     if runtime == "onnxruntime":
         if onnx_path is None:
             raise InputError("--runtime onnxruntime needs an ONNX file (inference.export_onnx)")
@@ -351,6 +397,7 @@ def make_backend(
         channels_last=channels_last,
         compile=compile,
         compile_length=compile_length,
+        calibration=calibration,
     )
 
 

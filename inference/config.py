@@ -76,6 +76,7 @@ class TestConfig:
     onnx: str | None = None
     channels_last: bool = False
     compile: bool = False
+    int8_calibration: str | None = None
     num_workers: int | None = None  # None: default_num_workers(device)
     videos: list[str] | None = None
     drop_tail: bool | None = None
@@ -158,8 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.precision,
         choices=PRECISIONS,
         help="the forward pass: fp32 (the faithful default; TF32 off on CUDA), tf32 (CUDA: "
-        "PyTorch's GPU default, TF32 convolutions), bf16 or fp16 (CUDA) autocast, int8 (CPU: Linear layers "
-        "dynamically quantised)",
+        "PyTorch's GPU default, TF32 convolutions), bf16 or fp16 (CUDA) autocast, int8 (CPU: "
+        "Linear layers dynamically quantised), int8_static (CPU: the same with calibrated "
+        "ranges, --int8_calibration, --compile)",
     )
     p.add_argument(
         "--runtime",
@@ -178,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--compile",
         action="store_true",
         help="torch.compile with freezing for --test_length clips (minutes to compile; not int8)",
+    )
+    p.add_argument(
+        "--int8_calibration",
+        default=d.int8_calibration,
+        help="activation ranges for --precision int8_static (python -m inference.int8_static)",
     )
     p.add_argument(
         "--num_workers",

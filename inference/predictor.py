@@ -46,6 +46,7 @@ from util.flow import FlowSettings, flow_picture, make_estimator
 from util.image import as_pil_rgb, jpeg_round_trip, read_rgb_array
 
 from .backend import Backend, device_of, make_backend
+from .int8_static import Calibration, load_calibration
 from .postprocess import prob_to_mask, resize_probs
 from .video_input import VideoInput
 
@@ -83,10 +84,13 @@ class MTNetPredictor:
         precision: ``"fp32"`` (the default and the faithful mode, TF32 off on CUDA);
             ``"tf32"`` (CUDA, cuDNN convolutions in TF32, PyTorch's default); ``"bf16"`` or
             ``"fp16"`` (CUDA) under autocast; ``"int8"`` (CPU) with dynamically quantised
-            Linear layers.
+            Linear layers; ``"int8_static"`` (CPU, with ``compile`` and ``int8_calibration``)
+            with calibrated ranges.
         runtime: ``"torch"`` or ``"onnxruntime"`` (fp32, CPU, the ``onnx_path`` export).
         channels_last, compile: options of the torch runtime; ``compile`` specialises the
             network to clips of ``clip_length`` frames (shorter last clips run uncompiled).
+        int8_calibration: a calibration file of ``inference.int8_static`` (or its loaded
+            ``Calibration``), for ``precision="int8_static"``.
         flow: how ``segment`` computes flow images when none are given, and how
             ``segment_video`` makes them (DIS by default).
 
@@ -106,6 +110,7 @@ class MTNetPredictor:
         onnx_path: str | os.PathLike | None = None,
         channels_last: bool = False,
         compile: bool = False,
+        int8_calibration: str | os.PathLike | Calibration | None = None,
         flow: FlowSettings | None = None,
     ):
         if task not in TASKS:
@@ -117,6 +122,8 @@ class MTNetPredictor:
             device = device_of(model) if model is not None else torch.device("cpu")
         if model is not None:
             model = model.eval().to(device)
+        if int8_calibration is not None and not isinstance(int8_calibration, Calibration):
+            int8_calibration = load_calibration(int8_calibration)
         self.backend: Backend = make_backend(
             model,
             precision,
@@ -126,12 +133,13 @@ class MTNetPredictor:
             compile=compile,
             compile_length=clip_length,
             onnx_path=onnx_path,
+            calibration=int8_calibration,
         )
-        size = getattr(self.backend, "size", None)  # an ONNX export fixes H x W
+        size = getattr(self.backend, "size", None)  # an ONNX export or int8 ranges fix H x W
         if size is not None and tuple(size) != tuple(test_size):
             raise InputError(
-                f"{onnx_path}: exported for {size[0]}x{size[1]} inputs, not test_size "
-                f"{test_size[0]}x{test_size[1]}; export again for that size"
+                f"{self.backend.path}: made for {size[0]}x{size[1]} inputs, not test_size "
+                f"{test_size[0]}x{test_size[1]}; export or calibrate again for that size"
             )
         self.device = self.backend.device
         self.task = task

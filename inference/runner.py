@@ -42,6 +42,7 @@ from . import config
 from .backend import check_runtime, describe_line
 from .config import TestConfig, default_num_workers
 from .export_onnx import export_onnx
+from .int8_static import Calibration, load_calibration
 from .predictor import MTNetPredictor
 from .video_input import VideoInput
 from .writer import MaskWriter
@@ -117,7 +118,15 @@ def make_predictor(cfg: TestConfig, device: torch.device) -> MTNetPredictor:
     into ``{output_dir}/{model_name}/onnx/`` and the file reused by later runs)."""
     mode = precision(cfg, device)
     # before the weights are read or the network exported
-    check_runtime(cfg.runtime, mode, device, channels_last=cfg.channels_last, compile=cfg.compile)
+    check_runtime(
+        cfg.runtime,
+        mode,
+        device,
+        channels_last=cfg.channels_last,
+        compile=cfg.compile,
+        calibrated=cfg.int8_calibration is not None,
+    )
+    calibration = int8_calibration(cfg)
     model = build_model(cfg, device)
     onnx_path = cfg.onnx
     if cfg.runtime == "onnxruntime" and onnx_path is None:
@@ -133,10 +142,25 @@ def make_predictor(cfg: TestConfig, device: torch.device) -> MTNetPredictor:
         onnx_path=onnx_path,
         channels_last=cfg.channels_last,
         compile=cfg.compile,
+        int8_calibration=calibration,
         flow=cfg.flow_settings(),
     )
     log.info("network: %s", describe_line(predictor.describe()))
     return predictor
+
+
+def int8_calibration(cfg: TestConfig) -> Calibration | None:
+    """The ranges of ``--int8_calibration``, checked against the weights (``None`` without
+    the flag)."""
+    if cfg.int8_calibration is None:
+        return None
+    calibration = load_calibration(cfg.int8_calibration)
+    if calibration.weights != weights_id(cfg):
+        raise InputError(
+            f"{calibration.path}: calibrated for weights {calibration.weights}, not "
+            f"{weights_id(cfg)}; calibrate again for these weights"
+        )
+    return calibration
 
 
 def weights_id(cfg: TestConfig) -> str:
@@ -162,7 +186,7 @@ def cached_onnx(model: nn.Module, cfg: TestConfig) -> Path:
 # Settings that decide the masks' values: a folder is completed (--skip_existing) only
 # with the same ones.
 _MASK_SETTINGS = ("weights", "encoder_name", "test_size", "test_length", "precision", "runtime",
-                  "channels_last", "compile")  # fmt: skip
+                  "channels_last", "compile", "int8_calibration")  # fmt: skip
 
 
 def provenance(cfg: TestConfig, predictor: MTNetPredictor) -> dict[str, object]:

@@ -28,7 +28,7 @@ def test_modes_that_run_on_each_device() -> None:
     on_cuda = {name for name, mode in MODES.items() if mode.runs_on(cuda)}
     assert on_cpu == {
         "fp32", "bf16", "int8", "fp32+channels_last", "bf16+channels_last", "onnxruntime",
-        "fp32+compile", "bf16+compile",
+        "fp32+compile", "bf16+compile", "int8_static+compile",
     }  # fmt: skip
     assert on_cuda == {
         "fp32", "tf32", "bf16", "fp16", "fp32+channels_last", "bf16+channels_last",

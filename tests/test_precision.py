@@ -106,14 +106,18 @@ def test_cpu_description_is_one_line() -> None:
         (
             "int8",
             "cuda",
-            "--precision int8: dynamic quantisation runs on the CPU only, not on cuda",
+            "--precision int8: int8 quantisation runs on the CPU only, not on cuda",
         ),
         (
             "tf32",
             "cpu",
             "--precision tf32: TF32 is a CUDA arithmetic, not on cpu (use fp32 there)",
         ),
-        ("fp8", "cpu", "--precision fp8: expected one of fp32, tf32, bf16, fp16, int8"),
+        (
+            "fp8",
+            "cpu",
+            "--precision fp8: expected one of fp32, tf32, bf16, fp16, int8, int8_static",
+        ),
     ],
 )
 def test_precision_errors_are_one_line(name: str, device: str, message: str) -> None:

@@ -8,7 +8,8 @@ fp32 is the default and the faithful mode: on CUDA it turns TF32 (a 10-bit manti
 off for cuDNN convolutions, which PyTorch by default runs in TF32; ``tf32`` (CUDA) is that
 default, convolutions in TF32. Matrix products stay fp32 in both, as by PyTorch's
 default. bf16 and fp16 run under ``torch.autocast``; int8 is dynamic quantisation of the
-Linear layers (see ``inference.backend``).
+Linear layers (see ``inference.backend``), int8_static the same layers with activation
+ranges calibrated ahead (``inference.int8_static``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from util.errors import InputError
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "int8")
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "int8", "int8_static")
 AUTOCAST_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 CPUINFO = Path("/proc/cpuinfo")
@@ -153,10 +154,10 @@ def check_precision(precision: str, device: torch.device) -> None:
         raise InputError(
             f"--precision tf32: TF32 is a CUDA arithmetic, not on {device.type} (use fp32 there)"
         )
-    if precision == "int8" and device.type != "cpu":
+    if precision in ("int8", "int8_static") and device.type != "cpu":
         raise InputError(
-            f"--precision int8: dynamic quantisation runs on the CPU only, not on {device.type} "
-            "(use bf16 or fp16 there)"
+            f"--precision {precision}: int8 quantisation runs on the CPU only, not on "
+            f"{device.type} (use bf16 or fp16 there)"
         )
 
 

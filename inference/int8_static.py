@@ -1,0 +1,293 @@
+"""Static int8: the Linear layers quantised to int8 with activation ranges calibrated once
+on real clips, for Inductor to compile (DESIGN.md §8).
+
+Notation: T frames per clip, H x W the test size.
+
+``int8`` (``inference.backend``) measures each Linear input's range on every call; here the
+ranges are measured ahead, on a few clips of real frames and flows, and saved to a small
+calibration file. At run time the network is exported with T dynamic and H x W fixed,
+quantised with those ranges (torchao's PT2E flow, x86 Inductor recipe: int8 weights per
+channel, activations per tensor in 7 bits), and compiled with Inductor's freezing into
+oneDNN int8 kernels. Uncompiled, the quantised graph is slower than fp32, so this precision runs
+compiled only; a video's shorter last clip runs the same quantised graph uncompiled.
+
+Calibrate (python -m inference.int8_static --help):
+
+    python -m inference.int8_static --test_model saves/mtnet.pth --root ../data \\
+        --test_dataset DAVIS16 --test_size 512 512 --out mtnet_int8_512.pth
+    python test.py ... --precision int8_static --int8_calibration mtnet_int8_512.pth --compile
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import logging
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from util.errors import InputError, exit_status
+from util.fileio import atomic_path
+
+log = logging.getLogger(__name__)
+
+FORMAT = "mtnet-int8-calibration-1"
+OBSERVER = "activation_post_process"  # the name PT2E gives its observer modules
+MAX_CLIP = 64  # the longest clip the exported graph accepts
+NEEDS_CALIBRATION = "--precision int8_static needs --int8_calibration FILE (made by python -m inference.int8_static)"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Activation ranges of the Linear layers' inputs, for one network and test size.
+
+    Attributes:
+        ranges: the observers' state (per quantised input: a histogram and its minimum
+            and maximum, from which the range is chosen at conversion).
+        size: the test size (H, W) the ranges were measured at, and the only one they serve.
+        weights: what the weights were (a file's SHA-256, or a description).
+        clips: names of the calibration clips.
+        sha256: the calibration file's SHA-256 (empty before it is saved).
+        path: the file it was read from, if any.
+    """
+
+    ranges: dict[str, Tensor]
+    size: tuple[int, int]
+    weights: str
+    clips: tuple[str, ...]
+    sha256: str = ""
+    path: Path | None = None
+
+
+def _quantizer():
+    """The x86 Inductor quantiser, static int8 (activations in 7 bits), for ``nn.Linear``
+    only."""
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86
+
+    class LinearOnly(x86.X86InductorQuantizer):
+        # The convolution patterns stay fp32 (as in int8), and their annotation pass fails on
+        # MTNet's graph ("Input partition has more than one output node"): skipped.
+        def _annotate_conv2d_fusion_pattern(self, *args, **kwargs) -> None:
+            return None
+
+    # Activations in 7 bits (reduce_range), as PyTorch's x86 int8 recipes do for CPUs
+    # without VNNI: there oneDNN sums pairs of 8-bit products in 16 bits, which saturate
+    # (masks of the briefly trained model, AVX2 only: IoU 0.978 against fp32 with 8 bits,
+    # 0.997 with 7). One setting on every CPU keeps the masks the same across machines.
+    config = x86.get_default_x86_inductor_quantization_config(reduce_range=True)
+    return LinearOnly().set_module_type_qconfig(nn.Linear, config)
+
+
+def _observed(model: nn.Module, size: tuple[int, int]) -> torch.fx.GraphModule:
+    """``model`` exported for ``[1, T, 3, H, W]`` inputs (T dynamic) with observers on the
+    inputs of its Linear layers."""
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
+
+    if model.training:
+        raise ValueError("quantise an eval-mode model (call model.eval())")
+    h, w = size
+    example = tuple(torch.zeros(1, 2, 3, h, w) for _ in range(2))
+    clip = torch.export.Dim("T", min=1, max=MAX_CLIP)
+    with torch.no_grad():
+        program = torch.export.export(
+            model, example, dynamic_shapes={"imgs": {1: clip}, "flows": {1: clip}}
+        )
+    return prepare_pt2e(program.module(), _quantizer())
+
+
+def _ranges(observed: torch.fx.GraphModule) -> dict[str, Tensor]:
+    """The observers' whole state: the activations' histograms (from which the x86 recipe
+    chooses each range) and running minimum and maximum, and the weights' ranges."""
+    return {k: v.clone() for k, v in observed.state_dict().items() if OBSERVER in k}
+
+
+def calibrate(
+    model: nn.Module,
+    clips: Iterable[tuple[str, Tensor, Tensor]],
+    size: tuple[int, int],
+    weights: str,
+) -> Calibration:
+    """Measure the Linear inputs' ranges of ``model`` (eval, fp32) over ``clips``.
+
+    Args:
+        clips: ``(name, imgs, flows)`` with ``imgs, flows: [1, T, 3, H, W]`` normalised
+            network inputs at ``size``.
+        weights: what the weights are (recorded, and checked by test.py).
+    """
+    observed = _observed(model, size)
+    names = []
+    with torch.no_grad():
+        for name, imgs, flows in clips:
+            if tuple(imgs.shape[-2:]) != tuple(size):
+                raise ValueError(f"{name}: clip of {tuple(imgs.shape[-2:])}, expected {size}")
+            observed(imgs, flows)
+            names.append(name)
+    if not names:
+        raise InputError("int8 calibration: no clips to calibrate on")
+    ranges = _ranges(observed)
+    if not all(torch.isfinite(v).all() for v in ranges.values()):
+        raise InputError("int8 calibration: a layer saw no finite values (broken weights?)")
+    return Calibration(ranges, (int(size[0]), int(size[1])), weights, tuple(names))
+
+
+def quantize_static(model: nn.Module, calibration: Calibration) -> torch.fx.GraphModule:
+    """``model`` quantised with ``calibration``'s ranges, uncompiled, on the CPU:
+    ``[1, T, 3, H, W]`` x 2 -> ``[T, 1, H, W]`` at the calibration's H x W only.
+
+    Raises ``InputError`` when the ranges do not fit the exported graph (a file made for
+    another variant or another version of torch / torchao).
+    """
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    observed = _observed(model, calibration.size)
+    expected = set(_ranges(observed))
+    misfit = InputError(
+        f"{calibration.path or 'int8 calibration'}: its {len(calibration.ranges)} ranges "
+        f"do not fit this network's {len(expected)} quantised inputs (made for another "
+        "variant, or another torch/torchao version); calibrate again"
+    )
+    if set(calibration.ranges) != expected:
+        raise misfit
+    try:
+        observed.load_state_dict(calibration.ranges, strict=False)
+    except RuntimeError:  # a tensor of another shape
+        raise misfit from None
+    return convert_pt2e(observed)
+
+
+def save_calibration(path: str | Path, calibration: Calibration) -> Calibration:
+    """Write ``calibration`` (atomic); returns it with its file's SHA-256 and path."""
+    record = {
+        "format": FORMAT,
+        "ranges": calibration.ranges,
+        "size": list(calibration.size),
+        "weights": calibration.weights,
+        "clips": list(calibration.clips),
+        "torch": str(torch.__version__),
+    }
+    buffer = io.BytesIO()
+    torch.save(record, buffer)
+    data = buffer.getvalue()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    return Calibration(calibration.ranges, calibration.size, calibration.weights,
+                       calibration.clips, sha, path)  # fmt: skip
+
+
+def load_calibration(path: str | Path) -> Calibration:
+    """Read a file of ``save_calibration``; ``InputError`` (one line) naming it otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(
+            f"{path}: no such int8 calibration file (make one with python -m inference.int8_static)"
+        )
+    data = path.read_bytes()
+    try:
+        record = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load raises many types for a file it cannot read
+        raise InputError(
+            f"{path}: not a readable int8 calibration file ({type(exc).__name__})"
+        ) from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise InputError(
+            f"{path}: not an int8 calibration file of {FORMAT} (python -m inference.int8_static)"
+        )
+    return Calibration(
+        dict(record["ranges"]),
+        (int(record["size"][0]), int(record["size"][1])),
+        str(record["weights"]),
+        tuple(record["clips"]),
+        hashlib.sha256(data).hexdigest(),
+        path,
+    )
+
+
+def calibration_clips(
+    dataset: str, root: str, videos: list[str] | None, count: int, length: int, size
+) -> Iterable[tuple[str, Tensor, Tensor]]:
+    """The first clip of ``length`` frames of each of ``videos`` (default: the first
+    ``count`` videos of the data set in name order), prepared as test.py prepares them."""
+    from dataset.registry import resolve_benchmark
+    from dataset.test_videos import VideoClips, pair_video
+
+    bench = resolve_benchmark(dataset, root)
+    names = videos or bench.video_names()[:count]
+    for name in names:
+        if name not in bench.video_names():
+            raise InputError(f"--videos {name}: no such video in {bench.frame_root}")
+        video = pair_video(bench.video(name), drop_tail=bench.drop_tail)
+        clip = next(iter(VideoClips(video, length, tuple(size))))
+        yield f"{bench.name}/{name}/{clip.names[0]}", clip.imgs[None], clip.flows[None]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from model.variants import ENCODERS
+
+    p = argparse.ArgumentParser(
+        prog="python -m inference.int8_static", description=__doc__.splitlines()[0]
+    )
+    weights = p.add_mutually_exclusive_group()
+    weights.add_argument("--test_model", help="weights file (model file or checkpoint)")
+    weights.add_argument(
+        "--random_weights", action="store_true", help="the untrained network (seed 0): tests only"
+    )
+    p.add_argument("--encoder_name", default=None, choices=ENCODERS, help="default: from the file")
+    p.add_argument("--root", default="../data", help="data root (as test.py's --root)")
+    p.add_argument("--test_dataset", default="DAVIS16", help="a benchmark name or a folder")
+    p.add_argument("--videos", nargs="+", default=None, help="default: the first --num_videos")
+    p.add_argument("--num_videos", type=int, default=3, help="videos, one clip each (default 3)")
+    p.add_argument("--test_size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
+    p.add_argument("--test_length", type=int, default=9, help="frames per calibration clip")
+    p.add_argument("--out", default="mtnet_int8.pth", help="calibration file to write")
+    return p
+
+
+def run(args: argparse.Namespace) -> Calibration:
+    """Calibrate and save; every flag is checked first."""
+    from model import build_mtnet
+    from model.variants import check_test_size
+    from util.fileio import check_output_file, sha256_file
+
+    if args.test_model is None and not args.random_weights:
+        raise InputError("--test_model: give the weights file to calibrate (or --random_weights)")
+    check_test_size(*args.test_size)
+    if not 1 <= args.test_length <= MAX_CLIP:
+        raise InputError(f"--test_length {args.test_length}: expected 1 to {MAX_CLIP}")
+    out = check_output_file(args.out, "--out")
+    if args.random_weights:
+        model, weights = build_mtnet(args.encoder_name, device="cpu", seed=0), "random (seed 0)"
+    else:
+        model = build_mtnet(args.encoder_name, weights=args.test_model, device="cpu")
+        weights = sha256_file(args.test_model)
+    clips = calibration_clips(
+        args.test_dataset, args.root, args.videos, args.num_videos, args.test_length, args.test_size
+    )
+    start = time.perf_counter()
+    calibration = save_calibration(out, calibrate(model, clips, tuple(args.test_size), weights))
+    log.info(
+        "wrote %s: %d ranges from %s in %.0f s",
+        out,
+        len(calibration.ranges),
+        ", ".join(calibration.clips),
+        time.perf_counter() - start,
+    )
+    return calibration
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Calibrate; a user's mistake ends with one line on stderr and exit status 2."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return exit_status("int8_static", lambda: run(build_parser().parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

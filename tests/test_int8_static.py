@@ -1,0 +1,162 @@
+"""Static int8: calibration files, the quantised network, and test.py's int8_static.
+
+The network is the untrained MTNet at 64x64 with clips of 3 frames; exporting it takes
+seconds, compiling it (one test) about two minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from inference.backend import make_backend
+from inference.int8_static import (
+    Calibration,
+    _observed,
+    calibrate,
+    load_calibration,
+    quantize_static,
+    save_calibration,
+)
+from model import MTNet
+from model.weights import save_model_file
+from tests.conftest import load_script
+from tests.synthetic_videos import make_dataset
+from util.errors import InputError
+
+SIZE = (64, 64)
+
+
+@pytest.fixture(scope="module")
+def net() -> MTNet:
+    torch.manual_seed(0)
+    return MTNet().eval()
+
+
+@pytest.fixture(scope="module")
+def clips() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(1)
+    return [
+        (
+            f"clip{i}",
+            torch.randn(1, 3, 3, *SIZE, generator=g),
+            torch.randn(1, 3, 3, *SIZE, generator=g),
+        )
+        for i in range(2)
+    ]
+
+
+@pytest.fixture(scope="module")
+def saved(net, clips, tmp_path_factory) -> Calibration:
+    calibration = calibrate(net, clips, SIZE, "test weights")
+    return save_calibration(tmp_path_factory.mktemp("int8") / "calibration.pth", calibration)
+
+
+def test_calibration_file_round_trip(saved: Calibration) -> None:
+    loaded = load_calibration(saved.path)
+    assert loaded.ranges.keys() == saved.ranges.keys() and len(loaded.ranges) > 0
+    assert all(torch.equal(loaded.ranges[k], v) for k, v in saved.ranges.items())
+    assert (loaded.size, loaded.weights, loaded.clips) == (SIZE, "test weights", ("clip0", "clip1"))
+    assert loaded.sha256 == saved.sha256 == hashlib.sha256(saved.path.read_bytes()).hexdigest()
+
+
+def test_saved_ranges_quantise_as_the_calibrated_observers_do(net, clips, saved) -> None:
+    """The file carries everything the conversion reads (the activations' histograms too):
+    a network quantised from it equals one converted from the calibrated observers."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    observed = _observed(net, SIZE)
+    with torch.no_grad():
+        for _, imgs, flows in clips:
+            observed(imgs, flows)
+    direct = convert_pt2e(observed)
+    from_file = quantize_static(net, load_calibration(saved.path))
+    imgs, flows = clips[0][1], clips[0][2]
+    with torch.inference_mode():
+        expected, out = direct(imgs, flows), from_file(imgs, flows)
+        reference = net(imgs, flows)
+        short = from_file(imgs[:, :1], flows[:, :1])  # a shorter last clip, same graph
+    torch.testing.assert_close(out, expected, atol=0, rtol=0)
+    diff = (out - reference).abs()
+    assert 0 < diff.mean() < 1e-2  # quantised, and close to fp32
+    assert short.shape == (1, 1, *SIZE)
+
+
+def test_ranges_that_do_not_fit_are_one_line(net, saved) -> None:
+    ranges = dict(saved.ranges)
+    ranges.pop(next(iter(ranges)))
+    broken = Calibration(ranges, SIZE, "w", ("c",), path=Path("cal.pth"))
+    with pytest.raises(InputError, match=r"^cal.pth: its \d+ ranges do not fit") as err:
+        quantize_static(net, broken)
+    assert "\n" not in str(err.value)
+
+
+def test_calibration_files_that_cannot_be_read(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such int8 calibration file"):
+        load_calibration(tmp_path / "missing.pth")
+    model_file = tmp_path / "model.pth"
+    save_model_file(model_file, MTNet())
+    with pytest.raises(InputError, match="not an int8 calibration file"):
+        load_calibration(model_file)
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a torch file")
+    with pytest.raises(InputError, match="not a readable int8 calibration file"):
+        load_calibration(junk)
+
+
+def test_backend_needs_the_calibration_and_compile(net, saved) -> None:
+    with pytest.raises(InputError, match="^--precision int8_static runs compiled"):
+        make_backend(net, "int8_static", calibration=saved)
+    with pytest.raises(InputError, match="^--precision int8_static needs --int8_calibration"):
+        make_backend(net, "int8_static", compile=True, compile_length=3)
+    with pytest.raises(InputError, match="^--precision int8_static: int8 quantisation runs on"):
+        make_backend(
+            net, "int8_static", "torch", "cuda", compile=True, compile_length=3, calibration=saved
+        )
+    with pytest.raises(InputError, match="^--int8_calibration: used by --precision int8_static"):
+        make_backend(net, "int8", calibration=saved)
+
+
+def _test_py(model: Path, data: Path, out: Path, *extra: str) -> int:
+    args = [
+        "--test_model", str(model), "--test_dataset", str(data), "--output_dir", str(out),
+        "--device", "cpu", "--num_workers", "1", "--test_length", "3", "--test_size", "64",
+        "64", *extra,
+    ]  # fmt: skip
+    return load_script("test.py").main(args)
+
+
+def test_test_py_int8_static_end_to_end(tmp_path: Path, capsys) -> None:
+    """Calibrate with the module command, then test.py compiles the quantised network:
+    masks written, the calibration in the provenance, and the wrong file refused."""
+    from inference import int8_static
+
+    torch.manual_seed(0)
+    model = tmp_path / "random.pth"
+    save_model_file(model, MTNet())
+    data = make_dataset(tmp_path / "data" / "SYN")
+    cal = tmp_path / "cal.pth"
+    common = ["--test_model", str(model), "--root", str(tmp_path), "--test_dataset", str(data)]
+    common += ["--test_size", "64", "64", "--test_length", "3"]
+    assert int8_static.main([*common, "--num_videos", "2", "--out", str(cal)]) == 0
+    assert load_calibration(cal).clips == ("SYN/a/00000", "SYN/b/00000")
+
+    mode = ["--precision", "int8_static", "--int8_calibration", str(cal), "--compile"]
+    assert _test_py(model, data, tmp_path / "out", *mode) == 0
+    written = sorted(p.name for p in (tmp_path / "out" / "MTNet" / "UVOS" / "SYN").glob("*/*.png"))
+    assert len(written) == 8
+    config = json.loads((tmp_path / "out" / "MTNet" / "UVOS" / "test_config.json").read_text())
+    assert config["provenance"]["int8_calibration"] == load_calibration(cal).sha256
+
+    other = tmp_path / "other.pth"
+    save_model_file(other, MTNet())
+    capsys.readouterr()
+    assert _test_py(other, data, tmp_path / "out2", *mode) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "calibrated for weights" in err[0]
+    assert _test_py(model, data, tmp_path / "out3", "--precision", "int8_static", "--compile") == 2
+    assert "needs --int8_calibration" in capsys.readouterr().err
