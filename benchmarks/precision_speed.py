@@ -60,6 +60,7 @@ from benchmarks.modes import MODES, Mode
 from inference.backend import Backend, make_backend
 from inference.export_onnx import export_onnx
 from inference.int8_static import Calibration, calibrate
+from inference.int8_static import calibration_clips as int8_calibration_clips
 from inference.postprocess import to_masks
 from model import MTNet, build_mtnet
 from training.validate import frame_ious
@@ -160,19 +161,13 @@ def artefacts(
 
 def calibration_clips(args: argparse.Namespace, size: tuple[int, int]) -> list:
     """The first clip of each of ``CALIBRATION_VIDEOS`` (not among the agreement videos),
-    or one random clip when the shared data is absent."""
-    from dataset.registry import resolve_benchmark
-    from dataset.test_videos import VideoClips, pair_video
-
+    as ``python -m inference.int8_static`` takes them, or one random clip when the shared
+    data is absent."""
     if not (Path(args.root) / "DAVIS16" / "val").is_dir():
         return [("random", *random_clip(args.clip, *size))]
-    bench = resolve_benchmark("DAVIS16", args.root)
-    clips = []
-    for name in CALIBRATION_VIDEOS:
-        video = pair_video(bench.video(name), drop_tail=False)
-        clip = next(iter(VideoClips(video, args.clip, size)))
-        clips.append((name, clip.imgs[None], clip.flows[None]))
-    return clips
+    return list(
+        int8_calibration_clips("DAVIS16", args.root, CALIBRATION_VIDEOS, 0, args.clip, size)
+    )
 
 
 def random_clip(

@@ -220,9 +220,9 @@ def calibration_clips(
     from dataset.test_videos import VideoClips, pair_video
 
     bench = resolve_benchmark(dataset, root)
-    names = videos or bench.video_names()[:count]
-    for name in names:
-        if name not in bench.video_names():
+    listed = bench.video_names()  # one folder listing for the whole loop
+    for name in videos or listed[:count]:
+        if name not in listed:
             raise InputError(f"--videos {name}: no such video in {bench.frame_root}")
         video = pair_video(bench.video(name), drop_tail=bench.drop_tail)
         clip = next(iter(VideoClips(video, length, tuple(size))))
