@@ -25,15 +25,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from model import build_mtnet
-from model.variants import ENCODERS, check_test_size
-from util.errors import InputError, exit_status
-from util.fileio import atomic_path, check_output_file, sha256_file
+from inference.weights_args import add_weights_arguments, check_weights_arguments, load_cli_weights
+from model.variants import check_test_size
+from util.errors import exit_status
+from util.fileio import atomic_path, check_output_file
 
 log = logging.getLogger(__name__)
 
 MAX_CLIP = 256
-RANDOM_SEED = 0
 
 
 def export_onnx(
@@ -110,19 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m inference.export_onnx", description=__doc__.splitlines()[0]
     )
-    weights = p.add_mutually_exclusive_group()
-    weights.add_argument("--test_model", help="weights file to export (model file or checkpoint)")
-    weights.add_argument(
-        "--random_weights",
-        action="store_true",
-        help=f"export a randomly initialised network (seed {RANDOM_SEED}): for testing only",
-    )
-    p.add_argument(
-        "--encoder_name",
-        default=None,
-        choices=ENCODERS,
-        help="variant (default: read off the weights file; convnext-tiny for random weights)",
-    )
+    add_weights_arguments(p, "export")
     p.add_argument(
         "--test_size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"), help="input size"
     )
@@ -135,20 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> Path:
     """Build the network with its weights and export it; every flag is checked first."""
-    if args.test_model is None and not args.random_weights:
-        raise InputError("--test_model: give the weights file to export (or --random_weights)")
+    check_weights_arguments(args, "export")
     check_test_size(*args.test_size)
     out = check_output_file(args.out, "--out")
-    if args.random_weights:
-        model = build_mtnet(args.encoder_name, device="cpu", seed=RANDOM_SEED)
-        metadata = {"mtnet.weights": f"random (seed {RANDOM_SEED})"}
+    weights = load_cli_weights(args)
+    model = weights.model
+    if weights.path is None:
+        metadata = {"mtnet.weights": weights.description}
         log.warning("exporting an UNTRAINED network (random weights): its masks are meaningless")
     else:
-        model = build_mtnet(args.encoder_name, weights=args.test_model, device="cpu")
-        metadata = {
-            "mtnet.weights": str(args.test_model),
-            "mtnet.weights_sha256": sha256_file(args.test_model),
-        }
+        metadata = {"mtnet.weights": weights.path, "mtnet.weights_sha256": weights.sha256}
     metadata["mtnet.encoder_name"] = model.encoder_name
     return export_onnx(
         model, out, tuple(args.test_size), optimize=not args.no_optimize, metadata=metadata

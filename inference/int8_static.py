@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from util.errors import InputError, exit_status
-from util.fileio import atomic_path
+from util.fileio import atomic_path, check_output_file
 
 log = logging.getLogger(__name__)
 
@@ -230,17 +230,12 @@ def calibration_clips(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from model.variants import ENCODERS
+    from inference.weights_args import add_weights_arguments
 
     p = argparse.ArgumentParser(
         prog="python -m inference.int8_static", description=__doc__.splitlines()[0]
     )
-    weights = p.add_mutually_exclusive_group()
-    weights.add_argument("--test_model", help="weights file (model file or checkpoint)")
-    weights.add_argument(
-        "--random_weights", action="store_true", help="the untrained network (seed 0): tests only"
-    )
-    p.add_argument("--encoder_name", default=None, choices=ENCODERS, help="default: from the file")
+    add_weights_arguments(p, "calibrate")
     p.add_argument("--root", default="../data", help="data root (as test.py's --root)")
     p.add_argument("--test_dataset", default="DAVIS16", help="a benchmark name or a folder")
     p.add_argument("--videos", nargs="+", default=None, help="default: the first --num_videos")
@@ -253,26 +248,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> Calibration:
     """Calibrate and save; every flag is checked first."""
-    from model import build_mtnet
+    from inference.weights_args import check_weights_arguments, load_cli_weights
     from model.variants import check_test_size
-    from util.fileio import check_output_file, sha256_file
 
-    if args.test_model is None and not args.random_weights:
-        raise InputError("--test_model: give the weights file to calibrate (or --random_weights)")
+    check_weights_arguments(args, "calibrate")
     check_test_size(*args.test_size)
     if not 1 <= args.test_length <= MAX_CLIP:
         raise InputError(f"--test_length {args.test_length}: expected 1 to {MAX_CLIP}")
     out = check_output_file(args.out, "--out")
-    if args.random_weights:
-        model, weights = build_mtnet(args.encoder_name, device="cpu", seed=0), "random (seed 0)"
-    else:
-        model = build_mtnet(args.encoder_name, weights=args.test_model, device="cpu")
-        weights = sha256_file(args.test_model)
+    weights = load_cli_weights(args)
     clips = calibration_clips(
         args.test_dataset, args.root, args.videos, args.num_videos, args.test_length, args.test_size
     )
     start = time.perf_counter()
-    calibration = save_calibration(out, calibrate(model, clips, tuple(args.test_size), weights))
+    calibration = save_calibration(
+        out, calibrate(weights.model, clips, tuple(args.test_size), weights.description)
+    )
     log.info(
         "wrote %s: %d ranges from %s in %.0f s",
         out,

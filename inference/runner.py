@@ -45,11 +45,10 @@ from .export_onnx import export_onnx
 from .int8_static import Calibration, load_calibration
 from .predictor import MTNetPredictor
 from .video_input import VideoInput
+from .weights_args import RANDOM_SEED, RANDOM_WEIGHTS
 from .writer import MaskWriter
 
 log = logging.getLogger(__name__)
-
-UNTRAINED_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,7 @@ def build_model(cfg: TestConfig, device: torch.device) -> nn.Module:
     if cfg.test_model is not None:
         return build_mtnet(cfg.encoder_name, weights=cfg.test_model, device=device)
     log.warning(untrained_warning())
-    return build_mtnet(cfg.encoder_name, device=device, seed=UNTRAINED_SEED)
+    return build_mtnet(cfg.encoder_name, device=device, seed=RANDOM_SEED)
 
 
 def make_predictor(cfg: TestConfig, device: torch.device) -> MTNetPredictor:
@@ -166,7 +165,7 @@ def int8_calibration(cfg: TestConfig) -> Calibration | None:
 def weights_id(cfg: TestConfig) -> str:
     """What the weights are: the file's SHA-256, or the untrained network's seed."""
     if cfg.test_model is None:
-        return f"random (seed {UNTRAINED_SEED})"
+        return RANDOM_WEIGHTS
     return sha256_file(cfg.test_model)
 
 
@@ -223,7 +222,7 @@ def untrained_warning() -> str:
     """The warning of a run without weights (names the default weights file)."""
     return (
         f"no --test_model and no {config.DEFAULT_MODEL}: the network is UNTRAINED (random weights, "
-        f"seed {UNTRAINED_SEED}), so the masks are meaningless; this is only a smoke run of "
+        f"seed {RANDOM_SEED}), so the masks are meaningless; this is only a smoke run of "
         "the pipeline. For real masks get mtnet.pth from the authors' MTNet release and put "
         "it in saves/ (see saves/README.md), or pass --test_model FILE"
     )
