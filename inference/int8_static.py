@@ -72,8 +72,9 @@ def _quantizer():
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86
 
     class LinearOnly(x86.X86InductorQuantizer):
-        # The convolution patterns stay fp32 (as in int8), and their annotation pass fails on
-        # MTNet's graph ("Input partition has more than one output node"): skipped.
+        # The convolutions stay fp32 (as in int8): the fused patterns' annotation fails on
+        # MTNet's graph ("Input partition has more than one output node"), and quantised
+        # one by one they measured no faster (DESIGN.md §8). Skipped.
         def _annotate_conv2d_fusion_pattern(self, *args, **kwargs) -> None:
             return None
 
