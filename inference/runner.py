@@ -154,10 +154,11 @@ def int8_calibration(cfg: TestConfig) -> Calibration | None:
     if cfg.int8_calibration is None:
         return None
     calibration = load_calibration(cfg.int8_calibration)
-    if calibration.weights != weights_id(cfg):
+    weights = weights_id(cfg)  # hashes the weights file: once
+    if calibration.weights != weights:
         raise InputError(
             f"{calibration.path}: calibrated for weights {calibration.weights}, not "
-            f"{weights_id(cfg)}; calibrate again for these weights"
+            f"{weights}; calibrate again for these weights"
         )
     return calibration
 
