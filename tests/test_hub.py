@@ -87,12 +87,9 @@ def test_entry_points_pass_weights_files_and_options(tmp_path: Path) -> None:
     predictor = torch.hub.load(clone, "mtnet_predictor", source="local", weights=weights,
                                task="VSOD", test_size=[128, 64], clip_length=4,
                                device="cpu", precision="bf16")
-    other = torch.hub.load(clone, "mtnet", source="local", weights=None, seed=4, device="cpu")
     print(json.dumps({
         "loaded_equal": all(torch.equal(a, b) for a, b in
                             zip(net.state_dict().values(), loaded.state_dict().values())),
-        "seed_matters": not torch.equal(next(iter(net.state_dict().values())),
-                                        next(iter(other.state_dict().values()))),
         "task": predictor.task, "size": list(predictor.test_size),
         "clip": predictor.clip_length, "precision": predictor.describe()["precision"],
     }))
@@ -102,7 +99,6 @@ def test_entry_points_pass_weights_files_and_options(tmp_path: Path) -> None:
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got == {
         "loaded_equal": True,
-        "seed_matters": True,
         "task": "VSOD",
         "size": [128, 64],
         "clip": 4,
