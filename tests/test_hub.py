@@ -4,6 +4,7 @@ interpreter, with untrained networks at a tiny size."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -53,6 +54,7 @@ def run_python(code: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],
         cwd=cwd,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},  # the clone: by hub only
         capture_output=True,
         text=True,
         timeout=600,
