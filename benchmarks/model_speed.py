@@ -23,9 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.precision_speed import count_flops, matmul_gflops  # noqa: E402
+from inference.runtime.precision import cpu_description, cuda_tf32, tf32_mode  # noqa: E402
 from model import MTNet  # noqa: E402
 from util.memory import retain_freed_memory  # noqa: E402
-from util.precision import cpu_description, cuda_tf32, tf32_mode  # noqa: E402
 
 
 def measure(device: str, t: int, h: int, w: int, repeats: int, channels_last: bool) -> dict:

@@ -57,16 +57,16 @@ from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
 from benchmarks.modes import MODES, Mode
-from inference.backend import Backend, make_backend
-from inference.export_onnx import export_onnx
-from inference.int8_static import Calibration, calibrate
-from inference.int8_static import calibration_clips as int8_calibration_clips
 from inference.postprocess import to_masks
+from inference.runtime.backends import Backend, make_backend
+from inference.runtime.int8_static import Calibration, calibrate
+from inference.runtime.int8_static import calibration_clips as int8_calibration_clips
+from inference.runtime.onnx_export import export_onnx
+from inference.runtime.precision import cpu_description, cuda_tf32, has_native_bf16, tf32_mode
 from model import MTNet, build_mtnet
 from training.validate import frame_ious
 from util.distributed import resolve_device
 from util.memory import retain_freed_memory
-from util.precision import cpu_description, cuda_tf32, has_native_bf16, tf32_mode
 
 SHARED_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 VIDEOS = ["car-shadow", "motocross-jump", "scooter-black"]  # the shortest: 40, 40, 43 frames

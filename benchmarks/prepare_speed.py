@@ -20,10 +20,10 @@ from pathlib import Path
 import cv2
 
 from dataset.prepare import PrepareOptions, prepare_davis2016
+from inference.runtime.precision import cpu_description
 from util.distributed import usable_cpus
 from util.flow import list_frames
 from util.image import list_subfolders
-from util.precision import cpu_description
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "DAVIS16" / "val"

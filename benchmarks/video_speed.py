@@ -36,10 +36,10 @@ from benchmarks.modes import MODES
 from dataset.test_videos import Clip, VideoClips
 from inference.config import parse_config
 from inference.runner import make_predictor, run
+from inference.runtime.precision import cpu_description
 from inference.video_input import VideoInput
 from util.image import list_images, read_rgb_array
 from util.memory import retain_freed_memory
-from util.precision import cpu_description
 from util.video import write_video
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "DAVIS16" / "val"

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from dataset.registry import BENCHMARKS, TASKS
+from inference.runtime.precision import AUTOCAST_DTYPES, PRECISIONS
 from model.variants import ENCODERS, check_test_size
 from util.distributed import usable_cpus
 from util.errors import InputError
@@ -16,9 +17,8 @@ from util.fileio import check_output_dir
 from util.flow import METHODS as FLOW_METHODS
 from util.flow import RAFT_MODELS, FlowSettings
 from util.layout import OutputLayout
-from util.precision import AUTOCAST_DTYPES, PRECISIONS
 
-from .backend import RUNTIMES
+from .runtime.backends import RUNTIMES
 
 AMP_DTYPES = tuple(AUTOCAST_DTYPES)
 DEFAULT_MODEL = "./saves/mtnet.pth"  # read when --test_model is not given (relative to cwd)

@@ -45,9 +45,9 @@ from util.errors import InputError
 from util.flow import FlowSettings, flow_picture, make_estimator
 from util.image import as_pil_rgb, jpeg_round_trip, read_rgb_array
 
-from .backend import Backend, device_of, make_backend
-from .int8_static import Calibration, load_calibration
 from .postprocess import prob_to_mask, resize_probs
+from .runtime.backends import Backend, device_of, make_backend
+from .runtime.int8_static import Calibration, load_calibration
 from .video_input import VideoInput
 
 log = logging.getLogger(__name__)

@@ -39,11 +39,11 @@ from util.fileio import atomic_path, sha256_file
 from util.layout import mask_path
 
 from . import config
-from .backend import check_runtime, describe_line
 from .config import TestConfig, default_num_workers
-from .export_onnx import export_onnx
-from .int8_static import Calibration, load_calibration
 from .predictor import MTNetPredictor
+from .runtime.backends import check_runtime, describe_line
+from .runtime.int8_static import Calibration, load_calibration
+from .runtime.onnx_export import export_onnx
 from .video_input import VideoInput
 from .weights_args import RANDOM_SEED, RANDOM_WEIGHTS
 from .writer import MaskWriter

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from inference.backend import make_backend
-from inference.int8_static import (
+from inference.runtime.backends import make_backend
+from inference.runtime.int8_static import (
     Calibration,
     _observed,
     calibrate,
@@ -133,7 +133,7 @@ def _test_py(model: Path, data: Path, out: Path, *extra: str) -> int:
 def test_test_py_int8_static_end_to_end(tmp_path: Path, capsys) -> None:
     """Calibrate with the module command, then test.py compiles the quantised network:
     masks written, the calibration in the provenance, and the wrong file refused."""
-    from inference import int8_static
+    from inference.runtime import int8_static
 
     torch.manual_seed(0)
     model = tmp_path / "random.pth"

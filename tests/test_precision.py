@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-import inference.backend as backend_module
-import util.precision as precision
-from inference.backend import (
+import inference.runtime.backends as backend_module
+import inference.runtime.precision as precision
+from inference.runtime.backends import (
     FrozenCompiled,
     TorchBackend,
     describe_line,
@@ -134,7 +134,7 @@ def test_fp16_backend_on_cpu_is_refused(net: MTNet) -> None:
 def test_bf16_without_native_support_warns_once(monkeypatch, caplog) -> None:
     monkeypatch.setattr(precision, "has_native_bf16", lambda caps=None: False)
     precision._warn_slow_bf16.cache_clear()
-    with caplog.at_level(logging.WARNING, logger="util.precision"):
+    with caplog.at_level(logging.WARNING, logger="inference.runtime.precision"):
         for _ in range(2):
             dtype = precision.autocast_dtype("bf16", torch.device("cpu"))
             with precision.autocast(dtype, torch.device("cpu")):
@@ -187,7 +187,7 @@ def test_tf32_mode_sets_the_switches_and_restores_them(conv_tf32: bool) -> None:
 def test_tf32_mode_after_torch_fp32_precision_settings_is_one_line() -> None:
     # in a subprocess: torch's newer settings, once set, change this process for good
     code = (
-        "import torch, util.precision as p\n"
+        "import torch, inference.runtime.precision as p\n"
         "torch.backends.cudnn.conv.fp32_precision = 'ieee'\n"
         "with p.tf32_mode(False): pass\n"
     )

@@ -41,9 +41,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from inference.int8_static import MAX_CLIP, NEEDS_CALIBRATION, Calibration, quantize_static
-from util.errors import InputError
-from util.precision import (
+from inference.runtime.int8_static import MAX_CLIP, NEEDS_CALIBRATION, Calibration, quantize_static
+from inference.runtime.precision import (
     autocast,
     autocast_dtype,
     check_precision,
@@ -51,6 +50,7 @@ from util.precision import (
     cuda_tf32,
     tf32_mode,
 )
+from util.errors import InputError
 
 log = logging.getLogger(__name__)
 
