@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from inference.runtime.backends import make_backend
+from inference.runtime import make_backend
 from inference.runtime.int8_static import (
     Calibration,
     _observed,
@@ -133,7 +133,7 @@ def _test_py(model: Path, data: Path, out: Path, *extra: str) -> int:
 def test_test_py_int8_static_end_to_end(tmp_path: Path, capsys) -> None:
     """Calibrate with the module command, then test.py compiles the quantised network:
     masks written, the calibration in the provenance, and the wrong file refused."""
-    from inference.runtime import int8_static
+    from inference import int8_static
 
     torch.manual_seed(0)
     model = tmp_path / "random.pth"

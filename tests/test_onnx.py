@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from inference import MTNetPredictor
-from inference.runtime import onnx_export as export_onnx
-from inference.runtime.backends import OnnxRuntimeBackend, make_backend
+from inference import MTNetPredictor, export_onnx
+from inference.runtime import make_backend
+from inference.runtime.backends import OnnxRuntimeBackend
 from model import MTNet
 from model.weights import save_model_file
 from tests.conftest import load_script

@@ -1,31 +1,25 @@
 """Static int8: the Linear layers quantised to int8 with activation ranges calibrated once
-on real clips, for Inductor to compile (DESIGN.md §8).
+on real clips, for Inductor to compile (DESIGN.md §11).
 
 Notation: T frames per clip, H x W the test size.
 
-``int8`` (``inference.backend``) measures each Linear input's range on every call; here the
-ranges are measured ahead, on a few clips of real frames and flows, and saved to a small
-calibration file. At run time the network is exported with T dynamic and H x W fixed,
-quantised with those ranges (torchao's PT2E flow, x86 Inductor recipe: int8 weights per
-channel, activations per tensor in 7 bits), and compiled with Inductor's freezing into
-oneDNN int8 kernels. Uncompiled, the quantised graph is slower than fp32, so this precision runs
-compiled only; a video's shorter last clip runs the same quantised graph uncompiled.
+``int8`` (``inference.runtime.int8_dynamic``) measures each Linear input's range on every
+call; here the ranges are measured ahead, on a few clips of real frames and flows, and
+saved to a small calibration file. At run time the network is exported with T dynamic and
+H x W fixed, quantised with those ranges (torchao's PT2E flow, x86 Inductor recipe: int8
+weights per channel, activations per tensor in 7 bits), and compiled with Inductor's
+freezing into oneDNN int8 kernels. Uncompiled, the quantised graph is slower than fp32, so
+this precision runs compiled only; a video's shorter last clip runs the same quantised
+graph uncompiled.
 
-Calibrate (python -m inference.int8_static --help):
-
-    python -m inference.int8_static --test_model saves/mtnet.pth --root ../data \\
-        --test_dataset DAVIS16 --test_size 512 512 --out mtnet_int8_512.pth
-    python test.py ... --precision int8_static --int8_calibration mtnet_int8_512.pth --compile
+The calibration file is made by ``python -m inference.int8_static``.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import logging
-import sys
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +27,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from util.errors import InputError, exit_status
-from util.fileio import atomic_path, check_output_file
+from util.errors import InputError
+from util.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +68,14 @@ def _quantizer():
     class LinearOnly(x86.X86InductorQuantizer):
         # The convolutions stay fp32 (as in int8): the fused patterns' annotation fails on
         # MTNet's graph ("Input partition has more than one output node"), and quantised
-        # one by one they measured no faster (DESIGN.md §8). Skipped.
+        # one by one they gain nothing over oneDNN's fp32 kernels (DESIGN.md §11). Skipped.
         def _annotate_conv2d_fusion_pattern(self, *args, **kwargs) -> None:
             return None
 
     # Activations in 7 bits (reduce_range), as PyTorch's x86 int8 recipes do for CPUs
     # without VNNI: there oneDNN sums pairs of 8-bit products in 16 bits, which saturate
-    # (masks of the briefly trained model, AVX2 only: IoU 0.978 against fp32 with 8 bits,
-    # 0.997 with 7). One setting on every CPU keeps the masks the same across machines.
+    # and move the masks away from fp32's (DESIGN.md §11). One setting on every CPU keeps
+    # the masks the same across machines.
     config = x86.get_default_x86_inductor_quantization_config(reduce_range=True)
     return LinearOnly().set_module_type_qconfig(nn.Linear, config)
 
@@ -228,58 +222,3 @@ def calibration_clips(
         video = pair_video(bench.video(name), drop_tail=bench.drop_tail)
         clip = next(iter(VideoClips(video, length, tuple(size))))
         yield f"{bench.name}/{name}/{clip.names[0]}", clip.imgs[None], clip.flows[None]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from inference.weights_args import add_weights_arguments
-
-    p = argparse.ArgumentParser(
-        prog="python -m inference.int8_static", description=__doc__.splitlines()[0]
-    )
-    add_weights_arguments(p, "calibrate")
-    p.add_argument("--root", default="../data", help="data root (as test.py's --root)")
-    p.add_argument("--test_dataset", default="DAVIS16", help="a benchmark name or a folder")
-    p.add_argument("--videos", nargs="+", default=None, help="default: the first --num_videos")
-    p.add_argument("--num_videos", type=int, default=3, help="videos, one clip each (default 3)")
-    p.add_argument("--test_size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
-    p.add_argument("--test_length", type=int, default=9, help="frames per calibration clip")
-    p.add_argument("--out", default="mtnet_int8.pth", help="calibration file to write")
-    return p
-
-
-def run(args: argparse.Namespace) -> Calibration:
-    """Calibrate and save; every flag is checked first."""
-    from inference.weights_args import check_weights_arguments, load_cli_weights
-    from model.variants import check_test_size
-
-    check_weights_arguments(args, "calibrate")
-    check_test_size(*args.test_size)
-    if not 1 <= args.test_length <= MAX_CLIP:
-        raise InputError(f"--test_length {args.test_length}: expected 1 to {MAX_CLIP}")
-    out = check_output_file(args.out, "--out")
-    weights = load_cli_weights(args)
-    clips = calibration_clips(
-        args.test_dataset, args.root, args.videos, args.num_videos, args.test_length, args.test_size
-    )
-    start = time.perf_counter()
-    calibration = save_calibration(
-        out, calibrate(weights.model, clips, tuple(args.test_size), weights.description)
-    )
-    log.info(
-        "wrote %s: %d ranges from %s in %.0f s",
-        out,
-        len(calibration.ranges),
-        ", ".join(calibration.clips),
-        time.perf_counter() - start,
-    )
-    return calibration
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Calibrate; a user's mistake ends with one line on stderr and exit status 2."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return exit_status("int8_static", lambda: run(build_parser().parse_args(argv)))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

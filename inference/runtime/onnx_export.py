@@ -1,10 +1,6 @@
-"""ONNX export of MTNet for one test size, with the clip length T dynamic (DESIGN.md §8).
+"""ONNX export of MTNet for one test size, with the clip length T dynamic (DESIGN.md §11).
 
-    python -m inference.export_onnx --test_model saves/mtnet.pth --test_size 512 512 \
-        --out mtnet.onnx [--encoder_name convnext-tiny]
-    python -m inference.export_onnx --random_weights --test_size 128 128   # smoke export
-
-The file has inputs ``imgs, flows: [1, T, 3, H, W]`` (float32, normalised as in test.py)
+The command is ``python -m inference.export_onnx``. The file has inputs ``imgs, flows: [1, T, 3, H, W]`` (float32, normalised as in test.py)
 and output ``prob: [T, 1, H, W]`` (the eval-mode probabilities), with T free (1..256) and
 H x W fixed by ``--test_size``; a video's shorter last clip runs through the same file.
 It is written by PyTorch's ``torch.export``-based exporter; nothing is downloaded. Its
@@ -13,10 +9,8 @@ metadata records the test size, the encoder and the weights file's SHA-256.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
-import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -25,10 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from inference.weights_args import add_weights_arguments, check_weights_arguments, load_cli_weights
 from model.variants import check_test_size
-from util.errors import exit_status
-from util.fileio import atomic_path, check_output_file
+from util.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -103,46 +95,3 @@ def _export(model: nn.Module, example: tuple, clip: object, optimize: bool) -> o
         optimize=optimize,
         verbose=False,
     )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m inference.export_onnx", description=__doc__.splitlines()[0]
-    )
-    add_weights_arguments(p, "export")
-    p.add_argument(
-        "--test_size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"), help="input size"
-    )
-    p.add_argument("--out", default="mtnet.onnx", help="ONNX file to write (default: mtnet.onnx)")
-    p.add_argument(
-        "--no_optimize", action="store_true", help="skip the exporter's graph optimiser (faster)"
-    )
-    return p
-
-
-def run(args: argparse.Namespace) -> Path:
-    """Build the network with its weights and export it; every flag is checked first."""
-    check_weights_arguments(args, "export")
-    check_test_size(*args.test_size)
-    out = check_output_file(args.out, "--out")
-    weights = load_cli_weights(args)
-    model = weights.model
-    if weights.path is None:
-        metadata = {"mtnet.weights": weights.description}
-        log.warning("exporting an UNTRAINED network (random weights): its masks are meaningless")
-    else:
-        metadata = {"mtnet.weights": weights.path, "mtnet.weights_sha256": weights.sha256}
-    metadata["mtnet.encoder_name"] = model.encoder_name
-    return export_onnx(
-        model, out, tuple(args.test_size), optimize=not args.no_optimize, metadata=metadata
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Export; a user's mistake ends with one line on stderr and exit status 2."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return exit_status("export_onnx", lambda: run(build_parser().parse_args(argv)))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

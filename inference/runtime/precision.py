@@ -1,15 +1,14 @@
-"""Numeric precisions of the network and what the CPU offers for them (DESIGN.md §8).
+"""The numeric precisions of the network at test time and where each runs (DESIGN.md §11).
 
-One table of autocast dtypes for training and inference alike, the CPU's vector
-extensions read from ``/proc/cpuinfo`` (for logs, ``test_config.json`` and benchmarks),
-and the autocast context of a precision on a device.
+The precisions' names and autocast dtypes, the check that a device runs a precision, and
+the TF32 switches of CUDA's fp32.
 
 fp32 is the default and the faithful mode: on CUDA it turns TF32 (a 10-bit mantissa)
 off for cuDNN convolutions, which PyTorch by default runs in TF32; ``tf32`` (CUDA) is that
 default, convolutions in TF32. Matrix products stay fp32 in both, as by PyTorch's
 default. bf16 and fp16 run under ``torch.autocast``; int8 is dynamic quantisation of the
-Linear layers (see ``inference.backend``), int8_static the same layers with activation
-ranges calibrated ahead (``inference.int8_static``).
+Linear layers (``inference.runtime.int8_dynamic``), int8_static the same layers with
+activation ranges calibrated ahead (``inference.runtime.int8_static``).
 """
 
 from __future__ import annotations
@@ -17,123 +16,17 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
 import threading
-from collections.abc import Mapping
-from pathlib import Path
 
 import torch
 
+from util.cpu import cpu_description, has_native_bf16
 from util.errors import InputError
 
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "int8", "int8_static")
 AUTOCAST_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-CPUINFO = Path("/proc/cpuinfo")
-
-# cpuinfo flag -> the name used in descriptions; every key of cpu_capabilities()
-CPU_FLAGS: dict[str, str] = {
-    "avx2": "AVX2",
-    "avx512f": "AVX-512",
-    "avx512_bf16": "AVX-512 BF16",
-    "amx_tile": "AMX",
-    "amx_bf16": "AMX BF16",
-    "amx_int8": "AMX INT8",
-    "avx512_vnni": "AVX-512 VNNI",
-    "avx_vnni": "AVX-VNNI",
-}
-
-# Environment variables that cap the instruction sets of PyTorch's own kernels, oneDNN,
-# FBGEMM (int8) and MKL: set to AVX2, they make a newer CPU compute as an AVX2-only one.
-ISA_LIMITS = (
-    "ATEN_CPU_CAPABILITY",
-    "ONEDNN_MAX_CPU_ISA",
-    "DNNL_MAX_CPU_ISA",
-    "FBGEMM_ENABLE_INSTRUCTIONS",
-    "MKL_ENABLE_INSTRUCTIONS",
-)
-# oneDNN ISA names whose level computes bf16 (AVX512_CORE_BF16 and above, AMX, AVX10)
-ONEDNN_BF16_WORDS = ("BF16", "FP16", "AMX", "AVX10", "ALL")
-
-
-def parse_cpuinfo(text: str) -> tuple[str, dict[str, bool]]:
-    """The first processor's model name and ``CPU_FLAGS`` presence from cpuinfo text.
-
-    Missing lines give ``"unknown CPU"`` and all flags False.
-    """
-    model, flags = "unknown CPU", set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "model name" and model == "unknown CPU":
-            model = " ".join(value.split())
-        elif key == "flags" and not flags:
-            flags = set(value.split())
-    return model, {flag: flag in flags for flag in CPU_FLAGS}
-
-
-@functools.cache
-def _read_cpuinfo() -> str | None:
-    try:
-        return CPUINFO.read_text()
-    except OSError:
-        return None
-
-
-def cpu_capabilities(cpuinfo: str | None = None) -> dict[str, bool]:
-    """Which of ``CPU_FLAGS`` the CPU has: ``{"avx2": True, "avx512_bf16": False, ...}``.
-
-    Args:
-        cpuinfo: text in ``/proc/cpuinfo``'s format; default: this machine's (all False
-            where it cannot be read, e.g. not on Linux).
-    """
-    text = _read_cpuinfo() if cpuinfo is None else cpuinfo
-    return parse_cpuinfo(text or "")[1]
-
-
-def isa_limits(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The ``ISA_LIMITS`` variables set in ``environ`` (default: this process's)."""
-    environ = os.environ if environ is None else environ
-    return {name: environ[name] for name in ISA_LIMITS if environ.get(name)}
-
-
-def has_native_bf16(
-    caps: dict[str, bool] | None = None, environ: Mapping[str, str] | None = None
-) -> bool:
-    """True when the CPU computes bf16 natively (AVX-512 BF16 or AMX BF16) and oneDNN is
-    not capped below the level that uses it (``ONEDNN_MAX_CPU_ISA``)."""
-    caps = cpu_capabilities() if caps is None else caps
-    limits = isa_limits(environ)
-    cap = limits.get("ONEDNN_MAX_CPU_ISA") or limits.get("DNNL_MAX_CPU_ISA")
-    allowed = cap is None or any(word in cap.upper() for word in ONEDNN_BF16_WORDS)
-    return (caps["avx512_bf16"] or caps["amx_bf16"]) and allowed
-
-
-def cpu_description(cpuinfo: str | None = None, environ: Mapping[str, str] | None = None) -> str:
-    """One line for logs and provenance, e.g. ``"AMD EPYC; has AVX2, AVX-512, AVX-512 BF16,
-    AVX-512 VNNI; lacks AMX, AMX BF16, AMX INT8, AVX-VNNI; torch ISA AVX512, 2 threads"``,
-    ending with the ``ISA_LIMITS`` variables set in ``environ`` (default: this process's).
-    """
-    text = _read_cpuinfo() if cpuinfo is None else cpuinfo
-    if not text:
-        model, flags = "unknown CPU", "vector extensions unknown (no /proc/cpuinfo)"
-    else:
-        model, caps = parse_cpuinfo(text)
-        have = [name for flag, name in CPU_FLAGS.items() if caps[flag]]
-        lack = [name for flag, name in CPU_FLAGS.items() if not caps[flag]]
-        flags = "; ".join(
-            f"{word} {', '.join(names)}"
-            for word, names in (("has", have), ("lacks", lack))
-            if names
-        )
-    isa = torch.backends.cpu.get_cpu_capability()
-    line = f"{model}; {flags}; torch ISA {isa}, {torch.get_num_threads()} threads"
-    limits = isa_limits(environ)
-    if limits:
-        line += "; capped by " + ", ".join(f"{k}={v}" for k, v in limits.items())
-    return line
 
 
 def check_precision(precision: str, device: torch.device) -> None:
@@ -182,14 +75,6 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if device.type == "cpu" and precision == "bf16" and not has_native_bf16():
         _warn_slow_bf16()
     return AUTOCAST_DTYPES.get(precision)
-
-
-def autocast(dtype: torch.dtype | None, device: torch.device) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` on ``device`` in ``dtype`` (from :func:`autocast_dtype`, checked
-    once per run); nothing for ``None`` (fp32 and int8)."""
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
 
 
 def cuda_tf32(precision: str, device: torch.device) -> bool | None:
