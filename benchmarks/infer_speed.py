@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from benchmarks.common import DATA_ROOT
 from dataset.registry import resolve_benchmark
 from dataset.test_videos import PairedVideo, VideoClips, pair_video
 from inference import MTNetPredictor
@@ -36,13 +37,12 @@ from util.distributed import resolve_device
 from util.image import read_rgb_array
 from util.memory import retain_freed_memory
 
-SHARED_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 VIDEOS = ["car-shadow", "motocross-jump", "scooter-black"]  # the shortest: 40, 40, 43 frames
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--root", default=str(SHARED_ROOT), help="holds DAVIS16/val/{frame,flow}")
+    p.add_argument("--root", default=str(DATA_ROOT), help="holds DAVIS16/val/{frame,flow}")
     p.add_argument("--videos", nargs="+", default=VIDEOS)
     p.add_argument("--test_size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
     p.add_argument("--test_length", type=int, default=9)

@@ -32,22 +32,21 @@ from statistics import median
 
 import torch
 
+from benchmarks.common import DAVIS_VAL
 from benchmarks.modes import MODES
 from dataset.test_videos import Clip, VideoClips
 from inference.config import parse_config
 from inference.runner import make_predictor, run
 from inference.video_input import VideoInput
+from util.cpu import cpu_description
 from util.image import list_images, read_rgb_array
 from util.memory import retain_freed_memory
-from util.precision import cpu_description
 from util.video import write_video
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "DAVIS16" / "val"
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=SHARED, help="holds frame/<video>/")
+    p.add_argument("--data", type=Path, default=DAVIS_VAL, help="holds frame/<video>/")
     p.add_argument("--video", default="blackswan")
     p.add_argument("--frames", type=int, default=0, help="first N frames (0: all)")
     cpu_modes = [

@@ -16,9 +16,9 @@ from util.fileio import check_output_dir
 from util.flow import METHODS as FLOW_METHODS
 from util.flow import RAFT_MODELS, FlowSettings
 from util.layout import OutputLayout
-from util.precision import AUTOCAST_DTYPES, PRECISIONS
 
-from .backend import RUNTIMES
+from .runtime import PRECISIONS, RUNTIMES
+from .runtime.precision import AUTOCAST_DTYPES
 
 AMP_DTYPES = tuple(AUTOCAST_DTYPES)
 DEFAULT_MODEL = "./saves/mtnet.pth"  # read when --test_model is not given (relative to cwd)
@@ -43,8 +43,7 @@ def default_num_workers(device: torch.device) -> int:
     asked for more workers than cores). On the CPU: the cores that the network's threads
     leave free (none on 2 cores): a reading process that shares a core with the network
     stalls all its threads, while reading in the main process between clips costs little
-    (benchmarks/infer_speed.py, 2 cores, 512x512: end to end 75% of network-only with one
-    reading process, 97% with none).
+    (``benchmarks/infer_speed.py`` compares end to end with the network alone).
     """
     if device.type == "cpu":
         return max(0, min(4, usable_cpus() - torch.get_num_threads()))

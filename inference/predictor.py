@@ -1,8 +1,7 @@
 """MTNet for Python code: frames in, masks out, streamed clip by clip.
 
-    from model import build_mtnet
-from model.variants import check_test_size
     from inference import MTNetPredictor
+    from model import build_mtnet
 
     model = build_mtnet("convnext-tiny", weights="saves/mtnet.pth", device="auto")
     predictor = MTNetPredictor(model, task="UVOS", test_size=(512, 512), clip_length=9)
@@ -45,9 +44,8 @@ from util.errors import InputError
 from util.flow import FlowSettings, flow_picture, make_estimator
 from util.image import as_pil_rgb, jpeg_round_trip, read_rgb_array
 
-from .backend import Backend, device_of, make_backend
-from .int8_static import Calibration, load_calibration
 from .postprocess import prob_to_mask, resize_probs
+from .runtime import Backend, Calibration, device_of, load_calibration, make_backend
 from .video_input import VideoInput
 
 log = logging.getLogger(__name__)
@@ -89,12 +87,12 @@ class MTNetPredictor:
         runtime: ``"torch"`` or ``"onnxruntime"`` (fp32, CPU, the ``onnx_path`` export).
         channels_last, compile: options of the torch runtime; ``compile`` specialises the
             network to clips of ``clip_length`` frames (shorter last clips run uncompiled).
-        int8_calibration: a calibration file of ``inference.int8_static`` (or its loaded
-            ``Calibration``), for ``precision="int8_static"``.
+        int8_calibration: a calibration file of ``python -m inference.int8_static`` (or its
+            loaded ``Calibration``), for ``precision="int8_static"``.
         flow: how ``segment`` computes flow images when none are given, and how
             ``segment_video`` makes them (DIS by default).
 
-    The precision and runtime plug in at one place, ``inference.backend.make_backend``.
+    The precision and runtime plug in at one place, ``inference.runtime.make_backend``.
     """
 
     def __init__(

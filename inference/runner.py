@@ -39,11 +39,9 @@ from util.fileio import atomic_path, sha256_file
 from util.layout import mask_path
 
 from . import config
-from .backend import check_runtime, describe_line
 from .config import TestConfig, default_num_workers
-from .export_onnx import export_onnx
-from .int8_static import Calibration, load_calibration
 from .predictor import MTNetPredictor
+from .runtime import Calibration, check_runtime, describe_line, export_onnx, load_calibration
 from .video_input import VideoInput
 from .weights_args import RANDOM_SEED, RANDOM_WEIGHTS
 from .writer import MaskWriter
@@ -283,7 +281,7 @@ def _yield_to_network(*_: object) -> None:
     On the CPU, readers and writers share the cores with the network's compute threads, which
     wait for each other at every parallel region: a reader that preempts one of them stalls
     all. At low priority, reading and writing fill the network's idle moments instead
-    (benchmarks/infer_speed.py, 2 cores, 512x512: end-to-end 87% -> 95% of network-only).
+    (``benchmarks/infer_speed.py`` compares end to end with the network alone).
     """
     with contextlib.suppress(OSError):
         os.nice(10)  # per thread on Linux; a raised nice is allowed without privileges

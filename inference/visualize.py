@@ -239,11 +239,11 @@ def _mp4_writer(path: Path, shape: tuple[int, ...], fps: float) -> Iterator[cv2.
 
 def _gif_frame(picture: np.ndarray, width: int) -> Image.Image:
     height, full_width = picture.shape[:2]
-    if full_width > width:  # area averaging: smooth like PIL's bilinear, and ten times faster
+    if full_width > width:  # area averaging: as smooth as PIL's bilinear, and cheaper
         size = (width, round(height * width / full_width))
         picture = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
-    # fast octree: a 256-colour palette per frame in about 1 ms, where PIL's default
-    # (median cut) takes some 50 ms, as long as the rest of the frame's overlay together
+    # fast octree: PIL's default palette search (median cut) would cost as much as the
+    # rest of the frame's overlay together
     return Image.fromarray(picture).quantize(colors=256, method=Image.Quantize.FASTOCTREE)
 
 

@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 
@@ -46,10 +46,10 @@ from .checkpoints import (
 )
 from .config import TrainConfig
 from .loader import ResumableBatches, train_loader
-from .loss import mtnet_loss
 from .rng_state import capture_rng_state, restore_rng_state, seed_everything
 from .schedule import lr_at
-from .validate import evaluate, frame_ious
+from .step import build_optimizer, set_lr, train_step
+from .validate import evaluate
 from .visualize import progress_grid, save_grid
 
 log = logging.getLogger(__name__)
@@ -77,51 +77,6 @@ class _Window:
         for key, value in values.items():
             self.sums[key] = self.sums.get(key, 0.0) + value
         self.steps += 1
-
-
-def build_optimizer(model: nn.Module, lr: float) -> torch.optim.AdamW:
-    """AdamW (0.9, 0.999), eps 1e-8, weight decay 0.05 on every parameter; two groups:
-    the encoder (``model.backbone``) and the rest, same lr and decay (DESIGN.md §7)."""
-    backbone = list(model.backbone.parameters())
-    ids = {id(p) for p in backbone}
-    rest = [p for p in model.parameters() if id(p) not in ids]
-    groups = [{"params": backbone, "name": "backbone"}, {"params": rest, "name": "rest"}]
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05)
-
-
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-
-
-def train_step(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    batch: dict[str, Tensor],
-    device: torch.device,
-    use_amp: bool,
-) -> tuple[dict[str, float], tuple[Tensor, ...]]:
-    """One optimiser step on a batch of ``[B, T, ...]`` clips.
-
-    Returns the step's ``loss``, ``main``, ``aux`` and training ``iou`` as floats and the
-    four logit maps ``[B*T, 1, H, W]`` (detached).
-    """
-    imgs = batch["imgs"].to(device, non_blocking=True)
-    flows = batch["flows"].to(device, non_blocking=True)
-    masks = batch["masks"].to(device, non_blocking=True).flatten(0, 1)
-    with torch.autocast(device.type, enabled=use_amp):
-        logits = model(imgs, flows)
-        loss, parts = mtnet_loss(logits, masks)
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.step(optimizer)
-    scaler.update()
-    iou = frame_ious(torch.sigmoid(logits[0].detach().float()), masks).mean()
-    values = torch.stack([loss.detach(), parts["main"], parts["aux"], iou]).tolist()
-    return dict(zip(("loss", "main", "aux", "iou"), values, strict=True)), tuple(
-        x.detach() for x in logits
-    )
 
 
 @contextlib.contextmanager
