@@ -183,11 +183,8 @@ def _log_summary(what: str, stats: Stats, info: DistInfo) -> None:
     )
 
 
-def _start(record: SessionRecord, path: Path, skip_existing: bool, info: DistInfo) -> None:
-    """Check ``--skip_existing`` against the record at ``path``, then write this run's
-    record there (main rank)."""
-    if skip_existing:
-        check_same(path, record)
+def _write_record(record: SessionRecord, path: Path, info: DistInfo) -> None:
+    """This run's record at ``path`` (written by the main rank)."""
     if info.is_main:
         write_record(path, record)
 
@@ -240,7 +237,9 @@ def run(cfg: TestConfig) -> Stats:
             return run_video(cfg, info)
         plans = plan(cfg)
         session = open_session(cfg, info.device)
-        _start(session.record, cfg.layout().config_path, cfg.skip_existing, info)
+        if cfg.skip_existing:
+            check_same(cfg.layout().config_path, session.record)
+        _write_record(session.record, cfg.layout().config_path, info)
         log.info(WARMING_UP)
         total = Stats()
         for name, jobs in plans:
@@ -269,8 +268,11 @@ def run_video(cfg: TestConfig, info: DistInfo) -> Stats:
     source = VideoInput.resolve(cfg.video, layout.work_root)
     session = open_session(cfg, info.device, source)
     predictor = session.predictor
+    record_path = layout.clip_record_path(source.name)
+    if cfg.skip_existing:  # before the work folder changes
+        check_same(record_path, session.record)
     video = source.prepare(predictor.flow, predictor.device)
-    _start(session.record, layout.clip_record_path(source.name), cfg.skip_existing, info)
+    _write_record(session.record, record_path, info)
     job = VideoJob(video, layout.clip_dir(source.name))
     todo = _select([job], info, cfg.skip_existing)
     if todo:
