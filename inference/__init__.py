@@ -1,5 +1,5 @@
-"""Test-time inference: the predictor (the Python API), the streaming runner of test.py,
-post-processing, writing and visualisation.
+"""Test-time inference: the predictor (the Python API), the streaming runner of test.py with
+its session set-up and record, post-processing, writing and visualisation.
 
     from inference import MTNetPredictor
 """

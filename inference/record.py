@@ -84,13 +84,18 @@ def write_record(path: str | os.PathLike, record: SessionRecord) -> None:
     write_json(path, record.to_json())
 
 
-def check_same(path: str | os.PathLike, record: SessionRecord) -> None:
+def check_same(path: str | os.PathLike, record: SessionRecord, begun: bool = True) -> None:
     """``--skip_existing``: refuse, in one line naming the first difference, to complete
     masks whose record at ``path`` differs from ``record`` (the folder would mix two
-    models' masks). A record of an older or unknown form is a difference; no record at all
-    (nothing begun) is not."""
+    models' masks). A record of an older or unknown form is a difference, and so is no
+    record beside masks already written (``begun``); no record and no masks is none."""
     path = Path(path)
     if not path.exists():
+        if begun:
+            raise InputError(
+                f"{path}: no record of the run that wrote the masks there; expected it to "
+                "complete them with --skip_existing, or another --output_dir / --model_name"
+            )
         return
     difference = first_difference(_read(path), record)
     if difference is not None:

@@ -34,6 +34,7 @@ from dataset.test_videos import PairedVideo, VideoClips, pair_video
 from dataset.worker_errors import ErrorsAsValues
 from util.distributed import DistInfo, cleanup, init_distributed
 from util.errors import InputError
+from util.image import MASK_EXT
 from util.layout import mask_path, output_name
 
 from .config import TestConfig, default_num_workers
@@ -61,6 +62,10 @@ class VideoJob:
     def is_done(self) -> bool:
         """All masks exist (each is written atomically, so existing ones are complete)."""
         return all(mask_path(self.out_dir, stem).is_file() for stem in self.video.stems)
+
+    def has_masks(self) -> bool:
+        """Some mask of this video exists (a run began it)."""
+        return any(mask_path(self.out_dir, stem).is_file() for stem in self.video.stems)
 
 
 @dataclass
@@ -238,7 +243,8 @@ def run(cfg: TestConfig) -> Stats:
         plans = plan(cfg)
         session = open_session(cfg, info.device)
         if cfg.skip_existing:
-            check_same(cfg.layout().config_path, session.record)
+            begun = any(job.has_masks() for _, jobs in plans for job in jobs)
+            check_same(cfg.layout().config_path, session.record, begun)
         _write_record(session.record, cfg.layout().config_path, info)
         log.info(WARMING_UP)
         total = Stats()
@@ -270,7 +276,8 @@ def run_video(cfg: TestConfig, info: DistInfo) -> Stats:
     predictor = session.predictor
     record_path = layout.clip_record_path(source.name)
     if cfg.skip_existing:  # before the work folder changes
-        check_same(record_path, session.record)
+        begun = any(layout.clip_dir(source.name).glob(f"*{MASK_EXT}"))
+        check_same(record_path, session.record, begun)
     video = source.prepare(predictor.flow, predictor.device)
     _write_record(session.record, record_path, info)
     job = VideoJob(video, layout.clip_dir(source.name))

@@ -177,7 +177,8 @@ def cached_onnx(model: nn.Module, cfg: TestConfig, weights: str) -> Path:
     path = cfg.layout().model_root / "onnx" / f"{cfg.encoder_name}_{tag}_{height}x{width}.onnx"
     if not path.is_file():
         log.info("exporting the network to %s (once; later runs reuse it)", path)
-        export_onnx(
-            model.cpu(), path, cfg.test_size, metadata={"mtnet.weights": str(cfg.test_model)}
-        )
+        metadata = {"mtnet.weights": weights}  # as inference.export_onnx records them
+        if cfg.test_model is not None:
+            metadata = {"mtnet.weights": str(cfg.test_model), "mtnet.weights_sha256": weights}
+        export_onnx(model.cpu(), path, cfg.test_size, metadata=metadata)
     return path

@@ -116,9 +116,11 @@ def test_older_or_unknown_forms_are_a_mismatch_named_in_one_line(tmp_path, edit,
     assert RECORD_FORM == 2
 
 
-def test_an_unreadable_record_is_a_mismatch_and_no_record_is_none(tmp_path):
+def test_an_unreadable_record_or_none_beside_masks_is_a_mismatch(tmp_path):
     path = tmp_path / "test_config.json"
-    check_same(path, a_record())  # nothing begun
+    check_same(path, a_record(), begun=False)  # nothing begun
+    with pytest.raises(InputError, match="no record of the run that wrote the masks there"):
+        check_same(path, a_record(), begun=True)
     path.write_text("{not json")
     with pytest.raises(InputError, match="not a JSON object"):
         check_same(path, a_record())
@@ -186,6 +188,9 @@ def test_record_of_a_run_then_skip_existing_names_the_changed_field(
     (tmp_path / "MTNet" / "UVOS" / "test_config.json").write_text(json.dumps(stored))
     line = error_line(script, capsys, [*args, "--skip_existing"])
     assert "older or unknown form" in line
+    (tmp_path / "MTNet" / "UVOS" / "test_config.json").unlink()  # masks without a record
+    line = error_line(script, capsys, [*args, "--skip_existing"])
+    assert "test_config.json: no record of the run that wrote the masks there" in line
     assert not (tmp_path / "MTNet" / "UVOS" / "SYN" / "a" / "00004.png").exists()
 
 

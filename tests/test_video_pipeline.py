@@ -90,7 +90,7 @@ def test_the_api_on_decoded_frames_equals_test_py_video(script, predictor, tmp_p
     assert record["provenance"]["flow"] == {"method": "dis"}
 
 
-def test_a_work_folder_of_the_old_form_is_remade(script, tmp_path, caplog):
+def test_a_work_folder_of_the_old_form_is_remade(script, tmp_path, caplog, capsys):
     clip = make_clip(tmp_path / "clip.mp4", count=4)
     out = tmp_path / "out"
     args = ["--video", str(clip), "--output_dir", str(out), *RUN]
@@ -104,6 +104,13 @@ def test_a_work_folder_of_the_old_form_is_remade(script, tmp_path, caplog):
     manifest = json.loads((work / "source.json").read_text())
     del manifest["frame_format"]
     (work / "source.json").write_text(json.dumps(manifest))
+    (out / "MTNet" / "UVOS_videos" / "clip" / "test_config.json").unlink()  # kept elsewhere
+    (out / "MTNet" / "UVOS_videos" / "clip" / "00003.png").unlink()  # then interrupted
+    capsys.readouterr()
+    assert script.main([*args, "--skip_existing"]) == 2  # masks of unknown making: no mixing
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no record of the run that wrote the masks there" in err[0]
+    assert sorted(p.suffix for p in (work / "frame").iterdir()) == [".jpg"] * 4  # untouched
     with caplog.at_level(logging.INFO):
         assert script.main(args) == 0
     assert any("frame format changed" in r.getMessage() for r in caplog.records)
