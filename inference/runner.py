@@ -253,6 +253,7 @@ def run(cfg: TestConfig) -> Stats:
             total.add(run_dataset(name, mine, session.predictor, cfg, info))
         if info.is_main and len(plans) > 1:
             _log_summary("all", total, info)
+        _warn_if_untrained(cfg)
         return total
     finally:
         cleanup()
@@ -288,9 +289,14 @@ def run_video(cfg: TestConfig, info: DistInfo) -> Stats:
     label = cfg.model_name if cfg.test_model else f"{cfg.model_name} (untrained)"
     overlay = source.write_overlay(video, job.out_dir, layout.overlay_dir, cfg.task_name, label)
     log.info("%d masks in %s; overlay video %s", len(video.frames), job.out_dir, overlay)
+    _warn_if_untrained(cfg)
+    return stats
+
+
+def _warn_if_untrained(cfg: TestConfig) -> None:
+    """The closing reminder of a run without weights (the first warning scrolled away)."""
     if cfg.test_model is None:
         log.warning("the masks come from an UNTRAINED network (see the warning above)")
-    return stats
 
 
 def run_dataset(
