@@ -19,6 +19,7 @@ from util.layout import OutputLayout
 
 from .runtime import PRECISIONS, RUNTIMES
 from .runtime.precision import AUTOCAST_DTYPES
+from .weights_args import RANDOM_SEED
 
 AMP_DTYPES = tuple(AUTOCAST_DTYPES)
 DEFAULT_MODEL = "./saves/mtnet.pth"  # read when --test_model is not given (relative to cwd)
@@ -54,11 +55,13 @@ def default_num_workers(device: torch.device) -> int:
 class TestConfig:
     """Everything a test run needs; ``None`` for ``drop_tail`` means the registry's default.
 
-    ``test_model`` ``None``: no weights, a randomly initialised network (``--video`` smoke
-    run). ``video``: a video file or a folder of frames to segment instead of the datasets.
+    ``test_model`` ``None``: no weights, a randomly initialised network (a smoke run:
+    ``random_weights``, or ``--video`` without the default file). ``video``: a video file
+    or a folder of frames to segment instead of the datasets.
     """
 
     test_model: str | None = DEFAULT_MODEL
+    random_weights: bool = False
     task_name: str = "UVOS"
     test_dataset: list[str] = field(default_factory=lambda: ["DAVIS16"])
     root: str = "../data"
@@ -84,9 +87,14 @@ class TestConfig:
     flow_method: str = "dis"
     raft_weights: str | None = None
     raft_model: str = "raft_large"
+    raft_iters: int = 12
 
     def validate(self) -> None:
         """Raise ``InputError`` for values the run cannot use."""
+        if self.random_weights and self.test_model is not None:
+            raise InputError("--random_weights with --test_model: give one or the other")
+        if self.raft_iters < 1:
+            raise InputError(f"--raft_iters {self.raft_iters}: expected a positive number")
         if self.test_length < 1:
             raise InputError(f"--test_length {self.test_length}: expected a positive number")
         check_test_size(*self.test_size)
@@ -107,8 +115,8 @@ class TestConfig:
         return OutputLayout.of(self.output_dir, self.model_name, self.task_name)
 
     def flow_settings(self) -> FlowSettings:
-        """How ``--video`` makes flow images."""
-        return FlowSettings(self.flow_method, self.raft_weights, self.raft_model)
+        """How ``--video`` makes flow images (every flow option, passed on whole)."""
+        return FlowSettings(self.flow_method, self.raft_weights, self.raft_model, self.raft_iters)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,11 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="MTNet inference: write UVOS masks or VSOD saliency maps for test videos.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument(
+    weights = p.add_mutually_exclusive_group()
+    weights.add_argument(
         "--test_model",
         default=argparse.SUPPRESS,  # not given: default_test_model() decides
         help=f"model file (default: {DEFAULT_MODEL}; with --video and no such file, an "
         "untrained network for a smoke run of the pipeline)",
+    )
+    weights.add_argument(
+        "--random_weights",
+        action="store_true",
+        help=f"an untrained network (seed {RANDOM_SEED}) instead of weights: a smoke run of "
+        "the pipeline, the masks are meaningless",
     )
     p.add_argument("--task_name", default=d.task_name, choices=TASKS, help="post-processing")
     p.add_argument(
@@ -137,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--output_dir",
         default=d.output_dir,
         help="masks go to {output_dir}/{model_name}/{task}/{dataset}/{video}/{frame}.png "
-        "({output_dir}/{model_name}/{task}_videos/{video}/ with --video)",
+        "({output_dir}/{model_name}/{task}_videos/{video}/ with --video), the run's record "
+        "to test_config.json in {task}/ (with --video: beside the masks)",
     )
     p.add_argument("--model_name", default=d.model_name, help="names the output folder")
     p.add_argument("--encoder_name", default=d.encoder_name, choices=ENCODERS, help="variant")
@@ -216,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--raft_weights", default=d.raft_weights, help="RAFT state dict file")
     p.add_argument("--raft_model", default=d.raft_model, choices=RAFT_MODELS, help="RAFT variant")
+    p.add_argument("--raft_iters", type=int, default=d.raft_iters, help="RAFT flow updates")
     return p
 
 
@@ -223,7 +240,8 @@ def parse_config(argv: list[str] | None = None) -> TestConfig:
     """Command line -> validated ``TestConfig``."""
     args = vars(build_parser().parse_args(argv))
     if "test_model" not in args:
-        args["test_model"] = default_test_model(args["video"] is not None)
+        video = args["video"] is not None
+        args["test_model"] = None if args["random_weights"] else default_test_model(video)
     cfg = TestConfig(**{**args, "test_size": tuple(args["test_size"])})
     cfg.validate()
     return cfg

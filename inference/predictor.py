@@ -17,7 +17,11 @@ Everything test.py does to a clip happens here, once: resizing and normalisation
 (``dataset.test_videos.make_clip``), the forward pass in the chosen precision, the check
 that the output is finite, and the post-processing (DESIGN.md §8). test.py reads the same
 clips from files with a ``DataLoader`` and calls :meth:`MTNetPredictor.predict`, so its
-PNGs equal the masks :meth:`MTNetPredictor.segment` yields for the same images.
+PNGs equal the masks :meth:`MTNetPredictor.segment` yields for the same images. A video
+goes through one pipeline, ``inference.video_input`` (frames decoded losslessly, flows made
+with the predictor's ``FlowSettings``), for ``segment_video`` and ``test.py --video`` alike;
+the flows ``segment`` computes for frames in memory are those files' pixels too, so
+``segment(frames decoded from a video)`` equals ``test.py --video``.
 """
 
 from __future__ import annotations
@@ -37,12 +41,12 @@ from PIL import Image
 from torch import Tensor, nn
 
 from dataset.registry import TASKS
-from dataset.test_videos import Clip, make_clip
+from dataset.test_videos import Clip, PairedVideo, VideoClips, make_clip
 from model import build_mtnet
 from model.variants import check_test_size
 from util.errors import InputError
-from util.flow import FlowSettings, flow_picture, make_estimator
-from util.image import as_pil_rgb, jpeg_round_trip, read_rgb_array
+from util.flow import FlowSettings, flow_picture
+from util.image import as_pil_rgb, jpeg_round_trip
 
 from .postprocess import prob_to_mask, resize_probs
 from .runtime import Backend, Calibration, device_of, load_calibration, make_backend
@@ -242,28 +246,36 @@ class MTNetPredictor:
     ) -> Iterator[tuple[str, np.ndarray]] | Iterator[tuple[str, np.ndarray, np.ndarray]]:
         """``(frame name, mask)`` for every frame of a video file or a folder of frames.
 
-        Frames are decoded and flows computed into ``work_dir`` exactly as ``test.py
-        --video`` does (a kept ``work_dir`` makes reruns reuse the flows; default: a
-        temporary folder, removed afterwards), so the masks equal test.py's.
+        Frames are decoded and flows computed into ``{work_dir}/work/{name}/`` by the
+        pipeline of ``test.py --video`` (``inference.video_input``; a kept ``work_dir``
+        makes reruns reuse the flows; default: a temporary folder, removed afterwards), so
+        the masks equal test.py's.
         """
         with contextlib.ExitStack() as stack:
             if work_dir is None:
                 work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="mtnet-"))
             source = VideoInput.resolve(path, Path(work_dir) / "work")
-            video = source.prepare(self.flow, self.device)
-            frames = (read_rgb_array(p) for p in video.frames)
-            flows = (read_rgb_array(p) for p in video.flows)
-            results = self.segment(frames, flows, with_probs=with_probs, video=source.name)
-            for name, result in zip(video.stems, results, strict=True):
-                yield (name, *result) if with_probs else (name, result)
+            yield from self.segment_files(source.prepare(self.flow, self.device), with_probs)
+
+    def segment_files(
+        self, video: PairedVideo, with_probs: bool = False
+    ) -> Iterator[tuple[str, np.ndarray]] | Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """``(frame name, mask)`` (with ``with_probs``, ``(name, mask, probability map)``)
+        for every frame of a video of frame and flow files, read clip by clip as test.py
+        reads them (``dataset.test_videos.VideoClips``)."""
+        for clip in VideoClips(video, self.clip_length, self.test_size):
+            result = self.predict(clip, with_probs=with_probs)
+            if with_probs:
+                yield from zip(clip.names, result.masks, result.probs, strict=True)
+            else:
+                yield from zip(clip.names, result.masks, strict=True)
 
     # --- helpers ------------------------------------------------------------------------
 
     def _with_flows(self, frames: Iterable[Frame]) -> Iterator[tuple[int, Frame, np.ndarray]]:
         """Frames with flows computed between consecutive ones (the last reuses the
         preceding flow), each flow rendered and JPEG-encoded as ``util.flow`` writes it."""
-        flow = self.flow
-        estimator = make_estimator(flow.method, flow.raft_weights, flow.raft_model, self.device)
+        estimator = self.flow.estimator(self.device)
         previous_flow = None
         for i, frame, following in _with_next(frames):
             if following is _END:

@@ -21,6 +21,12 @@ from util.errors import InputError
 # with this seed; records name it RANDOM_WEIGHTS where a weights file has its SHA-256.
 RANDOM_SEED = 0
 RANDOM_WEIGHTS = f"random (seed {RANDOM_SEED})"
+# Where trained weights come from, for messages about missing or absent weights.
+RELEASE_URL = "https://github.com/hy0523/MTNet"
+WEIGHTS_SOURCE = (
+    f"get mtnet.pth from the authors' repository {RELEASE_URL} and put it in saves/ "
+    "(see saves/README.md)"
+)
 
 
 @dataclass(frozen=True)

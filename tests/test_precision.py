@@ -380,7 +380,7 @@ def test_training_model_is_refused(net: MTNet) -> None:
 
 def test_amp_is_bf16_on_cuda_and_refused_beside_another_precision() -> None:
     from inference.config import parse_config
-    from inference.runner import precision as run_precision
+    from inference.session import precision as run_precision
 
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
     assert run_precision(parse_config(["--video", "v.mp4", "--amp"]), cuda) == "bf16"

@@ -15,7 +15,8 @@ downloaded), on the CPU or a GPU.
 Command line (errors print one line and exit with status 2)::
 
     python -m util.flow --frames DIR --out DIR [--method dis|raft] [--raft_weights PATH]
-                        [--raft_model raft_large|raft_small] [--device auto|cpu|cuda[:N]]
+                        [--raft_model raft_large|raft_small] [--raft_iters N]
+                        [--device auto|cpu|cuda[:N]]
     python -m util.flow --root DATA_ROOT [same options]
 
 ``--root`` takes every ``<root>/frame/<video>/`` and ``<root>/<split>/frame/<video>/`` and
@@ -63,7 +64,11 @@ class FlowError(InputError):
 @dataclass(frozen=True)
 class FlowSettings:
     """How flow images are made: ``method`` ``"dis"`` or ``"raft"`` (with a local
-    ``raft_weights`` file for ``raft_model``)."""
+    ``raft_weights`` file for ``raft_model``, and ``raft_iters`` flow updates).
+
+    Passed whole to everything that makes flow (``--video``, the predictor, ``python -m
+    util.flow``, ``dataset.prepare``), so every setting its :meth:`record` names is the one
+    used."""
 
     method: str = "dis"
     raft_weights: str | None = None
@@ -83,11 +88,17 @@ class FlowSettings:
             "raft_iters": self.raft_iters,
         }
 
-    def estimator(self, device: str | torch.device = "cpu") -> FlowEstimator:
-        """The flow estimator of these settings (RAFT loaded once, on ``device``)."""
+    def estimator(
+        self, device: str | torch.device = "cpu", model: torch.nn.Module | None = None
+    ) -> FlowEstimator:
+        """The flow estimator of these settings (RAFT loaded once, on ``device``; ``model``:
+        a torchvision RAFT module to use instead of loading ``raft_weights``)."""
         return make_estimator(
-            self.method, self.raft_weights, self.raft_model, device, None, self.raft_iters
+            self.method, self.raft_weights, self.raft_model, device, model, self.raft_iters
         )
+
+
+DEFAULT_FLOW = FlowSettings()
 
 
 class FlowEstimator(Protocol):
@@ -325,24 +336,22 @@ def _flows_to_make(frames: Sequence[Path], paths: list[Path], out_dir: Path) -> 
 def compute_flows(
     frames_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
-    method: str = "dis",
-    raft_weights: str | os.PathLike | None = None,
-    raft_model: str = "raft_large",
+    flow: FlowSettings = DEFAULT_FLOW,
+    *,
     device: str | torch.device = "cpu",
     model: torch.nn.Module | None = None,
-    num_flow_updates: int = 12,
     progress: bool = True,
 ) -> list[Path]:
     """Flow images of one video: ``frames_dir/<stem>.<ext>`` -> ``out_dir/<stem>.jpg``.
 
-    ``method`` is ``"dis"`` or ``"raft"``; RAFT uses ``model`` (a torchvision RAFT module) if
-    given, else loads ``raft_weights`` into ``raft_model``. Returns the N-1 flow paths for N
-    frames, written or kept. Raises :class:`FlowError` on bad inputs.
+    ``flow`` says how (DIS by default); RAFT uses ``model`` (a torchvision RAFT module) if
+    given, else loads ``flow.raft_weights``. Returns the N-1 flow paths for N frames, written
+    or kept. Raises :class:`FlowError` on bad inputs.
     """
     frames = list_frames(frames_dir)
     if Path(out_dir).resolve() == Path(frames_dir).resolve():
         raise FlowError(f"flow folder must differ from the frame folder: {frames_dir}")
-    estimator = make_estimator(method, raft_weights, raft_model, device, model, num_flow_updates)
+    estimator = flow.estimator(device, model)
     if len(frames) < 2:
         log.warning("%s has a single frame: no flow to compute", frames_dir)
     return flows_for_frames(frames, Path(out_dir), estimator, progress)
@@ -365,12 +374,10 @@ def find_videos(root: str | os.PathLike) -> list[tuple[Path, Path]]:
 
 def compute_root_flows(
     root: str | os.PathLike,
-    method: str = "dis",
-    raft_weights: str | os.PathLike | None = None,
-    raft_model: str = "raft_large",
+    flow: FlowSettings = DEFAULT_FLOW,
+    *,
     device: str | torch.device = "cpu",
     model: torch.nn.Module | None = None,
-    num_flow_updates: int = 12,
     progress: bool = True,
 ) -> list[Path]:
     """Flow images for every video of a benchmark root (see :func:`find_videos`).
@@ -378,7 +385,7 @@ def compute_root_flows(
     Same options as :func:`compute_flows`; the estimator is built once. Returns all flow paths.
     """
     videos = find_videos(root)
-    estimator = make_estimator(method, raft_weights, raft_model, device, model, num_flow_updates)
+    estimator = flow.estimator(device, model)
     paths: list[Path] = []
     for frames_dir, out_dir in tqdm(videos, desc="videos", unit="video", disable=not progress):
         paths += flows_for_frames(list_frames(frames_dir), out_dir, estimator, progress)
@@ -413,21 +420,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.root is not None and args.out is not None:
         parser.error("--out goes with --frames; --root writes beside each frame folder")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    options = {
-        "method": args.method,
-        "raft_weights": args.raft_weights,
-        "raft_model": args.raft_model,
-        "device": args.device,
-        "num_flow_updates": args.raft_iters,
-        "progress": not args.no_progress,
-    }
+    raft_weights = str(args.raft_weights) if args.raft_weights is not None else None
+    flow = FlowSettings(args.method, raft_weights, args.raft_model, args.raft_iters)
+    options = {"device": args.device, "progress": not args.no_progress}
 
     def work() -> None:
         if args.root is not None:
-            paths = compute_root_flows(args.root, **options)
+            paths = compute_root_flows(args.root, flow, **options)
         else:
             check_output_dir(args.out, "--out")
-            paths = compute_flows(args.frames, args.out, **options)
+            paths = compute_flows(args.frames, args.out, flow, **options)
         log.info("%d flow images in place", len(paths))
 
     return exit_status(None, work, also=(OSError,))
