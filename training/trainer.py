@@ -353,7 +353,7 @@ def _setup(cfg: TrainConfig, info: DistInfo, use_amp: bool) -> _Setup:
     """Build the network and optimiser, then resume, or start a stage's training afresh."""
     device = info.device
     seed_everything(cfg.seed)  # identical initial weights on every rank
-    model = build_mtnet(cfg.encoder_name, device=device).train()
+    model = build_mtnet(cfg.encoder_name, device=device, untrained_ok=True).train()
     optimizer = build_optimizer(model, cfg.lr)
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
     resume_from = _agreed_checkpoint(cfg, info)
