@@ -42,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from inference.int8_static import MAX_CLIP, NEEDS_CALIBRATION, Calibration, quantize_static
+from util.choices import RUNTIMES
 from util.errors import InputError
 from util.precision import (
     autocast,
@@ -53,8 +54,6 @@ from util.precision import (
 )
 
 log = logging.getLogger(__name__)
-
-RUNTIMES = ("torch", "onnxruntime")
 
 
 class Backend(Protocol):

@@ -24,12 +24,14 @@ from pathlib import Path
 
 import torch
 
+from util.choices import AUTOCAST_PRECISIONS, PRECISIONS
 from util.errors import InputError
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "int8", "int8_static")
-AUTOCAST_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
+AUTOCAST_DTYPES: dict[str, torch.dtype] = dict(
+    zip(AUTOCAST_PRECISIONS, (torch.bfloat16, torch.float16), strict=True)
+)
 
 CPUINFO = Path("/proc/cpuinfo")
 
