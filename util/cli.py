@@ -84,11 +84,12 @@ def unknown_arguments_message(extras: Sequence[str], names: Iterable[str]) -> st
     flags = [arg.split("=", 1)[0] for arg in extras if _is_flag(arg)]
     if not flags:
         return f"unrecognized arguments: {' '.join(extras)}"
-    parts = []
-    for flag in flags:
-        close = difflib.get_close_matches(flag, names, n=1)
-        parts.append(f"unknown flag {flag}" + (f"; did you mean {close[0]}?" if close else ""))
-    return " ".join(parts)
+    close = {flag: difflib.get_close_matches(flag, names, n=1) for flag in flags}
+    if len(flags) == 1:
+        (flag,) = flags
+        return f"unknown flag {flag}" + (f"; did you mean {close[flag][0]}?" if close[flag] else "")
+    parts = [flag + (f" (did you mean {close[flag][0]}?)" if close[flag] else "") for flag in flags]
+    return f"unknown flags: {', '.join(parts)}"
 
 
 def _is_flag(arg: str) -> bool:

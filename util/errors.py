@@ -47,7 +47,7 @@ def setting(name: str, value: object = _UNSET, *, flag: str | None = None) -> st
     if not _COMMAND_LINE.get():
         return name if value is _UNSET else f"{name}={value!r}"
     flag = flag or f"--{name}"
-    if value is _UNSET:
+    if value is _UNSET or value is True:  # a switch: the flag alone
         return flag
     if isinstance(value, (list, tuple)):
         return " ".join([flag, *(str(v) for v in value)])
