@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from dataset.test_videos import PairedVideo, VideoSpec, pair_video
-from util.errors import InputError
+from util.errors import InputError, setting
 from util.fileio import read_json, write_json
 from util.flow import FlowSettings, compute_flows, list_frames
 from util.image import IMAGE_EXTS, list_images
@@ -60,7 +60,8 @@ class VideoInput:
         ``InputError`` when the path does not exist."""
         path = Path(video)
         if not path.exists():
-            raise InputError(f"{path}: no such video file or folder of frames (--video)")
+            named = setting("path", str(path), flag="--video")
+            raise InputError(f"{named}: no such video file or folder of frames")
         name = path.stem if path.is_file() else path.resolve().name
         return cls(path, name, path.is_file(), Path(work_root) / name)
 

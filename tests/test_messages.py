@@ -143,3 +143,18 @@ def test_train_without_data_points_to_dataset_prepare(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("train.py: error: no frame folder")
     assert "python -m dataset.prepare" in err[0]
+
+
+def test_device_and_video_path_follow_the_caller(tmp_path):
+    from inference.video_input import VideoInput
+    from util.distributed import resolve_device
+
+    with pytest.raises(ValueError, match=r"^device='tpu': expected auto, cpu, cuda or cuda:N$"):
+        resolve_device("tpu")
+    missing = tmp_path / "missing.mp4"
+    assert _api_error(lambda: VideoInput.resolve(missing, tmp_path)) == (
+        f"path='{missing}': no such video file or folder of frames"
+    )
+    assert _cli_error(lambda: VideoInput.resolve(missing, tmp_path)) == (
+        f"--video {missing}: no such video file or folder of frames"
+    )
