@@ -412,7 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--flow_method; --method is the same flag)",
     )  # fmt: skip
     parser.add_argument("--raft_weights", type=Path, help="torchvision RAFT state dict file")
-    parser.add_argument("--raft_model", choices=RAFT_MODELS, default="raft_large")
+    parser.add_argument(
+        "--raft_model", choices=RAFT_MODELS, default="raft_large", help="RAFT variant"
+    )
     parser.add_argument("--raft_iters", type=int, default=12, help="RAFT flow updates")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (RAFT)")
     parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
