@@ -9,8 +9,12 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing requirements.txt into $(VENV): PyTorch (with its CUDA libraries, which"
+	@echo "serve CPU-only machines too), torchvision, timm, OpenCV, onnxruntime, gradio and the"
+	@echo "test tools; about 6.4 GB on disk, mostly PyTorch's CUDA wheels. Downloads show progress."
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --progress-bar on -r requirements.txt
+	@echo "Installed into $(VENV)."
 	touch $@
 
 test: setup

@@ -19,10 +19,8 @@ import logging
 import os
 import sys
 
-from inference.config import parse_config
-from inference.runner import run
+from inference.config import parse_config  # no torch: --help and flag errors answer at once
 from util.errors import exit_status
-from util.memory import retain_freed_memory
 
 
 def _setup_logging() -> None:
@@ -35,11 +33,19 @@ def _setup_logging() -> None:
     )
 
 
+def _test(argv: list[str] | None) -> None:
+    cfg = parse_config(argv)  # every flag checked before torch loads
+    from inference.runner import run
+    from util.memory import retain_freed_memory
+
+    retain_freed_memory()
+    run(cfg)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run test.py; a user's mistake ends with one line on stderr and exit status 2."""
     _setup_logging()
-    retain_freed_memory()
-    return exit_status("test.py", lambda: run(parse_config(argv)))
+    return exit_status("test.py", lambda: _test(argv))
 
 
 if __name__ == "__main__":

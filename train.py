@@ -15,10 +15,12 @@ from collections.abc import Sequence
 
 def _train(argv: Sequence[str] | None) -> None:
     from training.config import config_from_args
+
+    cfg = config_from_args(argv)  # every flag checked before any work (and before torch loads)
     from training.trainer import train
+    from util.distributed import cleanup
     from util.memory import retain_freed_memory
 
-    cfg = config_from_args(argv)  # every flag checked before any work
     rank = int(os.environ.get("RANK", "0"))
     logging.basicConfig(
         level=logging.INFO if rank == 0 else logging.WARNING,
@@ -26,19 +28,18 @@ def _train(argv: Sequence[str] | None) -> None:
         stream=sys.stderr,
     )
     retain_freed_memory()
-    train(cfg)
+    try:
+        train(cfg)
+    finally:
+        cleanup()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run train.py; a user's mistake (data, paths, flags) ends with one line on stderr and
     exit status 2, on every rank."""
-    from util.distributed import cleanup
     from util.errors import exit_status
 
-    try:
-        return exit_status("train.py", lambda: _train(argv))
-    finally:
-        cleanup()
+    return exit_status("train.py", lambda: _train(argv))
 
 
 if __name__ == "__main__":

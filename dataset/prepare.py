@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from util.errors import InputError, exit_status
+from util.cli import ArgumentParser
+from util.errors import InputError, exit_status, setting
 from util.fileio import atomic_path, read_json, write_json
 from util.flow import (
     METHODS,
@@ -110,6 +111,14 @@ class Summary:
 
 
 # ---- the downloads -------------------------------------------------------------------
+
+
+def check_src(src: str | os.PathLike) -> None:
+    """``InputError`` naming ``src`` when it does not exist."""
+    if not Path(src).exists():
+        raise InputError(
+            f"{setting('src', str(src))}: does not exist; expected the unpacked download"
+        )
 
 
 def find_davis_root(src: Path) -> Path:
@@ -405,6 +414,7 @@ def prepare_davis2016(
     splits: Sequence[str] = DAVIS_SPLITS,
 ) -> dict[str, Summary]:
     """DAVIS-2016 (``src``, see ``DAVIS_LAYOUT``) -> ``out/DAVIS16/<split>/{frame,flow,mask}/``."""
+    check_src(src)
     root = find_davis_root(Path(src))
     listed = {split: davis_videos(root, split) for split in splits}  # check all before work
     _check_selection(options, [v for videos in listed.values() for v in videos], root)
@@ -423,6 +433,7 @@ def prepare_youtube_vos(
     """YouTube-VOS train (``src``, see ``YTVOS_LAYOUT``) -> ``out/YouTube2SEG/train/...``."""
     if options.objects not in OBJECT_RULES:
         raise InputError(f"--objects {options.objects}: expected one of {', '.join(OBJECT_RULES)}")
+    check_src(src)
     train = find_ytvos_train(Path(src))
     videos = ytvos_videos(train)
     _check_selection(options, videos, train)
@@ -447,9 +458,14 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--link", action="store_true", help="hard-link frames, not copy")
     common.add_argument("--videos", nargs="+", help="only these videos")
     common.add_argument("--no_progress", action="store_true", help="hide progress bars")
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m dataset.prepare",
         description="Frames, binary masks and flow images from the original downloads.",
+        examples="""
+            python -m dataset.prepare davis2016 --src DAVIS --out ../data
+            python -m dataset.prepare youtube-vos --src youtube-vos --out ../data
+            python -m dataset.prepare davis2016 --help   # the flags of one source
+        """,
     )
     sub = parser.add_subparsers(dest="source", required=True, metavar="{davis2016,youtube-vos}")
     davis = sub.add_parser("davis2016", parents=[common], help=f"DAVIS-2016: {DAVIS_LAYOUT}")

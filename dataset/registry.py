@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from util.errors import InputError
-from util.image import IMAGE_EXTS, list_subfolders
 
-from .test_videos import VideoSpec
+if TYPE_CHECKING:
+    from .test_videos import VideoSpec
+
+# The readers (util.image, .test_videos) import on use: test.py's command line reads the
+# names here without loading torch.
 
 TASKS = ("UVOS", "VSOD")
 
@@ -71,10 +75,14 @@ class Benchmark:
 
     def video_names(self) -> list[str]:
         """Names of the video folders under the frame folder (``util.image`` order)."""
+        from util.image import list_subfolders
+
         return list_subfolders(self.frame_root)
 
     def video(self, name: str) -> VideoSpec:
         """The folders and extensions of one video."""
+        from .test_videos import VideoSpec
+
         return VideoSpec(
             name=name,
             frame_dir=self.frame_root / name,
@@ -126,6 +134,8 @@ def _from_registry(name: str, root: Path) -> Benchmark:
 
 
 def _from_folder(folder: Path) -> Benchmark:
+    from util.image import IMAGE_EXTS
+
     bench = Benchmark(
         name=folder.resolve().name,
         frame_root=folder / "frame",

@@ -86,7 +86,11 @@ def list_videos(root: Path, min_frames: int, need_masks: bool = True) -> list[Vi
     """
     frame_root = Path(root) / "frame"
     if not frame_root.is_dir():
-        raise InputError(f"no frame folder in the dataset root: {frame_root}")
+        raise InputError(
+            f"no frame folder in the dataset root: {frame_root}; expected "
+            "<root>/<dataset>/{frame,flow,mask}/<video>/, which python -m dataset.prepare makes "
+            "from the original downloads (python -m dataset.prepare --help)"
+        )
     videos = []
     for name in list_subfolders(frame_root):
         video = pair_video(Path(root), name, need_masks)

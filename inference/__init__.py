@@ -3,8 +3,31 @@ its session set-up and record, post-processing, writing and visualisation; how t
 runs (precisions, runtimes, compilation, int8, ONNX) is ``inference.runtime``.
 
     from inference import MTNetPredictor
+
+The names load on first use (PEP 562), so test.py's command line (``inference.config``)
+imports without torch.
 """
 
-from .predictor import ClipResult, MTNetPredictor, NonFiniteOutput
+from __future__ import annotations
 
-__all__ = ["ClipResult", "MTNetPredictor", "NonFiniteOutput"]
+import importlib
+
+_WHERE = {
+    "ClipResult": ".predictor",
+    "MTNetPredictor": ".predictor",
+    "NonFiniteOutput": ".predictor",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

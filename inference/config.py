@@ -5,23 +5,26 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from dataset.registry import BENCHMARKS, TASKS
 from model.variants import ENCODERS, check_test_size
-from util.distributed import usable_cpus
+from util.choices import AUTOCAST_PRECISIONS, FLOW_METHODS, PRECISIONS, RAFT_MODELS, RUNTIMES
+from util.cli import ArgumentParser
 from util.errors import InputError
 from util.fileio import check_output_dir
-from util.flow import METHODS as FLOW_METHODS
-from util.flow import RAFT_MODELS, FlowSettings
-from util.layout import OutputLayout
 
-from .runtime import PRECISIONS, RUNTIMES
-from .runtime.precision import AUTOCAST_DTYPES
 from .weights_args import RANDOM_SEED
 
-AMP_DTYPES = tuple(AUTOCAST_DTYPES)
+if TYPE_CHECKING:
+    import torch
+
+    from util.flow import FlowSettings
+    from util.layout import OutputLayout
+
+# torch and the modules that load it import on use: ``test.py --help`` answers without them
+
+AMP_DTYPES = AUTOCAST_PRECISIONS
 DEFAULT_MODEL = "./saves/mtnet.pth"  # read when --test_model is not given (relative to cwd)
 
 
@@ -46,6 +49,10 @@ def default_num_workers(device: torch.device) -> int:
     stalls all its threads, while reading in the main process between clips costs little
     (``benchmarks/infer_speed.py`` compares end to end with the network alone).
     """
+    import torch
+
+    from util.distributed import usable_cpus
+
     if device.type == "cpu":
         return max(0, min(4, usable_cpus() - torch.get_num_threads()))
     return min(4, usable_cpus())
@@ -112,23 +119,60 @@ class TestConfig:
 
     def layout(self) -> OutputLayout:
         """The run's output folders."""
+        from util.layout import OutputLayout
+
         return OutputLayout.of(self.output_dir, self.model_name, self.task_name)
 
     def flow_settings(self) -> FlowSettings:
         """How ``--video`` makes flow images (every flow option, passed on whole)."""
+        from util.flow import FlowSettings
+
         return FlowSettings(self.flow_method, self.raft_weights, self.raft_model, self.raft_iters)
+
+
+EXAMPLES = """
+python test.py --video clip.mp4                     # your own video (or a folder of frames)
+python test.py --test_model saves/mtnet.pth --test_dataset DAVIS16 --root ../data
+python test.py --task_name VSOD --test_dataset DAVSOD ViSal --root ../data
+python test.py --test_dataset DAVIS16 --videos blackswan cows --skip_existing
+python test.py --test_dataset DAVIS16 --precision bf16 --compile   # faster, not faithful
+torchrun --nproc_per_node 4 test.py --test_dataset DAVIS16 FBMS-59  # videos shared out
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The release's flags plus this project's additions; defaults from ``TestConfig``."""
     d = TestConfig()
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="MTNet inference: write UVOS masks or VSOD saliency maps for test videos.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        examples=EXAMPLES,
     )
-    weights = p.add_mutually_exclusive_group()
+    data = p.add_argument_group("data")
+    data.add_argument(
+        "--test_dataset",
+        nargs="+",
+        metavar="NAME_OR_DIR",
+        default=d.test_dataset,
+        help=f"benchmark names ({', '.join(BENCHMARKS)}) or folders holding "
+        "frame/<video>/ and flow/<video>/",
+    )
+    data.add_argument("--root", default=d.root, metavar="DIR", help="folder holding the benchmarks")
+    data.add_argument(
+        "--videos", nargs="+", default=d.videos, metavar="NAME", help="only these videos"
+    )
+    data.add_argument(
+        "--drop_tail",
+        action=argparse.BooleanOptionalAction,
+        default=d.drop_tail,
+        help="leave out the last frame of every video, as the release does (default: the "
+        "dataset's rule)",
+    )
+
+    model = p.add_argument_group("weights and model")
+    weights = model.add_mutually_exclusive_group()
     weights.add_argument(
         "--test_model",
+        metavar="FILE",
         default=argparse.SUPPRESS,  # not given: default_test_model() decides
         help=f"model file (default: {DEFAULT_MODEL}; with --video and no such file, an "
         "untrained network for a smoke run of the pipeline)",
@@ -139,26 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"an untrained network (seed {RANDOM_SEED}) instead of weights: a smoke run of "
         "the pipeline, the masks are meaningless",
     )
-    p.add_argument("--task_name", default=d.task_name, choices=TASKS, help="post-processing")
-    p.add_argument(
-        "--test_dataset",
-        nargs="+",
-        default=d.test_dataset,
-        help=f"benchmark names ({', '.join(BENCHMARKS)}) or folders holding "
-        "frame/<video>/ and flow/<video>/",
+    model.add_argument("--encoder_name", default=d.encoder_name, choices=ENCODERS, help="variant")
+    model.add_argument(
+        "--test_length", type=int, default=d.test_length, metavar="T", help="frames per clip"
     )
-    p.add_argument("--root", default=d.root, help="folder holding the benchmarks")
-    p.add_argument(
-        "--output_dir",
-        default=d.output_dir,
-        help="masks go to {output_dir}/{model_name}/{task}/{dataset}/{video}/{frame}.png "
-        "({output_dir}/{model_name}/{task}_videos/{video}/ with --video), the run's record "
-        "to test_config.json in {task}/ (with --video: beside the masks)",
-    )
-    p.add_argument("--model_name", default=d.model_name, help="names the output folder")
-    p.add_argument("--encoder_name", default=d.encoder_name, choices=ENCODERS, help="variant")
-    p.add_argument("--test_length", type=int, default=d.test_length, help="frames per clip")
-    p.add_argument(
+    model.add_argument(
         "--test_size",
         type=int,
         nargs=2,
@@ -166,10 +195,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("H", "W"),
         help="network input size (multiples of 64)",
     )
-    p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--amp", action="store_true", help="autocast on CUDA (ignored on the CPU)")
-    p.add_argument("--amp_dtype", default=d.amp_dtype, choices=AMP_DTYPES, help="with --amp")
-    p.add_argument(
+    model.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
+
+    out = p.add_argument_group("output")
+    out.add_argument(
+        "--task_name",
+        default=d.task_name,
+        choices=TASKS,
+        help="UVOS: binary masks; VSOD: saliency maps",
+    )
+    out.add_argument(
+        "--output_dir",
+        default=d.output_dir,
+        metavar="DIR",
+        help="masks go to {output_dir}/{model_name}/{task}/{dataset}/{video}/{frame}.png "
+        "({output_dir}/{model_name}/{task}_videos/{video}/ with --video), the run's record "
+        "to test_config.json in {task}/ (with --video: beside the masks)",
+    )
+    out.add_argument(
+        "--model_name", default=d.model_name, metavar="NAME", help="names the output folder"
+    )
+    out.add_argument("--skip_existing", action="store_true", help="skip videos already written")
+
+    speed = p.add_argument_group("speed (fp32 on the torch runtime is the faithful default)")
+    speed.add_argument(
         "--precision",
         default=d.precision,
         choices=PRECISIONS,
@@ -178,61 +227,66 @@ def build_parser() -> argparse.ArgumentParser:
         "Linear layers dynamically quantised), int8_static (CPU: the same with calibrated "
         "ranges, --int8_calibration, --compile)",
     )
-    p.add_argument(
+    speed.add_argument("--amp", action="store_true", help="autocast on CUDA (ignored on the CPU)")
+    speed.add_argument("--amp_dtype", default=d.amp_dtype, choices=AMP_DTYPES, help="with --amp")
+    speed.add_argument(
         "--runtime",
         default=d.runtime,
         choices=RUNTIMES,
         help="torch, or onnxruntime (fp32 on the CPU; needs --onnx or exports one on the fly)",
     )
-    p.add_argument(
+    speed.add_argument(
         "--onnx",
         default=d.onnx,
+        metavar="FILE",
         help="mtnet.onnx for --runtime onnxruntime (python -m inference.export_onnx); default: "
         "exported once into {output_dir}/{model_name}/onnx/ and reused",
     )
-    p.add_argument("--channels_last", action="store_true", help="torch runtime option")
-    p.add_argument(
+    speed.add_argument("--channels_last", action="store_true", help="torch runtime option")
+    speed.add_argument(
         "--compile",
         action="store_true",
         help="torch.compile with freezing for --test_length clips (minutes to compile; not int8)",
     )
-    p.add_argument(
+    speed.add_argument(
         "--int8_calibration",
         default=d.int8_calibration,
+        metavar="FILE",
         help="activation ranges for --precision int8_static (python -m inference.int8_static)",
     )
-    p.add_argument(
+    speed.add_argument(
         "--num_workers",
         type=int,
+        metavar="N",
         default=d.num_workers,
         help="reading processes (default: on CUDA 4, or the cores if fewer; on the CPU the "
         "cores the network's threads leave free, 0 on 2 cores)",
     )
-    p.add_argument("--videos", nargs="+", default=d.videos, help="only these videos")
-    p.add_argument(
-        "--drop_tail",
-        action=argparse.BooleanOptionalAction,
-        default=d.drop_tail,
-        help="leave out the last frame of every video, as the release does (None: the "
-        "dataset's default)",
-    )
-    p.add_argument("--skip_existing", action="store_true", help="skip videos already written")
-    p.add_argument(
+
+    video = p.add_argument_group("video (instead of --test_dataset)")
+    video.add_argument(
         "--video",
         default=d.video,
+        metavar="FILE_OR_DIR",
         help="a video file or a folder of frames to segment instead of --test_dataset: frames "
         "and flows are made under {output_dir}/{model_name}/work/{video}/, an overlay video "
         "goes to {output_dir}/{model_name}/{task}_overlay/",
     )
-    p.add_argument(
+    video.add_argument(
         "--flow_method",
         default=d.flow_method,
         choices=FLOW_METHODS,
         help="optical flow for --video: OpenCV DIS (no weights) or torchvision RAFT",
     )
-    p.add_argument("--raft_weights", default=d.raft_weights, help="RAFT state dict file")
-    p.add_argument("--raft_model", default=d.raft_model, choices=RAFT_MODELS, help="RAFT variant")
-    p.add_argument("--raft_iters", type=int, default=d.raft_iters, help="RAFT flow updates")
+    video.add_argument(
+        "--raft_weights", default=d.raft_weights, metavar="FILE", help="RAFT state dict file"
+    )
+    video.add_argument(
+        "--raft_model", default=d.raft_model, choices=RAFT_MODELS, help="RAFT variant"
+    )
+    video.add_argument(
+        "--raft_iters", type=int, default=d.raft_iters, metavar="N", help="RAFT flow updates"
+    )
     return p
 
 

@@ -44,7 +44,7 @@ from dataset.registry import TASKS
 from dataset.test_videos import Clip, PairedVideo, VideoClips, make_clip
 from model import build_mtnet
 from model.variants import check_test_size
-from util.errors import InputError
+from util.errors import InputError, setting
 from util.flow import FlowSettings, flow_picture
 from util.image import as_pil_rgb, jpeg_round_trip
 
@@ -116,10 +116,12 @@ class MTNetPredictor:
         flow: FlowSettings | None = None,
     ):
         if task not in TASKS:
-            raise InputError(f"task {task!r}: expected one of {', '.join(TASKS)}")
+            named = setting("task", task, flag="--task_name")
+            raise InputError(f"{named}: expected one of {', '.join(TASKS)}")
         if clip_length < 1:
-            raise InputError(f"clip_length {clip_length}: expected a positive number")
-        check_test_size(*test_size, flag="test_size")
+            named = setting("clip_length", clip_length, flag="--test_length")
+            raise InputError(f"{named}: expected a positive number")
+        check_test_size(*test_size)
         if device is None:
             device = device_of(model) if model is not None else torch.device("cpu")
         if model is not None:
@@ -140,8 +142,8 @@ class MTNetPredictor:
         size = getattr(self.backend, "size", None)  # an ONNX export or int8 ranges fix H x W
         if size is not None and tuple(size) != tuple(test_size):
             raise InputError(
-                f"{self.backend.path}: made for {size[0]}x{size[1]} inputs, not test_size "
-                f"{test_size[0]}x{test_size[1]}; export or calibrate again for that size"
+                f"{self.backend.path}: made for {size[0]}x{size[1]} inputs, not "
+                f"{setting('test_size', tuple(test_size))}; export or calibrate again for that size"
             )
         self.device = self.backend.device
         self.task = task

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from dataset.test_videos import PairedVideo, VideoSpec, pair_video
-from util.errors import InputError
+from util.errors import InputError, setting
 from util.fileio import read_json, write_json
 from util.flow import FlowSettings, compute_flows, list_frames
 from util.image import IMAGE_EXTS, list_images
@@ -69,7 +69,8 @@ class VideoInput:
         ``InputError`` when the path does not exist."""
         path = Path(video)
         if not path.exists():
-            raise InputError(f"{path}: no such video file or folder of frames (--video)")
+            named = setting("path", str(path), flag="--video")
+            raise InputError(f"{named}: no such video file or folder of frames")
         name = output_name(path.stem if path.is_file() else path.resolve().name, "video")
         return cls(path, name, path.is_file(), work_dir(work_root, name))
 

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from dataset.registry import BENCHMARKS, TASKS, Benchmark, resolve_benchmark
 from dataset.test_videos import pair_video
+from util.cli import ArgumentParser
 from util.errors import InputError
 from util.fileio import atomic_path, check_output_dir
 from util.image import (
@@ -62,29 +63,46 @@ class VisConfig:
     gif_width: int = 480
 
 
+EXAMPLES = """
+python visualize.py --vis_dataset DAVIS16 --root ../data --with_gt --make_video
+python visualize.py --output_dir output --vis_dataset DAVIS16 --videos blackswan --with_flow
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = VisConfig()
-    p = argparse.ArgumentParser(
-        description="Overlay test.py's masks on the video frames.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    p = ArgumentParser(
+        description="Overlay test.py's masks on the video frames.", examples=EXAMPLES
     )
-    p.add_argument("--task_name", default=d.task_name, choices=TASKS, help="test.py's task")
-    p.add_argument("--output_dir", default=d.output_dir, help="test.py's --output_dir")
-    p.add_argument("--model_name", default=d.model_name, help="test.py's --model_name")
-    p.add_argument(
+    masks = p.add_argument_group("test.py's masks")
+    masks.add_argument("--task_name", default=d.task_name, choices=TASKS, help="test.py's task")
+    masks.add_argument(
+        "--output_dir", default=d.output_dir, metavar="DIR", help="test.py's --output_dir"
+    )
+    masks.add_argument(
+        "--model_name", default=d.model_name, metavar="NAME", help="test.py's --model_name"
+    )
+    data = p.add_argument_group("data")
+    data.add_argument(
         "--vis_dataset",
         nargs="+",
         default=d.vis_dataset,
+        metavar="NAME_OR_DIR",
         help=f"benchmark names ({', '.join(BENCHMARKS)}) or dataset folders",
     )
-    p.add_argument("--root", default=d.root, help="folder of the benchmarks (frames, masks)")
-    p.add_argument("--videos", nargs="+", default=d.videos, help="only these videos")
-    p.add_argument("--save_root", default=d.save_root, help="where the pictures go")
-    p.add_argument("--with_flow", action="store_true", help="show the flow image beside")
-    p.add_argument("--with_gt", action="store_true", help="show the ground truth beside")
-    p.add_argument("--make_video", action="store_true", help="also an MP4 and a GIF per video")
-    p.add_argument("--fps", type=float, default=d.fps, help="frame rate of MP4 and GIF")
-    p.add_argument("--gif_width", type=int, default=d.gif_width, help="GIF width in pixels")
+    data.add_argument(
+        "--root", default=d.root, metavar="DIR", help="folder of the benchmarks (frames, masks)"
+    )
+    data.add_argument(
+        "--videos", nargs="+", default=d.videos, metavar="NAME", help="only these videos"
+    )
+    out = p.add_argument_group("pictures")
+    out.add_argument("--save_root", default=d.save_root, metavar="DIR", help="where they go")
+    out.add_argument("--with_flow", action="store_true", help="show the flow image beside")
+    out.add_argument("--with_gt", action="store_true", help="show the ground truth beside")
+    out.add_argument("--make_video", action="store_true", help="also an MP4 and a GIF per video")
+    out.add_argument("--fps", type=float, default=d.fps, help="frame rate of MP4 and GIF")
+    out.add_argument("--gif_width", type=int, default=d.gif_width, help="GIF width in pixels")
     return p
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from util.errors import InputError
+
+if TYPE_CHECKING:
+    from torch import nn  # torch loads on use: test.py --help answers without it
 
 # The untrained network (--random_weights here; test.py without weights) is build_mtnet's
 # with this seed; records name it RANDOM_WEIGHTS where a weights file has its SHA-256.

@@ -26,6 +26,11 @@ from .weights import load_encoder_weights, load_network_state, read_weights
 
 log = logging.getLogger(__name__)
 
+UNTRAINED_WARNING = (
+    "build_mtnet without weights: the network is UNTRAINED (random weights), its masks are "
+    "meaningless; pass weights='saves/mtnet.pth', the authors' MTNet weights (see "
+    "saves/README.md; released at https://github.com/hy0523/MTNet)"
+)
 _STAGE_BLOCK = re.compile(r"backbone\.stages\.(\d)\.(\d+)\.")
 
 
@@ -36,6 +41,7 @@ def build_mtnet(
     *,
     encoder_weights: str | os.PathLike | None = None,
     seed: int | None = None,
+    untrained_ok: bool = False,
 ) -> MTNet:
     """A ready MTNet: built, weights loaded strictly, in eval mode on ``device``.
 
@@ -48,8 +54,15 @@ def build_mtnet(
         encoder_weights: ImageNet ConvNeXt weights for the encoder (training starts), a
             local file; nothing is ever downloaded.
         seed: initialise with ``torch.manual_seed(seed)``, the global RNG left as it was
-            (reproducible random networks for smoke runs and tests).
+            (reproducible random networks for smoke runs and tests). ``seed=0`` is the
+            untrained network of ``test.py --random_weights`` and of ``test.py --video``
+            without weights (``inference.weights_args.RANDOM_SEED``).
+        untrained_ok: build without ``weights`` and ``encoder_weights`` silently (training
+            starts so on purpose); otherwise such a network logs a warning: its masks are
+            meaningless.
     """
+    if weights is None and encoder_weights is None and not untrained_ok:
+        log.warning(UNTRAINED_WARNING)
     state = None
     if weights is not None:
         state, _ = read_weights(weights)

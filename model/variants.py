@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from util.errors import InputError
+from util.errors import InputError, setting
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,15 @@ SIZE_MULTIPLE = 64
 ENCODERS = tuple(VARIANTS)
 
 
-def check_test_size(height: int, width: int, flag: str = "--test_size") -> None:
-    """Raise ``InputError`` unless H and W are positive multiples of ``SIZE_MULTIPLE``."""
+def check_test_size(height: int, width: int, name: str = "test_size") -> None:
+    """Raise ``InputError`` unless H and W are positive multiples of ``SIZE_MULTIPLE``; the
+    message names the setting ``name`` as ``util.errors.setting`` does (the flag in a
+    script, the parameter from Python)."""
     m = SIZE_MULTIPLE
     if height < m or width < m or height % m or width % m:
         raise InputError(
-            f"{flag} {height} {width}: expected multiples of {m} (the paper uses 512 512)"
+            f"{setting(name, (height, width))}: expected multiples of {m} "
+            f"(the paper uses {setting(name, (512, 512))})"
         )
 
 

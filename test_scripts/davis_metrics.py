@@ -42,6 +42,7 @@ from test_scripts.evalio import (
     warn,
     write_json,
 )
+from util.cli import ArgumentParser
 from util.distributed import usable_cpus
 
 # ---------------------------------------------------------------------------------------
@@ -371,7 +372,11 @@ PROTOCOLS = {
 
 def build_parser(protocol: Protocol) -> argparse.ArgumentParser:
     """Flags shared by the four UVOS scripts."""
-    parser = argparse.ArgumentParser(description=protocol.description + " (DESIGN.md §9)")
+    parser = ArgumentParser(
+        description=protocol.description + " (DESIGN.md §9)",
+        examples="python test_scripts/%(prog)s --gt_path GT_DIR --result_path "
+        "output/MTNet/UVOS/DATASET --json scores.json   # GT_DIR/<video>/<frame>.png",
+    )
     parser.add_argument("--gt_path", type=Path, required=True, help="GT/<video>/<frame>.png")
     parser.add_argument(
         "--result_path", type=Path, required=True, help="RES/<video>/<frame>.png (same names)"

@@ -109,15 +109,20 @@ def test_calibration_files_that_cannot_be_read(tmp_path: Path) -> None:
 
 
 def test_backend_needs_the_calibration_and_compile(net, saved) -> None:
-    with pytest.raises(InputError, match="^--precision int8_static runs compiled"):
+    with pytest.raises(
+        InputError,
+        match=r"^precision='int8_static' runs compiled, without channels_last: add compile=True",
+    ):
         make_backend(net, "int8_static", calibration=saved)
-    with pytest.raises(InputError, match="^--precision int8_static needs --int8_calibration"):
+    with pytest.raises(InputError, match=r"^precision='int8_static' needs int8_calibration FILE"):
         make_backend(net, "int8_static", compile=True, compile_length=3)
-    with pytest.raises(InputError, match="^--precision int8_static: int8 quantisation runs on"):
+    with pytest.raises(InputError, match=r"^precision='int8_static': int8 quantisation runs on"):
         make_backend(
             net, "int8_static", "torch", "cuda", compile=True, compile_length=3, calibration=saved
         )
-    with pytest.raises(InputError, match="^--int8_calibration: used by --precision int8_static"):
+    with pytest.raises(
+        InputError, match=r"^int8_calibration: used by precision='int8_static' only"
+    ):
         make_backend(net, "int8", calibration=saved)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -147,5 +148,7 @@ def test_test_py_with_onnxruntime_gives_the_torch_masks(exported, tmp_path) -> N
 
 def test_an_export_of_another_size_is_refused(exported, tmp_path) -> None:
     _, _, path = exported
-    with pytest.raises(InputError, match=f"made for {H}x{W} inputs, not test_size 64x64"):
+    with pytest.raises(
+        InputError, match=re.escape(f"made for {H}x{W} inputs, not test_size=(64, 64)")
+    ):
         MTNetPredictor(None, test_size=(64, 64), runtime="onnxruntime", onnx_path=path)

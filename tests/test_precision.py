@@ -100,22 +100,22 @@ def test_cpu_description_is_one_line() -> None:
         (
             "fp16",
             "cpu",
-            "--precision fp16: runs on CUDA only, not on cpu (use bf16 or int8 on the CPU)",
+            "precision='fp16': runs on CUDA only, not on cpu (use bf16 or int8 on the CPU)",
         ),
         (
             "int8",
             "cuda",
-            "--precision int8: int8 quantisation runs on the CPU only, not on cuda",
+            "precision='int8': int8 quantisation runs on the CPU only, not on cuda",
         ),
         (
             "tf32",
             "cpu",
-            "--precision tf32: TF32 is a CUDA arithmetic, not on cpu (use fp32 there)",
+            "precision='tf32': TF32 is a CUDA arithmetic, not on cpu (use fp32 there)",
         ),
         (
             "fp8",
             "cpu",
-            "--precision fp8: expected one of fp32, tf32, bf16, fp16, int8, int8_static",
+            "precision='fp8': expected one of fp32, tf32, bf16, fp16, int8, int8_static",
         ),
     ],
 )
@@ -126,7 +126,7 @@ def test_precision_errors_are_one_line(name: str, device: str, message: str) -> 
 
 
 def test_fp16_backend_on_cpu_is_refused(net: MTNet) -> None:
-    with pytest.raises(InputError, match=r"^--precision fp16: runs on CUDA only"):
+    with pytest.raises(InputError, match=r"^precision='fp16': runs on CUDA only"):
         make_backend(net, "fp16", device="cpu")  # refused at construction, before any clip
 
 
@@ -350,17 +350,17 @@ def test_frozen_compiled_freezes_the_weights_and_agrees() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"runtime": "tensorrt"}, "--runtime tensorrt: expected one of torch, onnxruntime"),
+        ({"runtime": "tensorrt"}, "runtime='tensorrt': expected one of torch, onnxruntime"),
         (
             {"runtime": "onnxruntime", "precision": "bf16"},
-            "--precision bf16: the onnxruntime runtime runs fp32 only",
+            "precision='bf16': the onnxruntime runtime runs fp32 only",
         ),
         (
             {"runtime": "onnxruntime", "compile": True},
-            "--channels_last and --compile are options of the torch runtime",
+            "channels_last and compile are options of the torch runtime",
         ),
-        ({"runtime": "onnxruntime"}, "--runtime onnxruntime needs an ONNX file"),
-        ({"precision": "int8", "compile": True}, "--compile with --precision int8:"),
+        ({"runtime": "onnxruntime"}, "runtime='onnxruntime' needs an ONNX file, onnx_path"),
+        ({"precision": "int8", "compile": True}, "compile with precision='int8':"),
     ],
 )
 def test_backend_combinations_that_cannot_run(net: MTNet, kwargs: dict, message: str) -> None:

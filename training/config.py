@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.variants import ENCODERS, SIZE_MULTIPLE
-from util.distributed import resolve_device
+from util.cli import ArgumentParser
 from util.errors import InputError
+
+# torch imports on use (util.distributed in validate): ``train.py --help`` answers without it
 
 STAGES = ("pre_train", "main_train")
 SCHEDULES = ("poly", "constant")
@@ -73,6 +75,7 @@ class TrainConfig:
     seed: int = 2023
     device: str = "auto"
     print_every: int = 50
+    print_seconds: float = 60.0
     log_image_interval: int = 1_000
     keep_checkpoints: int = 3
     val_first_frame_only: bool = False
@@ -117,6 +120,10 @@ class TrainConfig:
         for name in not_negative:
             if getattr(self, name) < 0:
                 raise InputError(f"--{name} must be 0 or more, got {getattr(self, name)}")
+        if not (math.isfinite(self.print_seconds) and self.print_seconds >= 0):
+            raise InputError(f"--print_seconds {self.print_seconds}: expected 0 or more")
+        from util.distributed import resolve_device
+
         try:
             resolve_device(self.device)
         except ValueError as err:
@@ -136,46 +143,108 @@ class TrainConfig:
             )
 
 
+EXAMPLES = """
+python train.py --stage pre_train --root ../data --encoder_weights saves/convnext_tiny_1k_224_ema.pth
+python train.py --stage main_train --root ../data --pretrain_model_path exp/MTNet/pre_train/best.pth
+python train.py --stage main_train --resume          # continue from the newest checkpoint
+torchrun --nproc_per_node 8 train.py --stage pre_train   # one process per GPU (train_m.sh)
+python -m dataset.prepare --help                     # lay out the training data first
+"""
+
+
+def stage_default(key: str) -> str:
+    """``"default: 4 (pre_train), 2 (main_train)"`` (``"default: 1000, both stages"``): a
+    flag's default in each stage."""
+    values = {stage: STAGE_DEFAULTS[stage][key] for stage in STAGES}
+    text = {stage: f"{v:g}" if isinstance(v, float) else str(v) for stage, v in values.items()}
+    if len(set(text.values())) == 1:
+        return f"default: {text[STAGES[0]]}, both stages"
+    return "default: " + ", ".join(f"{text[stage]} ({stage})" for stage in STAGES)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The command line of ``train.py``; stage-dependent flags default to ``None``."""
-    p = argparse.ArgumentParser(
-        description="Train MTNet (DESIGN.md §7).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    """The command line of ``train.py``; stage-dependent flags default to ``None`` (filled
+    in by ``config_from_args``, their help names each stage's value)."""
+    p = ArgumentParser(
+        description="Train MTNet (DESIGN.md §7). Flags left out take the defaults of the "
+        "chosen --stage.",
+        examples=EXAMPLES,
     )
-    add = p.add_argument
-    add("--stage", choices=STAGES, required=True, help="training stage")
-    add("-lr", "--lr", type=float, help="base learning rate (stage default 1e-4)")
-    add("--batch_size", type=int, help="clips per process (pre_train 4, main_train 2)")
-    add("--max_iter", type=int, help="optimiser steps (pre_train 80000, main_train 10000)")
-    add("--warm_up_steps", type=int, help="linear warm-up steps (pre_train 1500, main_train 0)")
-    add("--lr_schedule", choices=SCHEDULES, help="pre_train poly, main_train constant")
-    add("--eval_iter", type=int, help="validate every N steps (pre_train 4000, main_train 1000)")
-    add("--save_checkpoint_interval", type=int, help="resume checkpoint every N steps (1000)")
-    add("--train_dataset", help="under --root (YouTube2SEG/train, DAVIS16/train)")
-    add("--val_dataset", default="DAVIS16/val", help="under --root")
-    add("--root", default="../data", help="datasets root")
-    add("--imsize", type=int, default=512, help="training and validation size (square)")
-    add("--train_frames", type=int, default=3, help="frames per training clip (must be 3)")
-    add("--encoder_name", default="convnext-tiny", choices=ENCODERS, help="encoder variant")
-    add("--encoder_weights", default=None, help="ImageNet ConvNeXt weights file (pre_train)")
-    add("--pretrain_model_path", default=None,
+
+    def staged(group, *names: str, key: str, help: str, **kwargs) -> None:
+        group.add_argument(*names, help=f"{help} ({stage_default(key)})", **kwargs)
+
+    schedule = p.add_argument_group("stage and schedule")
+    schedule.add_argument("--stage", choices=STAGES, required=True, help="training stage")
+    staged(schedule, "-lr", "--lr", key="lr", type=float, help="base learning rate")
+    staged(schedule, "--batch_size", key="batch_size", type=int, help="clips per process")
+    staged(schedule, "--max_iter", key="max_iter", type=int, help="optimiser steps")
+    staged(schedule, "--warm_up_steps", key="warm_up_steps", type=int,
+           help="linear warm-up steps")  # fmt: skip
+    staged(schedule, "--lr_schedule", key="lr_schedule", choices=SCHEDULES,
+           help="learning rate schedule")  # fmt: skip
+    schedule.add_argument(
+        "--seed", type=int, default=2023, help="base seed (rank r uses seed + r for data)"
+    )
+
+    data = p.add_argument_group("data")
+    staged(data, "--train_dataset", key="train_dataset", metavar="DIR", help="under --root")
+    data.add_argument("--val_dataset", default="DAVIS16/val", metavar="DIR", help="under --root")
+    data.add_argument("--root", default="../data", metavar="DIR", help="datasets root")
+    data.add_argument(
+        "--imsize", type=int, default=512, help="training and validation size (square)"
+    )
+    data.add_argument(
+        "--train_frames", type=int, default=3, help="frames per training clip (must be 3)"
+    )
+    data.add_argument("--num_workers", type=int, default=4, help="DataLoader workers per process")
+
+    weights = p.add_argument_group("model and starting weights")
+    weights.add_argument(
+        "--encoder_name", default="convnext-tiny", choices=ENCODERS, help="encoder variant"
+    )
+    weights.add_argument(
+        "--encoder_weights", default=None, metavar="FILE",
+        help="ImageNet ConvNeXt weights file (pre_train)",
+    )  # fmt: skip
+    weights.add_argument(
+        "--pretrain_model_path", default=None, metavar="FILE",
         help="start from this model file, network only (train_s.sh passes the pre-train "
-        "best.pth to main_train); without it: --encoder_weights or random weights")  # fmt: skip
-    add("--resume", action="store_true", help="continue from the newest resume checkpoint")
-    add("--exp", default="exp", help="outputs go to {exp}/{model_name}/{stage}/")
-    add("--model_name", default="MTNet")
-    add("--no_amp", action="store_true", help="no mixed precision on CUDA")
-    add("--num_workers", type=int, default=4, help="DataLoader workers per process")
-    add("--seed", type=int, default=2023, help="base seed (rank r uses seed + r for data)")
-    add("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    add("--print_every", type=int, default=50, help="log line every N steps")
-    add("--log_image_interval", type=int, default=1000, help="image grid every N steps")
-    add("--keep_checkpoints", type=int, default=3,
-        help="newest resume checkpoints kept (0: all)")  # fmt: skip
-    add("--val_first_frame_only", action="store_true",
-        help="score only frame 0 of each video, as the release does")  # fmt: skip
-    add("--val_videos", type=int, default=0, help="validate on the first N videos (0: all)")
-    add("--val_max_frames", type=int, default=0, help="first N frames per video (0: all)")
+        "best.pth to main_train); without it: --encoder_weights or random weights",
+    )  # fmt: skip
+    weights.add_argument(
+        "--resume", action="store_true", help="continue from the newest resume checkpoint"
+    )
+
+    val = p.add_argument_group("validation")
+    staged(val, "--eval_iter", key="eval_iter", type=int, help="validate every N steps")
+    val.add_argument("--val_first_frame_only", action="store_true",
+                     help="score only frame 0 of each video, as the release does")  # fmt: skip
+    val.add_argument(
+        "--val_videos", type=int, default=0, help="validate on the first N videos (0: all)"
+    )
+    val.add_argument(
+        "--val_max_frames", type=int, default=0, help="first N frames per video (0: all)"
+    )
+
+    out = p.add_argument_group("output and logging")
+    out.add_argument("--exp", default="exp", metavar="DIR",
+                     help="outputs go to {exp}/{model_name}/{stage}/")  # fmt: skip
+    out.add_argument("--model_name", default="MTNet", metavar="NAME", help="names the run folder")
+    staged(out, "--save_checkpoint_interval", key="save_checkpoint_interval", type=int,
+           help="resume checkpoint every N steps")  # fmt: skip
+    out.add_argument("--keep_checkpoints", type=int, default=3,
+                     help="newest resume checkpoints kept (0: all)")  # fmt: skip
+    out.add_argument("--print_every", type=int, default=50, help="log line every N steps")
+    out.add_argument("--print_seconds", type=float, default=60.0,
+                     help="and a log line when this many seconds passed without one (0: off)")  # fmt: skip
+    out.add_argument(
+        "--log_image_interval", type=int, default=1000, help="image grid every N steps"
+    )
+
+    device = p.add_argument_group("device")
+    device.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    device.add_argument("--no_amp", action="store_true", help="no mixed precision on CUDA")
     return p
 
 

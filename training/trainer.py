@@ -183,7 +183,7 @@ def _log_window(
     values = dict(zip(keys, means.tolist(), strict=True))
     if info.is_main:
         log.info(
-            "it %d/%d lr %.3e loss %.4f (main %.4f aux %.4f) iou %.4f %.3f s/it eta %s",
+            "it %d/%d lr %.2e loss %.4g (main %.4g aux %.4g) iou %.4f %.3g s/it eta %s",
             it, cfg.max_iter, lr, values["loss"], values["main"], values["aux"],
             values["iou"], sec_per_it, _eta(eta),
         )  # fmt: skip
@@ -220,8 +220,10 @@ def _validate(
         )  # fmt: skip
         writer.add_scalar("val/iou", iou, it)
         if improved:
-            save_model_file(cfg.run_dir / "best.pth", model, it)
+            best_path = cfg.run_dir / "best.pth"
+            save_model_file(best_path, model, it)
             save_model_file(cfg.run_dir / f"best_{it}_{iou:.4f}.pth", model, it)
+            log.info("new best mean IoU %.4f at it %d: wrote %s", iou, it, best_path)
     return iou if improved else best
 
 
@@ -308,7 +310,7 @@ def _setup(cfg: TrainConfig, info: DistInfo, use_amp: bool) -> _Setup:
     """Build the network and optimiser, then resume, or start a stage's training afresh."""
     device = info.device
     seed_everything(cfg.seed)  # identical initial weights on every rank
-    model = build_mtnet(cfg.encoder_name, device=device).train()
+    model = build_mtnet(cfg.encoder_name, device=device, untrained_ok=True).train()
     optimizer = build_optimizer(model, cfg.lr)
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
     resume_from = _agreed_checkpoint(cfg, info)
@@ -338,6 +340,21 @@ def _check_files(train_data: TrainClips, val_data: ValClips) -> None:
     log.info(
         "checked %d training and validation files in %.1f s", count, time.perf_counter() - start
     )
+
+
+def _log_due(it: int, cfg: TrainConfig, last_line: float, info: DistInfo) -> bool:
+    """Whether iteration ``it`` logs a line: every ``--print_every`` steps, at the last
+    step, and when ``--print_seconds`` have passed since the last line (rank 0's clock,
+    so that every rank joins the line's all-reduce)."""
+    if it % cfg.print_every == 0 or it == cfg.max_iter:
+        return True
+    if not cfg.print_seconds:
+        return False
+    due = torch.tensor(float(time.perf_counter() - last_line >= cfg.print_seconds))
+    if info.distributed:
+        due = due.to(info.device)
+        dist.broadcast(due, src=0)
+    return bool(due)
 
 
 def _eta(seconds: float) -> str:
@@ -370,6 +387,7 @@ def _run(cfg: TrainConfig, info: DistInfo, run_dir: Path) -> TrainResult:
     writer = SummaryWriter(run_dir / "tb", purge_step=it or None) if info.is_main else None
 
     window = _Window()
+    last_line = time.perf_counter()
     net.train()
     for batch in loader:
         raise_on_every_rank(batch if isinstance(batch, InputError) else None, device)
@@ -379,9 +397,9 @@ def _run(cfg: TrainConfig, info: DistInfo, run_dir: Path) -> TrainResult:
         it += 1
         _check_step(values["loss"], model, it, cfg.lr, info)
         window.add(values)
-        if it % cfg.print_every == 0 or it == cfg.max_iter:
+        if _log_due(it, cfg, last_line, info):
             _log_window(window, it, cfg, lr, info, writer)
-            window = _Window()
+            window, last_line = _Window(), time.perf_counter()
         if info.is_main and it % cfg.log_image_interval == 0:
             grid = progress_grid(
                 batch["imgs"],
@@ -399,7 +417,8 @@ def _run(cfg: TrainConfig, info: DistInfo, run_dir: Path) -> TrainResult:
         window.start += time.perf_counter() - paused  # s/it counts training steps only
     if info.is_main:
         save_model_file(run_dir / "last.pth", model, it)
-        log.info("finished %d iterations; best mean IoU %s; files in %s", it, best, run_dir)
+        best_text = f"{best:.4f}" if best is not None else "-"
+        log.info("finished %d iterations; best mean IoU %s; files in %s", it, best_text, run_dir)
         writer.close()
     barrier()
     return TrainResult(model=model, it=it, best_iou=best, run_dir=run_dir)

@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Subset
+from tqdm import tqdm
 
 from dataset.val_videos import ValClips
 from dataset.worker_errors import ErrorsAsValues, collate_or_error
@@ -31,12 +32,14 @@ def evaluate(
     rank: int = 0,
     world_size: int = 1,
     use_amp: bool = False,
+    progress: bool = True,
 ) -> float:
     """Score ``model`` (the bare network, not a DDP wrapper) on ``data``; returns mean IoU.
 
     With ``use_amp`` the network runs under autocast (fp16 on CUDA), as training does and
     as the release validates (DESIGN.md §7). Every rank must call this (it all-reduces
-    under DDP). The model is put back in training mode afterwards.
+    under DDP). The model is put back in training mode afterwards. Rank 0 shows a progress
+    bar over its frames (on stderr; ``progress=False`` hides it).
     """
     mine = [i for i, clip in enumerate(data.clips) if clip.video % world_size == rank]
     loader = DataLoader(
@@ -51,6 +54,14 @@ def evaluate(
     counts = torch.zeros_like(sums)
     model.eval()
     error = None
+    frames = sum(data.clips[i].length for i in mine)
+    bar = tqdm(
+        total=frames,
+        desc="validation",
+        unit="frame",
+        leave=False,
+        disable=not progress or rank != 0,
+    )
     for batch in loader:
         if isinstance(batch, InputError):  # a file that cannot be read: every rank stops
             error = batch
@@ -63,6 +74,8 @@ def evaluate(
         video = int(batch["video"])
         sums[video] += ious.double().sum()
         counts[video] += ious.numel()
+        bar.update(len(prob))
+    bar.close()
     model.train()
     raise_on_every_rank(error, device)
     if world_size > 1:

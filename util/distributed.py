@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from .errors import InputError
+from .errors import InputError, setting
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,10 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {name}: CUDA is not available on this machine")
+            raise ValueError(f"{setting('device', name)}: CUDA is not available on this machine")
         return torch.device(name if ":" in name else f"cuda:{local_rank}")
     if name != "cpu":
-        raise ValueError(f"--device {name}: expected auto, cpu, cuda or cuda:N")
+        raise ValueError(f"{setting('device', name)}: expected auto, cpu, cuda or cuda:N")
     return torch.device("cpu")
 
 

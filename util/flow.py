@@ -14,7 +14,7 @@ downloaded), on the CPU or a GPU.
 
 Command line (errors print one line and exit with status 2)::
 
-    python -m util.flow --frames DIR --out DIR [--method dis|raft] [--raft_weights PATH]
+    python -m util.flow --frames DIR --out DIR [--flow_method dis|raft] [--raft_weights PATH]
                         [--raft_model raft_large|raft_small] [--raft_iters N]
                         [--device auto|cpu|cuda[:N]]
     python -m util.flow --root DATA_ROOT [same options]
@@ -44,14 +44,15 @@ from tqdm import tqdm
 
 from util import distributed
 from util.checkpoint import CheckpointError, load_file, require_finite
+from util.choices import FLOW_METHODS as METHODS
+from util.choices import RAFT_MODELS
+from util.cli import ArgumentParser
 from util.errors import InputError, exit_status
 from util.fileio import check_output_dir, read_json, write_json
 from util.image import list_images, read_rgb_array, write_image
 
 log = logging.getLogger(__name__)
 
-METHODS = ("dis", "raft")
-RAFT_MODELS = ("raft_large", "raft_small")
 FLOW_SUFFIX = ".jpg"
 RAFT_MIN_SIZE = 128  # torchvision RAFT refuses smaller inputs (its correlation pyramid)
 RECORD_NAME = ".source.json"  # hidden: no frame, flow or video lister picks it up
@@ -110,7 +111,12 @@ class FlowEstimator(Protocol):
 
 def list_frames(frames_dir: str | os.PathLike) -> list[Path]:
     """Image files of a frame folder in frame order (``util.image.list_images``); an empty
-    folder is a ``FlowError``."""
+    folder, or a file (a video: test.py decodes those), is a ``FlowError``."""
+    if Path(frames_dir).is_file():
+        raise FlowError(
+            f"{frames_dir}: a file, not a folder of frames; for a video file use "
+            f"python test.py --video {frames_dir} (it decodes the frames and makes their flows)"
+        )
     frames = list_images(frames_dir)
     if not frames:
         raise FlowError(f"{frames_dir}: no frames; expected images (.jpg/.jpeg/.png/.bmp)")
@@ -260,7 +266,7 @@ def make_estimator(
         if raft_weights is None:
             raise FlowError(
                 "RAFT needs --raft_weights PATH, a local torchvision RAFT state dict file "
-                "(nothing is downloaded); or use --method dis"
+                "(nothing is downloaded); or use --flow_method dis"
             )
         model = load_raft(raft_weights, raft_model, device)
     return RAFTFlow(model, device, num_flow_updates)
@@ -394,17 +400,28 @@ def compute_root_flows(
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m util.flow``."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m util.flow",
         description="Flow images (flow t->t+1 named after frame t, .jpg) for MTNet.",
+        examples="""
+            python -m util.flow --frames frames/clip --out flows/clip
+            python -m util.flow --root ../data/DAVIS16 --flow_method raft --raft_weights raft.pth
+            python test.py --video clip.mp4   # a video file: test.py decodes it and makes flows
+        """,
     )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--frames", type=Path, help="folder of one video's frames")
     where.add_argument("--root", type=Path, help="benchmark root: [<split>/]frame/<video>/")
     parser.add_argument("--out", type=Path, help="flow folder for --frames (required there)")
-    parser.add_argument("--method", choices=METHODS, default="dis", help="default: dis")
+    parser.add_argument(
+        "--flow_method", "--method", dest="method", choices=METHODS, default="dis",
+        help="OpenCV DIS (no weights) or torchvision RAFT (as test.py's and dataset.prepare's "
+        "--flow_method; --method is the same flag)",
+    )  # fmt: skip
     parser.add_argument("--raft_weights", type=Path, help="torchvision RAFT state dict file")
-    parser.add_argument("--raft_model", choices=RAFT_MODELS, default="raft_large")
+    parser.add_argument(
+        "--raft_model", choices=RAFT_MODELS, default="raft_large", help="RAFT variant"
+    )
     parser.add_argument("--raft_iters", type=int, default=12, help="RAFT flow updates")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (RAFT)")
     parser.add_argument("--no_progress", action="store_true", help="hide progress bars")

@@ -37,17 +37,16 @@ import torch
 from torch import Tensor, nn
 
 from util.amp import autocast
+from util.choices import RUNTIMES
 from util.cpu import cpu_description
-from util.errors import InputError
+from util.errors import InputError, setting
 
 from .compile import FrozenCompiled
 from .int8_dynamic import quantize_int8
-from .int8_static import MAX_CLIP, NEEDS_CALIBRATION, Calibration, quantize_static
+from .int8_static import MAX_CLIP, Calibration, needs_calibration, quantize_static
 from .precision import autocast_dtype, check_precision, cuda_tf32, tf32_mode
 
 log = logging.getLogger(__name__)
-
-RUNTIMES = ("torch", "onnxruntime")
 
 
 class Backend(Protocol):
@@ -84,7 +83,7 @@ def prepare_model(
         model = quantize_int8(model)
     if precision == "int8_static":
         if calibration is None:
-            raise InputError(NEEDS_CALIBRATION)
+            raise InputError(needs_calibration())
         model = quantize_static(model, calibration)
     if channels_last:
         if precision != "int8":  # quantize_int8 already returned a copy
@@ -131,7 +130,8 @@ class TorchBackend:
             raise ValueError("compile needs compile_length, the clip length to compile for")
         if precision == "int8_static" and (compile_length or 0) > MAX_CLIP:
             raise InputError(
-                f"--test_length {compile_length}: int8_static serves clips of up to {MAX_CLIP}"
+                f"{setting('clip_length', compile_length, flag='--test_length')}: int8_static "
+                f"serves clips of up to {MAX_CLIP}"
             )
         self.device = torch.device(device) if device is not None else device_of(model)
         self.precision = precision
@@ -278,30 +278,38 @@ def check_runtime(
     calibration is given."""
     if calibrated != (precision == "int8_static"):
         raise InputError(
-            NEEDS_CALIBRATION if calibrated is False else
-            "--int8_calibration: used by --precision int8_static only"
+            needs_calibration() if calibrated is False else
+            f"{setting('int8_calibration')}: used by {setting('precision', 'int8_static')} only"
         )  # fmt: skip
     if runtime not in RUNTIMES:
-        raise InputError(f"--runtime {runtime}: expected one of {', '.join(RUNTIMES)}")
+        raise InputError(f"{setting('runtime', runtime)}: expected one of {', '.join(RUNTIMES)}")
     if runtime == "onnxruntime":
         if precision != "fp32":
-            raise InputError(f"--precision {precision}: the onnxruntime runtime runs fp32 only")
+            raise InputError(
+                f"{setting('precision', precision)}: the onnxruntime runtime runs fp32 only"
+            )
         if channels_last or compile:
-            raise InputError("--channels_last and --compile are options of the torch runtime")
+            raise InputError(
+                f"{setting('channels_last')} and {setting('compile')} are options of the torch "
+                "runtime"
+            )
         if device is not None and torch.device(device).type != "cpu":
-            raise InputError(f"--runtime onnxruntime runs on the CPU, not on {device}")
+            raise InputError(
+                f"{setting('runtime', 'onnxruntime')} runs on the CPU, not on {device}"
+            )
     else:
         if precision == "int8_static" and (channels_last or not compile):
             # uncompiled, the quantised graph runs reference kernels slower than fp32
             raise InputError(
-                "--precision int8_static runs compiled, without --channels_last: add --compile"
+                f"{setting('precision', 'int8_static')} runs compiled, without "
+                f"{setting('channels_last')}: add {setting('compile', True)}"
             )
         if compile and precision == "int8":
             # the quantised Linear layers break the graph into pieces that recompile per
             # block, so compiling gains nothing over int8 alone (DESIGN.md §11)
             raise InputError(
-                "--compile with --precision int8: the quantised layers break the compiled "
-                "graph (no faster than int8 alone); use one or the other"
+                f"{setting('compile')} with {setting('precision', 'int8')}: the quantised "
+                "layers break the compiled graph (no faster than int8 alone); use one or the other"
             )
         if device is not None:
             check_precision(precision, torch.device(device))
@@ -341,7 +349,10 @@ def make_backend(
     )
     if runtime == "onnxruntime":
         if onnx_path is None:
-            raise InputError("--runtime onnxruntime needs an ONNX file (inference.export_onnx)")
+            raise InputError(
+                f"{setting('runtime', 'onnxruntime')} needs an ONNX file, "
+                f"{setting('onnx_path', flag='--onnx')} (python -m inference.export_onnx)"
+            )
         return OnnxRuntimeBackend(onnx_path)
     if model is None:
         raise ValueError("the torch runtime needs a model")

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from util.errors import InputError
+from util.errors import InputError, setting
 from util.fileio import atomic_path
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,15 @@ log = logging.getLogger(__name__)
 FORMAT = "mtnet-int8-calibration-1"
 OBSERVER = "activation_post_process"  # the name PT2E gives its observer modules
 MAX_CLIP = 64  # the longest clip the exported graph accepts
-NEEDS_CALIBRATION = "--precision int8_static needs --int8_calibration FILE (made by python -m inference.int8_static)"
+
+
+def needs_calibration() -> str:
+    """The error of int8_static without its calibration (flags or parameters named as
+    ``util.errors.setting`` does)."""
+    return (
+        f"{setting('precision', 'int8_static')} needs {setting('int8_calibration')} FILE "
+        "(made by python -m inference.int8_static)"
+    )
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,15 @@ import threading
 
 import torch
 
+from util.choices import AUTOCAST_PRECISIONS, PRECISIONS
 from util.cpu import cpu_description, has_native_bf16
-from util.errors import InputError
+from util.errors import InputError, setting
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "int8", "int8_static")
-AUTOCAST_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
+AUTOCAST_DTYPES: dict[str, torch.dtype] = dict(
+    zip(AUTOCAST_PRECISIONS, (torch.bfloat16, torch.float16), strict=True)
+)
 
 
 def check_precision(precision: str, device: torch.device) -> None:
@@ -36,20 +38,20 @@ def check_precision(precision: str, device: torch.device) -> None:
     is tf32 (a GPU arithmetic); int8 dynamic quantisation has CPU kernels only. bf16 on a CPU without native
     support runs, slowly: ``autocast`` warns once.
     """
+    named = setting("precision", precision)
     if precision not in PRECISIONS:
-        raise InputError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
+        raise InputError(f"{named}: expected one of {', '.join(PRECISIONS)}")
     if precision == "fp16" and device.type != "cuda":
         raise InputError(
-            f"--precision fp16: runs on CUDA only, not on {device.type} "
-            "(use bf16 or int8 on the CPU)"
+            f"{named}: runs on CUDA only, not on {device.type} (use bf16 or int8 on the CPU)"
         )
     if precision == "tf32" and device.type != "cuda":
         raise InputError(
-            f"--precision tf32: TF32 is a CUDA arithmetic, not on {device.type} (use fp32 there)"
+            f"{named}: TF32 is a CUDA arithmetic, not on {device.type} (use fp32 there)"
         )
     if precision in ("int8", "int8_static") and device.type != "cpu":
         raise InputError(
-            f"--precision {precision}: int8 quantisation runs on the CPU only, not on "
+            f"{named}: int8 quantisation runs on the CPU only, not on "
             f"{device.type} (use bf16 or fp16 there)"
         )
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from test_scripts import evalio
 from test_scripts.test_vsod import metrics
+from util.cli import ArgumentParser
 from util.distributed import usable_cpus
 from util.image import list_subfolders
 from util.layout import OutputLayout
@@ -28,8 +29,10 @@ GT_SCALED = "gt_scaled_videos"  # JSON key: the videos whose 0/1 ground truth be
 
 def build_parser() -> argparse.ArgumentParser:
     """The release's flags: methods and datasets are space-separated lists."""
-    parser = argparse.ArgumentParser(
-        description="VSOD evaluation: MAE, max F-measure, max E-measure, S-measure (DESIGN.md §9)."
+    parser = ArgumentParser(
+        description="VSOD evaluation: MAE, max F-measure, max E-measure, S-measure (DESIGN.md §9).",
+        examples="python test_scripts/test_vsod/main.py --gt_dir ../data/VSOD --pred_dir "
+        "output --method MTNet --dataset DAVSOD ViSal --json scores.json",
     )
     parser.add_argument("--method", nargs="+", help="method folders of P (default: all)")
     parser.add_argument("--dataset", nargs="+", help="dataset folders of G (default: all found)")
