@@ -218,7 +218,7 @@ class MTNetPredictor:
                 at the frame's size before min-max normalisation.
             video: the name used in error messages.
         """
-        pairs = _paired(frames, flows) if flows is not None else self._with_flows(frames)
+        pairs = _paired(frames, flows) if flows is not None else self._with_flows(frames, video)
         for index, batch in enumerate(_batched(pairs, self.clip_length)):
             names = [str(i) for i, _, _ in batch]
             clip = make_clip(
@@ -261,7 +261,9 @@ class MTNetPredictor:
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _with_flows(self, frames: Iterable[Frame]) -> Iterator[tuple[int, Frame, np.ndarray]]:
+    def _with_flows(
+        self, frames: Iterable[Frame], video: str = "video"
+    ) -> Iterator[tuple[int, Frame, np.ndarray]]:
         """Frames with flows computed between consecutive ones (the last reuses the
         preceding flow), each flow rendered and JPEG-encoded as ``util.flow`` writes it."""
         flow = self.flow
@@ -273,8 +275,11 @@ class MTNetPredictor:
                     raise InputError("a single frame; expected two or more (motion)")
                 yield i, frame, previous_flow
                 return
-            current, nxt = np.asarray(as_pil_rgb(frame)), np.asarray(as_pil_rgb(following))
-            picture = flow_picture(estimator, current, nxt, f"frame {i}", f"frame {i + 1}")
+            current = np.asarray(as_pil_rgb(frame, f"{video}: frame {i}"))
+            nxt = np.asarray(as_pil_rgb(following, f"{video}: frame {i + 1}"))
+            picture = flow_picture(
+                estimator, current, nxt, f"{video}: frame {i}", f"{video}: frame {i + 1}"
+            )
             previous_flow = jpeg_round_trip(picture)  # as util.flow writes it
             yield i, frame, previous_flow
 
