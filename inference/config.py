@@ -85,6 +85,7 @@ class TestConfig:
     flow_method: str = "dis"
     raft_weights: str | None = None
     raft_model: str = "raft_large"
+    no_memory_check: bool = False
 
     def validate(self) -> None:
         """Raise ``InputError`` for values the run cannot use."""
@@ -217,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--raft_weights", default=d.raft_weights, help="RAFT state dict file")
     p.add_argument("--raft_model", default=d.raft_model, choices=RAFT_MODELS, help="RAFT variant")
+    p.add_argument(
+        "--no_memory_check",
+        action="store_true",
+        help="run even when the clips' estimated memory (--test_size, --test_length) exceeds "
+        "90%% of the memory available",
+    )
     return p
 
 

@@ -41,9 +41,11 @@ from dataset.registry import TASKS
 from dataset.test_videos import Clip, make_clip
 from model import build_mtnet
 from model.variants import check_test_size
+from util.arguments import require_int, require_int_pair
 from util.errors import InputError
 from util.flow import FlowSettings, flow_picture, make_estimator
 from util.image import as_pil_rgb, jpeg_round_trip, read_rgb_array
+from util.resources import check_clip_memory
 
 from .backend import Backend, device_of, make_backend
 from .int8_static import Calibration, load_calibration
@@ -93,6 +95,9 @@ class MTNetPredictor:
             ``Calibration``), for ``precision="int8_static"``.
         flow: how ``segment`` computes flow images when none are given, and how
             ``segment_video`` makes them (DIS by default).
+        memory_check: refuse a ``test_size`` and ``clip_length`` whose clips would not fit
+            in the memory available (``util.resources.check_clip_memory``); ``False`` skips
+            the check.
 
     The precision and runtime plug in at one place, ``inference.backend.make_backend``.
     """
@@ -112,14 +117,19 @@ class MTNetPredictor:
         compile: bool = False,
         int8_calibration: str | os.PathLike | Calibration | None = None,
         flow: FlowSettings | None = None,
+        memory_check: bool = True,
     ):
         if task not in TASKS:
             raise InputError(f"task {task!r}: expected one of {', '.join(TASKS)}")
-        if clip_length < 1:
-            raise InputError(f"clip_length {clip_length}: expected a positive number")
+        clip_length = require_int(clip_length, "clip_length", minimum=1)
+        test_size = require_int_pair(test_size, "test_size")
         check_test_size(*test_size, flag="test_size")
         if device is None:
             device = device_of(model) if model is not None else torch.device("cpu")
+        if memory_check:
+            check_clip_memory(
+                test_size, clip_length, device, "test_size or clip_length", "memory_check=False"
+            )
         if model is not None:
             model = model.eval().to(device)
         if int8_calibration is not None and not isinstance(int8_calibration, Calibration):

@@ -37,6 +37,7 @@ from util.distributed import DistInfo, cleanup, init_distributed
 from util.errors import InputError
 from util.fileio import atomic_path, sha256_file
 from util.layout import mask_path
+from util.resources import check_clip_memory
 
 from . import config
 from .backend import check_runtime, describe_line
@@ -143,6 +144,7 @@ def make_predictor(cfg: TestConfig, device: torch.device) -> MTNetPredictor:
         compile=cfg.compile,
         int8_calibration=calibration,
         flow=cfg.flow_settings(),
+        memory_check=False,  # run() checked it before any work
     )
     log.info("network: %s", describe_line(predictor.describe()))
     return predictor
@@ -392,6 +394,8 @@ def run(cfg: TestConfig) -> Stats:
     except ValueError as err:  # --device names a device this machine lacks
         raise InputError(str(err)) from err
     try:
+        if not cfg.no_memory_check:  # before the weights are read or any frame
+            check_clip_memory(cfg.test_size, cfg.test_length, info.device)
         if cfg.video is not None:
             return run_video(cfg, info)
         plans = plan(cfg)

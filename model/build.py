@@ -16,8 +16,10 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
+from util.arguments import require_int
 from util.checkpoint import CheckpointError
 from util.distributed import resolve_device
+from util.errors import InputError
 
 from .keys import model_to_release_key
 from .mtnet import MTNet
@@ -50,6 +52,10 @@ def build_mtnet(
         seed: initialise with ``torch.manual_seed(seed)``, the global RNG left as it was
             (reproducible random networks for smoke runs and tests).
     """
+    if variant is not None and (not isinstance(variant, str) or variant not in VARIANTS):
+        raise InputError(f"variant {variant!r}: expected one of {', '.join(VARIANTS)} or None")
+    if seed is not None:
+        seed = require_int(seed, "seed")
     state = None
     if weights is not None:
         state, _ = read_weights(weights)

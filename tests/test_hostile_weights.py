@@ -34,7 +34,9 @@ def _save(path: Path, network: dict) -> Path:
 def test_an_integer_tensor_for_a_float_parameter_is_refused(tmp_path, state) -> None:
     bad = {**state, KEY: (state[KEY] * 1000).to(torch.int64)}
     path = _save(tmp_path / "int.pth", bad)
-    pattern = rf"^{path}: tensor fpn\.toplayer\.weight is torch\.int64, the network's is torch\.float32"
+    pattern = (
+        rf"^{path}: tensor fpn\.toplayer\.weight is torch\.int64, the network's is torch\.float32"
+    )
     with pytest.raises(CheckpointError, match=pattern):
         load_weights(MTNet(), path)
     with pytest.raises(CheckpointError, match=pattern):
@@ -58,5 +60,8 @@ def test_a_float_tensor_for_an_integer_buffer_is_refused(tmp_path, state) -> Non
 @pytest.mark.parametrize("key", [3, ("a", "b"), None])
 def test_keys_that_are_not_names_are_refused(tmp_path, state, key) -> None:
     path = _save(tmp_path / "keys.pth", {**state, key: torch.zeros(1)})
-    with pytest.raises(CheckpointError, match=rf"^{path}: key {re.escape(repr(key))} is a \w+; expected tensor names"):
+    with pytest.raises(
+        CheckpointError,
+        match=rf"^{path}: key {re.escape(repr(key))} is a \w+; expected tensor names",
+    ):
         load_weights(MTNet(), path)

@@ -53,6 +53,9 @@ METHODS = ("dis", "raft")
 RAFT_MODELS = ("raft_large", "raft_small")
 FLOW_SUFFIX = ".jpg"
 RAFT_MIN_SIZE = 128  # torchvision RAFT refuses smaller inputs (its correlation pyramid)
+# OpenCV's DIS (medium preset) refuses frames with a side under 8 pixels (its patch size) or
+# with both sides under 12 (its coarsest scale): (shorter side, longer side).
+DIS_MIN_SIDES = (8, 12)
 RECORD_NAME = ".source.json"  # hidden: no frame, flow or video lister picks it up
 
 
@@ -144,6 +147,9 @@ def render_flow(flow: np.ndarray) -> np.ndarray:
 
 class DISFlow:
     """OpenCV's DIS optical flow (medium preset) on the grey-level frames; CPU only."""
+
+    min_sides = DIS_MIN_SIDES
+    label = "DIS"
 
     def __init__(self) -> None:
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -269,7 +275,22 @@ def flow_picture(
             f"frames of different sizes: {name1} {image1.shape[1]}x{image1.shape[0]}, "
             f"{name2} {image2.shape[1]}x{image2.shape[0]}"
         )
+    check_flow_size(estimator, image1, name1)
     return render_flow(estimator(image1, image2))
+
+
+def check_flow_size(estimator: FlowEstimator, image: np.ndarray, name: object) -> None:
+    """``FlowError`` naming the frame when it is smaller than ``estimator`` takes (DIS: 8
+    pixels on the shorter side and 12 on the longer, :data:`DIS_MIN_SIDES`); RAFT pads any
+    size."""
+    short, long = getattr(estimator, "min_sides", (1, 1))
+    height, width = image.shape[:2]
+    if min(height, width) < short or max(height, width) < long:
+        method = getattr(estimator, "label", "this")
+        raise FlowError(
+            f"{name} is {width}x{height} pixels; {method} flow needs frames of at least "
+            f"{short} pixels on each side and {long} on the longer (larger frames, or RAFT flow)"
+        )
 
 
 def flows_for_frames(
