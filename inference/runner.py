@@ -37,7 +37,7 @@ from util.distributed import DistInfo, cleanup, init_distributed
 from util.errors import InputError
 from util.fileio import atomic_path, sha256_file
 from util.layout import mask_path
-from util.resources import check_clip_memory
+from util.resources import cap_workers, check_clip_memory
 
 from . import config
 from .backend import check_runtime, describe_line
@@ -251,7 +251,7 @@ def run_jobs(
     loader = DataLoader(
         ErrorsAsValues(ConcatDataset(clips)),
         batch_size=None,
-        num_workers=reading_processes(cfg, predictor.device),
+        num_workers=reading_processes(cfg, predictor.device, len(owners)),
         pin_memory=not on_cpu,
         worker_init_fn=_yield_to_network if on_cpu else None,
     )
@@ -274,9 +274,12 @@ def run_jobs(
     return stats
 
 
-def reading_processes(cfg: TestConfig, device: torch.device) -> int:
-    """``--num_workers``, or the machine's default for ``device``."""
-    return cfg.num_workers if cfg.num_workers is not None else default_num_workers(device)
+def reading_processes(cfg: TestConfig, device: torch.device, clips: int) -> int:
+    """``--num_workers``, or the machine's default for ``device``, capped by the ``clips`` to
+    read and the cores (``util.resources.cap_workers``, which says so)."""
+    if cfg.num_workers is None:
+        return cap_workers(default_num_workers(device), clips, flag=None)
+    return cap_workers(cfg.num_workers, clips)
 
 
 def _yield_to_network(*_: object) -> None:

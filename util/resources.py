@@ -20,6 +20,7 @@ and what the process's cgroup limit leaves (v2 ``memory.max``, v1
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
 from dataclasses import dataclass
@@ -27,7 +28,10 @@ from pathlib import Path
 
 import torch
 
+from .distributed import usable_cpus
 from .errors import InputError
+
+log = logging.getLogger(__name__)
 
 GIB = 1 << 30
 BYTES_PER_PIXEL_FRAME = 1024
@@ -37,6 +41,7 @@ MARGIN = 0.9  # refuse what needs more than 90% of the available memory
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 MEMINFO = Path("/proc/meminfo")
 NO_CHECK_HINT = "--no_memory_check"
+_said: set[str] = set()  # cap messages already logged by this process
 
 
 @dataclass(frozen=True)
@@ -161,3 +166,22 @@ def check_clip_memory(
         f"more than {MARGIN:.0%} of the {room.bytes / GIB:.1f} GiB available ({room.source}); "
         f"lower {flags}, or skip this check with {override}"
     )
+
+
+def cap_workers(requested: int, tasks: int, flag: str | None = "--num_workers") -> int:
+    """Reading processes worth starting: at most one per task (clip) and per core.
+
+    A process beyond those would only hold memory (a DataLoader worker is a copy of the
+    process). The cap of a number the user gave (``flag``; ``None``: a default, capped
+    quietly) is logged once per process.
+    """
+    cores = usable_cpus()
+    capped = max(0, min(requested, tasks, cores))
+    if capped < requested:
+        message = (
+            f"{flag} {requested}: {capped} reading processes ({tasks} clips to read, {cores} cores)"
+        )
+        if flag is not None and message not in _said:
+            _said.add(message)
+            log.info(message)
+    return capped
