@@ -35,7 +35,7 @@ from dataset.worker_errors import ErrorsAsValues
 from model import build_mtnet
 from util.distributed import DistInfo, cleanup, init_distributed
 from util.errors import InputError
-from util.fileio import atomic_path, sha256_file
+from util.fileio import atomic_path, check_no_links, sha256_file
 from util.layout import mask_path
 from util.resources import cap_workers, check_clip_memory
 
@@ -177,6 +177,7 @@ def cached_onnx(model: nn.Module, cfg: TestConfig) -> Path:
     height, width = cfg.test_size
     tag = weights_id(cfg).split()[0][:16]
     path = cfg.layout().model_root / "onnx" / f"{cfg.encoder_name}_{tag}_{height}x{width}.onnx"
+    check_no_links(cfg.output_dir, [path], "--output_dir")
     if not path.is_file():
         log.info("exporting the network to %s (once; later runs reuse it)", path)
         export_onnx(
@@ -387,6 +388,8 @@ def plan(cfg: TestConfig) -> list[tuple[str, list[VideoJob]]]:
             raise InputError(
                 f"{roots}: no video {missing[0]}; expected a folder of that name (--videos)"
             )
+    masks = [mask_path(j.out_dir, s) for _, jobs in plans for j in jobs for s in j.video.stems]
+    check_no_links(cfg.output_dir, [cfg.layout().config_path, *masks], "--output_dir")
     return plans
 
 
@@ -429,6 +432,9 @@ def run_video(cfg: TestConfig, info: DistInfo) -> Stats:
         log.warning("--videos is ignored with --video")
     layout = cfg.layout()
     source = VideoInput.resolve(cfg.video, layout.work_root)
+    overlays = [layout.overlay_dir / f"{source.name}{ext}" for ext in (".mp4", ".gif", "")]
+    outputs = [layout.config_path, source.work / "flow", layout.clip_dir(source.name), *overlays]
+    check_no_links(cfg.output_dir, [*outputs, source.work / "frame"], "--output_dir")
     predictor = make_predictor(cfg, info.device)
     video = source.prepare(cfg.flow_settings(), info.device)
     _start(cfg, predictor, info)

@@ -38,7 +38,7 @@ from model import build_mtnet
 from model.weights import load_encoder_weights, load_weights, save_model_file
 from util.distributed import DistInfo, barrier, init_distributed, raise_on_every_rank
 from util.errors import InputError
-from util.fileio import atomic_path, check_output_dir
+from util.fileio import atomic_path, check_no_links, check_output_dir
 
 from .checkpoints import (
     latest_checkpoint,
@@ -361,7 +361,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     group (if any) is left initialised for the caller to clean up.
     """
     info = init_distributed(cfg.device)
-    _main_rank_check(info, lambda: check_output_dir(cfg.run_dir, "--exp"))
+    _main_rank_check(info, lambda: _check_run_dir(cfg))
     if not info.is_main:
         return _loop(cfg, info, _prepare(cfg, info))
     with _held_log() as held:
@@ -370,6 +370,14 @@ def train(cfg: TrainConfig) -> TrainResult:
     with _log_file(cfg.run_dir, held):
         _write_config(cfg, info, cfg.run_dir)
         return _loop(cfg, info, ready)
+
+
+def _check_run_dir(cfg: TrainConfig) -> None:
+    """The run folder can be written, and holds no link out of ``--exp`` where the run
+    writes (``train.log`` is appended to, not replaced)."""
+    check_output_dir(cfg.run_dir, "--exp")
+    outputs = [cfg.run_dir / name for name in ("train.log", "config.json", "tb", "images")]
+    check_no_links(cfg.exp, outputs, "--exp")
 
 
 class _Setup(NamedTuple):

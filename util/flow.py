@@ -44,7 +44,7 @@ from tqdm import tqdm
 from util import distributed
 from util.checkpoint import CheckpointError, load_file, require_finite
 from util.errors import InputError, exit_status
-from util.fileio import check_output_dir, read_json, write_json
+from util.fileio import check_no_links, check_output_dir, read_json, write_json
 from util.image import list_images, read_rgb_array, write_image
 
 log = logging.getLogger(__name__)
@@ -406,6 +406,13 @@ def compute_root_flows(
     return paths
 
 
+def check_flow_outputs(root: Path, frames_dir: Path, out_dir: Path, flag: str) -> None:
+    """No symbolic link below ``root`` (the folder of ``flag``) on the way to the flow images
+    of ``frames_dir`` and their record (``util.fileio.check_no_links``)."""
+    outputs = [flow_path(frame, out_dir) for frame in list_frames(frames_dir)]
+    check_no_links(root, [out_dir / RECORD_NAME, *outputs], flag)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m util.flow``."""
     parser = argparse.ArgumentParser(
@@ -445,9 +452,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def work() -> None:
         if args.root is not None:
+            for frames_dir, out_dir in find_videos(args.root):
+                check_flow_outputs(args.root, frames_dir, out_dir, "--root")
             paths = compute_root_flows(args.root, **options)
         else:
             check_output_dir(args.out, "--out")
+            check_flow_outputs(args.out, args.frames, args.out, "--out")
             paths = compute_flows(args.frames, args.out, **options)
         log.info("%d flow images in place", len(paths))
 
