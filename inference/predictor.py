@@ -1,7 +1,6 @@
 """MTNet for Python code: frames in, masks out, streamed clip by clip.
 
     from model import build_mtnet
-from model.variants import check_test_size
     from inference import MTNetPredictor
 
     model = build_mtnet("convnext-tiny", weights="saves/mtnet.pth", device="auto")
