@@ -62,6 +62,6 @@ def test_keys_that_are_not_names_are_refused(tmp_path, state, key) -> None:
     path = _save(tmp_path / "keys.pth", {**state, key: torch.zeros(1)})
     with pytest.raises(
         CheckpointError,
-        match=rf"^{path}: key {re.escape(repr(key))} is a \w+; expected tensor names",
+        match=rf"^{path}: key {re.escape(repr(key))} is of type \w+; expected tensor names",
     ):
         load_weights(MTNet(), path)

@@ -41,7 +41,7 @@ def require_string_keys(state: Mapping, path: object) -> None:
     for key in state:
         if not isinstance(key, str):
             raise CheckpointError(
-                f"{path}: key {key!r} is a {type(key).__name__}; expected tensor names "
+                f"{path}: key {key!r} is of type {type(key).__name__}; expected tensor names "
                 "(strings), as torch.save(model.state_dict()) writes them"
             )
 
