@@ -95,6 +95,7 @@ class TestConfig:
     raft_weights: str | None = None
     raft_model: str = "raft_large"
     raft_iters: int = 12
+    no_memory_check: bool = False
 
     def validate(self) -> None:
         """Raise ``InputError`` for values the run cannot use."""
@@ -286,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     video.add_argument(
         "--raft_iters", type=int, default=d.raft_iters, metavar="N", help="RAFT flow updates"
+    )
+    speed.add_argument(
+        "--no_memory_check",
+        action="store_true",
+        help="run even when the clips' estimated memory (--test_size, --test_length) exceeds "
+        "90%% of the memory available",
     )
     return p
 

@@ -44,9 +44,11 @@ from dataset.registry import TASKS
 from dataset.test_videos import Clip, PairedVideo, VideoClips, make_clip
 from model import build_mtnet
 from model.variants import check_test_size
+from util.arguments import require_int, require_int_pair
 from util.errors import InputError, setting
 from util.flow import FlowSettings, flow_picture
 from util.image import as_pil_rgb, jpeg_round_trip
+from util.resources import check_clip_memory
 
 from .postprocess import prob_to_mask, resize_probs
 from .runtime import Backend, Calibration, device_of, load_calibration, make_backend
@@ -95,6 +97,9 @@ class MTNetPredictor:
             loaded ``Calibration``), for ``precision="int8_static"``.
         flow: how ``segment`` computes flow images when none are given, and how
             ``segment_video`` makes them (DIS by default).
+        memory_check: refuse a ``test_size`` and ``clip_length`` whose clips would not fit
+            in the memory available (``util.resources.check_clip_memory``); ``False`` skips
+            the check.
 
     The precision and runtime plug in at one place, ``inference.runtime.make_backend``.
     """
@@ -114,16 +119,20 @@ class MTNetPredictor:
         compile: bool = False,
         int8_calibration: str | os.PathLike | Calibration | None = None,
         flow: FlowSettings | None = None,
+        memory_check: bool = True,
     ):
         if task not in TASKS:
             named = setting("task", task, flag="--task_name")
             raise InputError(f"{named}: expected one of {', '.join(TASKS)}")
-        if clip_length < 1:
-            named = setting("clip_length", clip_length, flag="--test_length")
-            raise InputError(f"{named}: expected a positive number")
+        clip_length = require_int(clip_length, "clip_length", minimum=1)
+        test_size = require_int_pair(test_size, "test_size")
         check_test_size(*test_size)
         if device is None:
             device = device_of(model) if model is not None else torch.device("cpu")
+        if memory_check:
+            check_clip_memory(
+                test_size, clip_length, device, "test_size or clip_length", "memory_check=False"
+            )
         if model is not None:
             model = model.eval().to(device)
         if int8_calibration is not None and not isinstance(int8_calibration, Calibration):
@@ -222,7 +231,7 @@ class MTNetPredictor:
                 at the frame's size before min-max normalisation.
             video: the name used in error messages.
         """
-        pairs = _paired(frames, flows) if flows is not None else self._with_flows(frames)
+        pairs = _paired(frames, flows) if flows is not None else self._with_flows(frames, video)
         for index, batch in enumerate(_batched(pairs, self.clip_length)):
             names = [str(i) for i, _, _ in batch]
             clip = make_clip(
@@ -274,7 +283,9 @@ class MTNetPredictor:
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _with_flows(self, frames: Iterable[Frame]) -> Iterator[tuple[int, Frame, np.ndarray]]:
+    def _with_flows(
+        self, frames: Iterable[Frame], video: str = "video"
+    ) -> Iterator[tuple[int, Frame, np.ndarray]]:
         """Frames with flows computed between consecutive ones (the last reuses the
         preceding flow), each flow rendered and JPEG-encoded as ``util.flow`` writes it."""
         estimator = self.flow.estimator(self.device)
@@ -285,8 +296,11 @@ class MTNetPredictor:
                     raise InputError("a single frame; expected two or more (motion)")
                 yield i, frame, previous_flow
                 return
-            current, nxt = np.asarray(as_pil_rgb(frame)), np.asarray(as_pil_rgb(following))
-            picture = flow_picture(estimator, current, nxt, f"frame {i}", f"frame {i + 1}")
+            current = np.asarray(as_pil_rgb(frame, f"{video}: frame {i}"))
+            nxt = np.asarray(as_pil_rgb(following, f"{video}: frame {i + 1}"))
+            picture = flow_picture(
+                estimator, current, nxt, f"{video}: frame {i}", f"{video}: frame {i + 1}"
+            )
             previous_flow = jpeg_round_trip(picture)  # as util.flow writes it
             yield i, frame, previous_flow
 

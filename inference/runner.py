@@ -34,8 +34,10 @@ from dataset.test_videos import PairedVideo, VideoClips, pair_video
 from dataset.worker_errors import ErrorsAsValues
 from util.distributed import DistInfo, cleanup, init_distributed
 from util.errors import InputError
+from util.fileio import check_no_links
 from util.image import MASK_EXT
 from util.layout import mask_path, output_name
+from util.resources import cap_workers, check_clip_memory
 
 from .config import TestConfig, default_num_workers
 from .predictor import MTNetPredictor
@@ -127,7 +129,7 @@ def run_jobs(
     loader = DataLoader(
         ErrorsAsValues(ConcatDataset(clips)),
         batch_size=None,
-        num_workers=reading_processes(cfg, predictor.device),
+        num_workers=reading_processes(cfg, predictor.device, len(owners)),
         pin_memory=not on_cpu,
         worker_init_fn=_yield_to_network if on_cpu else None,
     )
@@ -147,9 +149,12 @@ def run_jobs(
     return stats
 
 
-def reading_processes(cfg: TestConfig, device: torch.device) -> int:
-    """``--num_workers``, or the machine's default for ``device``."""
-    return cfg.num_workers if cfg.num_workers is not None else default_num_workers(device)
+def reading_processes(cfg: TestConfig, device: torch.device, clips: int) -> int:
+    """``--num_workers``, or the machine's default for ``device``, capped by the ``clips`` to
+    read and the cores (``util.resources.cap_workers``, which says so)."""
+    if cfg.num_workers is None:
+        return cap_workers(default_num_workers(device), clips, flag=None)
+    return cap_workers(cfg.num_workers, clips)
 
 
 def _yield_to_network(*_: object) -> None:
@@ -228,6 +233,8 @@ def plan(cfg: TestConfig) -> list[tuple[str, list[VideoJob]]]:
             raise InputError(
                 f"{roots}: no video {missing[0]}; expected a folder of that name (--videos)"
             )
+    masks = [mask_path(j.out_dir, s) for _, jobs in plans for j in jobs for s in j.video.stems]
+    check_no_links(cfg.output_dir, [cfg.layout().config_path, *masks], "--output_dir")
     return plans
 
 
@@ -238,6 +245,8 @@ def run(cfg: TestConfig) -> Stats:
     except ValueError as err:  # --device names a device this machine lacks
         raise InputError(str(err)) from err
     try:
+        if not cfg.no_memory_check:  # before the weights are read or any frame
+            check_clip_memory(cfg.test_size, cfg.test_length, info.device)
         if cfg.video is not None:
             return run_video(cfg, info)
         plans = plan(cfg)
@@ -273,9 +282,12 @@ def run_video(cfg: TestConfig, info: DistInfo) -> Stats:
         log.warning("--videos is ignored with --video")
     layout = cfg.layout()
     source = VideoInput.resolve(cfg.video, layout.work_root)
+    record_path = layout.clip_record_path(source.name)
+    overlays = [layout.overlay_dir / f"{source.name}{ext}" for ext in (".mp4", ".gif", "")]
+    outputs = [record_path, source.work / "flow", layout.clip_dir(source.name), *overlays]
+    check_no_links(cfg.output_dir, [*outputs, source.work / "frame"], "--output_dir")
     session = open_session(cfg, info.device, source)
     predictor = session.predictor
-    record_path = layout.clip_record_path(source.name)
     if cfg.skip_existing:  # before the work folder changes
         begun = any(layout.clip_dir(source.name).glob(f"*{MASK_EXT}"))
         check_same(record_path, session.record, begun)

@@ -19,7 +19,7 @@ from torch import nn
 
 from model import build_mtnet
 from util.errors import InputError
-from util.fileio import sha256_file
+from util.fileio import check_no_links, sha256_file
 
 from . import config
 from .config import TestConfig
@@ -76,6 +76,7 @@ def open_session(cfg: TestConfig, device: torch.device, video: VideoInput | None
         compile=cfg.compile,
         int8_calibration=calibration,
         flow=cfg.flow_settings(),
+        memory_check=False,  # run() checked it before any work
     )
     log.info("network: %s", describe_line(predictor.describe()))
     masks = MaskSettings(
@@ -173,6 +174,7 @@ def cached_onnx(model: nn.Module, cfg: TestConfig, weights: str) -> Path:
     height, width = cfg.test_size
     tag = weights.split()[0][:16]
     path = cfg.layout().model_root / "onnx" / f"{cfg.encoder_name}_{tag}_{height}x{width}.onnx"
+    check_no_links(cfg.output_dir, [path], "--output_dir")
     if not path.is_file():
         log.info("exporting the network to %s (once; later runs reuse it)", path)
         metadata = {"mtnet.weights": weights}  # as inference.export_onnx records them

@@ -27,7 +27,7 @@ from dataset.registry import BENCHMARKS, TASKS, Benchmark, resolve_benchmark
 from dataset.test_videos import pair_video
 from util.cli import ArgumentParser
 from util.errors import InputError
-from util.fileio import atomic_path, check_output_dir
+from util.fileio import atomic_path, check_no_links, check_output_dir
 from util.image import (
     MASK_EXT,
     list_images,
@@ -279,7 +279,11 @@ def run(cfg: VisConfig) -> int:
             bench.name
         )
         out_dir = vis_dir(cfg.save_root, cfg.model_name, cfg.task_name, bench.name)
-        for video in tqdm(find_videos(bench, pred_root, cfg.videos), desc=bench.name, unit="video"):
+        check_no_links(cfg.save_root, [out_dir], "--save_root")
+        videos = find_videos(bench, pred_root, cfg.videos)
+        outputs = [out_dir / f"{v.name}{ext}" for v in videos for ext in ("", ".mp4", ".gif")]
+        check_no_links(cfg.save_root, outputs, "--save_root")
+        for video in tqdm(videos, desc=bench.name, unit="video"):
             visualise_video(video, out_dir, cfg)
             count += len(video.stems)
         log.info("%s: images in %s", bench.name, out_dir)

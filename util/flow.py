@@ -48,13 +48,16 @@ from util.choices import FLOW_METHODS as METHODS
 from util.choices import RAFT_MODELS
 from util.cli import ArgumentParser
 from util.errors import InputError, exit_status
-from util.fileio import check_output_dir, read_json, write_json
+from util.fileio import check_no_links, check_output_dir, read_json, write_json
 from util.image import list_images, read_rgb_array, write_image
 
 log = logging.getLogger(__name__)
 
 FLOW_SUFFIX = ".jpg"
 RAFT_MIN_SIZE = 128  # torchvision RAFT refuses smaller inputs (its correlation pyramid)
+# OpenCV's DIS (medium preset) refuses frames with a side under 8 pixels (its patch size) or
+# with both sides under 12 (its coarsest scale): (shorter side, longer side).
+DIS_MIN_SIDES = (8, 12)
 RECORD_NAME = ".source.json"  # hidden: no frame, flow or video lister picks it up
 
 
@@ -161,6 +164,9 @@ def render_flow(flow: np.ndarray) -> np.ndarray:
 
 class DISFlow:
     """OpenCV's DIS optical flow (medium preset) on the grey-level frames; CPU only."""
+
+    min_sides = DIS_MIN_SIDES
+    label = "DIS"
 
     def __init__(self) -> None:
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -286,7 +292,22 @@ def flow_picture(
             f"frames of different sizes: {name1} {image1.shape[1]}x{image1.shape[0]}, "
             f"{name2} {image2.shape[1]}x{image2.shape[0]}"
         )
+    check_flow_size(estimator, image1, name1)
     return render_flow(estimator(image1, image2))
+
+
+def check_flow_size(estimator: FlowEstimator, image: np.ndarray, name: object) -> None:
+    """``FlowError`` naming the frame when it is smaller than ``estimator`` takes (DIS: 8
+    pixels on the shorter side and 12 on the longer, :data:`DIS_MIN_SIDES`); RAFT pads any
+    size."""
+    short, long = getattr(estimator, "min_sides", (1, 1))
+    height, width = image.shape[:2]
+    if min(height, width) < short or max(height, width) < long:
+        method = getattr(estimator, "label", "this")
+        raise FlowError(
+            f"{name} is {width}x{height} pixels; {method} flow needs frames of at least "
+            f"{short} pixels on each side and {long} on the longer (larger frames, or RAFT flow)"
+        )
 
 
 def flows_for_frames(
@@ -398,6 +419,13 @@ def compute_root_flows(
     return paths
 
 
+def check_flow_outputs(root: Path, frames_dir: Path, out_dir: Path, flag: str) -> None:
+    """No symbolic link below ``root`` (the folder of ``flag``) on the way to the flow images
+    of ``frames_dir`` and their record (``util.fileio.check_no_links``)."""
+    outputs = [flow_path(frame, out_dir) for frame in list_frames(frames_dir)]
+    check_no_links(root, [out_dir / RECORD_NAME, *outputs], flag)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m util.flow``."""
     parser = ArgumentParser(
@@ -443,9 +471,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def work() -> None:
         if args.root is not None:
+            for frames_dir, out_dir in find_videos(args.root):
+                check_flow_outputs(args.root, frames_dir, out_dir, "--root")
             paths = compute_root_flows(args.root, flow, **options)
         else:
             check_output_dir(args.out, "--out")
+            check_flow_outputs(args.out, args.frames, args.out, "--out")
             paths = compute_flows(args.frames, args.out, flow, **options)
         log.info("%d flow images in place", len(paths))
 
