@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test demo lint format
+.PHONY: setup test demo app lint format
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,9 @@ test: setup
 
 demo: setup
 	$(PY) test.py --video asset/sample/sample.mp4 --output_dir output
+
+app: setup
+	$(PY) app.py
 
 lint: setup
 	$(VENV)/bin/ruff check .
