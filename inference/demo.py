@@ -107,7 +107,7 @@ class DemoSettings:
     precision: str = "fp32"
     first_frame: int = 0
     last_frame: int | None = None
-    max_fps: float | None = 10.0
+    max_fps: float | None = 6.0
 
     def validate(self) -> None:
         if self.task not in TASKS:

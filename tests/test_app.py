@@ -136,11 +136,11 @@ def clip_frames(count: int, size: tuple[int, int] = (72, 96)) -> list[np.ndarray
 
 @pytest.fixture(scope="module")
 def files():
-    """A random-weights network's file, a 6-frame 8 fps clip, and a text file named .mp4."""
+    """A random-weights network's file, a 6-frame 5 fps clip, and a text file named .mp4."""
     folder = Path(tempfile.mkdtemp(prefix="mtnet-test-app-"))
     weights = folder / "random.pth"
     torch.save(build_mtnet("convnext-tiny", device="cpu", seed=1).state_dict(), weights)
-    clip = write_video(clip_frames(6), folder / "clip.mp4", fps=8)
+    clip = write_video(clip_frames(6), folder / "clip.mp4", fps=5)  # under the default cap
     text = folder / "notes.mp4"
     text.write_text("these are notes, not a video\n")
     yield {"weights": weights, "clip": clip, "text": text, "dir": folder}
@@ -286,7 +286,7 @@ def test_browser_upload_segment_play(server, tmp_path):
     try:
         upload_and_segment(driver, server, SAMPLE, size=SIZE, timeout=600)
         summary = driver.find_element(By.CSS_SELECTOR, "#summary textarea").get_attribute("value")
-        assert summary.startswith("27 frames (0-31, every 1.2 frames) in ")
+        assert summary.startswith("16 frames (0-30, every 2 frames) in ")  # 12 fps capped to 6
         assert f"{SIZE}x{SIZE}" in summary and "random.pth" in summary
         shot = tmp_path / "app.png"
         driver.save_screenshot(str(shot))
