@@ -85,11 +85,30 @@ class TrainConfig:
 
     @property
     def train_root(self) -> Path:
-        return Path(self.root) / self.train_dataset
+        """``--train_dataset``'s folder (:func:`dataset_folder`)."""
+        return dataset_folder(self.train_dataset, self.root)
 
     @property
     def val_root(self) -> Path:
-        return Path(self.root) / self.val_dataset
+        """``--val_dataset``'s folder (:func:`dataset_folder`)."""
+        return dataset_folder(self.val_dataset, self.root)
+
+    def check_datasets(self) -> None:
+        """Raise ``InputError`` naming the places looked at when ``--train_dataset`` or
+        ``--val_dataset`` has no ``frame/`` folder."""
+        for flag, value in (
+            ("--train_dataset", self.train_dataset),
+            ("--val_dataset", self.val_dataset),
+        ):
+            places = dataset_places(value, self.root)
+            if not any((place / "frame").is_dir() for place in places):
+                looked = str(places[0] / "frame")
+                if len(places) > 1:
+                    looked += f" nor {places[1] / 'frame'} (from the working folder {Path.cwd()})"
+                raise InputError(
+                    f"{flag} {value}: no frame folder in the dataset root {looked}; expected "
+                    "{frame,flow,mask}/<video>/ as python -m dataset.prepare writes them"
+                )
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
@@ -136,6 +155,20 @@ class TrainConfig:
             )
 
 
+def dataset_places(value: str, root: str | Path) -> list[Path]:
+    """Where a ``--train_dataset`` / ``--val_dataset`` value may be, in order: an absolute
+    path itself; else ``<root>/<value>``, then ``<value>`` from the working folder."""
+    path = Path(value)
+    return [path] if path.is_absolute() else [Path(root) / value, path]
+
+
+def dataset_folder(value: str, root: str | Path) -> Path:
+    """The first of :func:`dataset_places` holding a ``frame/`` folder; ``<root>/<value>``
+    (or the absolute path) when none does."""
+    places = dataset_places(value, root)
+    return next((place for place in places if (place / "frame").is_dir()), places[0])
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``train.py``; stage-dependent flags default to ``None``."""
     p = argparse.ArgumentParser(
@@ -151,8 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--lr_schedule", choices=SCHEDULES, help="pre_train poly, main_train constant")
     add("--eval_iter", type=int, help="validate every N steps (pre_train 4000, main_train 1000)")
     add("--save_checkpoint_interval", type=int, help="resume checkpoint every N steps (1000)")
-    add("--train_dataset", help="under --root (YouTube2SEG/train, DAVIS16/train)")
-    add("--val_dataset", default="DAVIS16/val", help="under --root")
+    add("--train_dataset",
+        help="a name under --root (YouTube2SEG/train, DAVIS16/train) or a folder's path")  # fmt: skip
+    add("--val_dataset", default="DAVIS16/val", help="a name under --root or a folder's path")
     add("--root", default="../data", help="datasets root")
     add("--imsize", type=int, default=512, help="training and validation size (square)")
     add("--train_frames", type=int, default=3, help="frames per training clip (must be 3)")

@@ -328,6 +328,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     The process group (if any) is left initialised for the caller to clean up.
     """
     info = init_distributed(cfg.device)
+    _main_rank_check(info, cfg.check_datasets)
     _main_rank_check(info, lambda: check_output_dir(cfg.run_dir, "--exp"))
     if not info.is_main:
         return _run(cfg, info, cfg.run_dir)

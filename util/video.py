@@ -22,6 +22,7 @@ from util.image import write_image
 log = logging.getLogger(__name__)
 
 FRAME_NAME = "{:05d}.jpg"
+LOSSLESS_FRAME_NAME = "{:05d}.png"
 
 
 class VideoError(InputError):
@@ -39,9 +40,13 @@ def _open(video_path: Path) -> cv2.VideoCapture:
 
 
 def extract_frames(
-    video_path: str | os.PathLike, out_dir: str | os.PathLike, progress: bool = True
+    video_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    progress: bool = True,
+    name_format: str = FRAME_NAME,
 ) -> list[Path]:
     """Decode every frame of a video into ``out_dir/00000.jpg``, ``00001.jpg``, ...
+    (``name_format``: the file names, e.g. ``LOSSLESS_FRAME_NAME`` for PNG frames).
 
     Files already in ``out_dir`` with those names are overwritten; other files are left alone.
     Returns the written paths in frame order. Raises :class:`VideoError` when the file is
@@ -56,7 +61,7 @@ def extract_frames(
             ok, bgr = capture.read()
             while ok:
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                paths.append(write_image(out_dir / FRAME_NAME.format(len(paths)), rgb))
+                paths.append(write_image(out_dir / name_format.format(len(paths)), rgb))
                 bar.update()
                 ok, bgr = capture.read()
         finally:
