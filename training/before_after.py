@@ -18,6 +18,8 @@ import numpy as np
 
 from util.errors import InputError, exit_status
 
+MIN_PANEL_WIDTH = 256  # pixels
+
 
 def masks_of(model, frames: list[np.ndarray], flows: list[np.ndarray], size: int) -> list:
     """The UVOS masks of ``frames`` (uint8 ``[h, w]``) as test.py makes them at ``size``."""
@@ -44,11 +46,17 @@ def before_after(
     flows = [read_rgb_array(p) for p in video.flows]
     before = masks_of(build_mtnet("convnext-tiny", seed=seed, device="cpu"), frames, flows, size)
     after = masks_of(build_mtnet(weights=weights, device="cpu"), frames, flows, size)
-    gt = video.masks[index]
-    panels = [
-        compose(frames[index], before[index], "before"),
-        compose(frames[index], after[index], "after", gt=read_mask(gt) if gt else None),
-    ]
+    gt = read_mask(video.masks[index]) if video.masks[index] else None
+    frame = frames[index]
+    scale = max(1, -(-MIN_PANEL_WIDTH // frame.shape[1]))  # small frames: room for the labels
+    if scale > 1:
+        frame, before, after, gt = (
+            None if x is None else np.repeat(np.repeat(x, scale, axis=0), scale, axis=1)
+            for x in (frame, before[index], after[index], gt)
+        )
+    else:
+        before, after = before[index], after[index]
+    panels = [compose(frame, before, "before"), compose(frame, after, "after", gt=gt)]
     return np.concatenate(panels, axis=1)
 
 
