@@ -24,6 +24,8 @@ test: setup
 
 demo: setup
 	$(PY) test.py --video asset/sample/sample.mp4 --output_dir output
+	@echo "Score the masks against the sample's ground truth (asset/sample/gt/sample/):"
+	@echo "  $(PY) test_scripts/test_for_davis.py --gt_path asset/sample/gt --result_path output/MTNet/UVOS_videos --videos sample"
 
 lint: setup
 	$(VENV)/bin/ruff check .

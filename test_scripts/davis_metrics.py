@@ -1,9 +1,13 @@
 """DAVIS-style UVOS evaluation (DESIGN.md §9): region J, boundary F and their statistics.
 
-Dense protocol (DAVIS-2016): the sequences are the subfolders of the result folder, the
-frames the sorted ground-truth names with the first one ignored; per sequence the mean,
-recall and decay of J and F; the dataset value is the plain mean over sequences. A
-prediction whose ground-truth frame is missing is named in a warning (it is not scored).
+Videos: every ground-truth subfolder holding a mask, each needing a result folder
+(``--videos`` scores a subset; the release took the result folder's subfolders, which
+leaves a missing video out without a word).
+
+Dense protocol (DAVIS-2016): the frames are the sorted ground-truth names with the first
+one ignored; per sequence the mean, recall and decay of J and F; the dataset value is the
+plain mean over sequences. A prediction whose ground-truth frame is missing is named in a
+warning (it is not scored).
 
 Sparse protocol (FBMS, YouTube-Objects, LongVideos): only the annotated frames (the
 ground-truth files) count, all of them; per sequence the mean J and F, then the mean over
@@ -26,18 +30,20 @@ import numpy as np
 from test_scripts.evalio import (
     EvalError,
     check_json_path,
+    ground_truth_videos,
     image_names,
     map_ordered,
     match_predictions,
     read_pair,
     require_dir,
+    require_result_dir,
     run_cli,
+    select_videos,
     warn,
     write_json,
 )
 from util.cli import ArgumentParser
 from util.distributed import usable_cpus
-from util.image import list_subfolders
 
 # ---------------------------------------------------------------------------------------
 # Per-frame measures
@@ -187,16 +193,31 @@ class VideoScores:
 
 
 def collect_tasks(
-    gt_root: Path, result_root: Path, *, dense: bool, missing_as_empty: bool = False
+    gt_root: Path,
+    result_root: Path,
+    *,
+    dense: bool,
+    missing_as_empty: bool = False,
+    videos: Sequence[str] | None = None,
 ) -> list[VideoTask]:
-    """Pair every scored ground-truth frame of every result sequence with its prediction."""
+    """Pair every scored ground-truth frame of every video with its prediction.
+
+    The videos are those of the ground truth (``videos``: a subset of them), not the
+    result folder's subfolders as in the release: a video without results is named, not
+    left out (DESIGN.md §9).
+    """
     require_dir(gt_root, "ground-truth folder")
-    videos = list_subfolders(require_dir(result_root, "result folder"))
-    if not videos:
-        raise EvalError(f"no sequence folders in result folder {result_root}")
+    require_result_dir(result_root)
+    selected = select_videos(
+        gt_root,
+        ground_truth_videos(gt_root),
+        videos,
+        result_root,
+        missing_as_empty=missing_as_empty,
+    )
     tasks = []
-    for video in videos:
-        gt_dir = require_dir(gt_root / video, "ground-truth folder")
+    for video in selected:
+        gt_dir = gt_root / video
         names = image_names(gt_dir)
         if len(names) < (2 if dense else 1):
             raise EvalError(f"too few ground-truth frames in {gt_dir}: {len(names)}")
@@ -284,9 +305,13 @@ def evaluate(
     dense: bool,
     missing_as_empty: bool = False,
     workers: int = 1,
+    videos: Sequence[str] | None = None,
 ) -> dict:
-    """Score a result folder against a ground-truth folder; see :func:`summarise`."""
-    tasks = collect_tasks(gt_root, result_root, dense=dense, missing_as_empty=missing_as_empty)
+    """Score a result folder against a ground-truth folder (``videos``: a subset of the
+    ground truth's videos); see :func:`summarise`."""
+    tasks = collect_tasks(
+        gt_root, result_root, dense=dense, missing_as_empty=missing_as_empty, videos=videos
+    )
     scores = map_ordered(score_video, tasks, workers)
     return summarise(scores, dense=dense)
 
@@ -360,7 +385,14 @@ def build_parser(protocol: Protocol) -> argparse.ArgumentParser:
     parser.add_argument(
         "--missing_as_empty",
         action="store_true",
-        help="count a missing prediction as an empty mask instead of stopping",
+        help="count a missing prediction (or a video without results) as an empty mask "
+        "instead of stopping",
+    )
+    parser.add_argument(
+        "--videos",
+        nargs="+",
+        metavar="VIDEO",
+        help="score these videos of the ground truth only (default: all of them)",
     )
     parser.add_argument(
         "--workers", type=int, default=usable_cpus(), help="processes (default: all CPUs)"
@@ -379,6 +411,7 @@ def uvos_main(argv: Sequence[str] | None, protocol_name: str) -> int:
         dense=protocol.dense,
         missing_as_empty=args.missing_as_empty,
         workers=args.workers,
+        videos=args.videos,
     )
     print(format_table(summary, dense=protocol.dense))
     if protocol.by_category:

@@ -22,10 +22,13 @@ from tqdm import tqdm
 from util import fileio
 from util.errors import InputError, exit_status
 from util.fileio import check_output_file
-from util.image import IMAGE_EXTS, list_images, read_grey, read_mask
+from util.image import IMAGE_EXTS, list_images, list_subfolders, read_grey, read_mask
 from util.layout import mask_path
 
 log = logging.getLogger(__name__)
+
+# Lossy prediction files: JPEG artefacts around a mask read as foreground (value > 0).
+LOSSY_EXTS = (".jpg", ".jpeg")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -56,6 +59,79 @@ def require_dir(path: Path, what: str) -> Path:
     return path
 
 
+def require_result_dir(path: Path) -> Path:
+    """The result folder, or an EvalError that shows the layout the scripts expect."""
+    if not path.is_dir():
+        raise EvalError(f"result folder {path} is not a folder: {_result_layout(path)}")
+    return path
+
+
+def _result_layout(path: Path) -> str:
+    return (
+        f"expected {path}/<video>/<frame>.png, as test.py writes them "
+        f"(e.g. output/MTNet/UVOS/DAVIS16/<video>/<frame>.png)"
+    )
+
+
+def ground_truth_videos(gt_root: Path, frames_dir: Callable[[Path], Path] = Path) -> list[str]:
+    """The videos of a ground-truth folder: every subfolder holding at least one mask
+    (``frames_dir`` maps a video folder to the folder of its masks)."""
+    return [v for v in list_subfolders(gt_root) if image_names(frames_dir(gt_root / v))]
+
+
+def select_videos(
+    gt_root: Path,
+    videos: Sequence[str],
+    wanted: Sequence[str] | None,
+    result_root: Path,
+    *,
+    missing_as_empty: bool,
+) -> list[str]:
+    """The ground-truth ``videos`` to score: all of them, or those named by ``--videos``.
+
+    Every video scored needs a result folder: a missing one stops the evaluation with one
+    line naming it, or counts as empty predictions with ``missing_as_empty``. Without
+    ``--videos``, a result folder that has no ground truth is an error too (a misnamed
+    video would otherwise go unscored).
+    """
+    if not videos:
+        raise EvalError(f"no video folders in ground-truth folder {gt_root} (none holds a mask)")
+    if wanted:
+        unknown = [v for v in dict.fromkeys(wanted) if v not in videos]
+        if unknown:
+            raise EvalError(
+                f"--videos: no ground truth for {', '.join(unknown)} in {gt_root} "
+                f"(its videos: {_names(videos)})"
+            )
+        videos = [v for v in videos if v in set(wanted)]
+    else:
+        extra = [v for v in list_subfolders(result_root) if v not in videos]
+        if extra:
+            raise EvalError(
+                f"result folder {result_root / extra[0]} has no ground truth "
+                f"{gt_root / extra[0]} ({len(extra)} such: {_names(extra)}); score the "
+                f"others with --videos"
+            )
+    missing = [v for v in videos if not (result_root / v).is_dir()]
+    if missing and not list_subfolders(result_root):
+        raise EvalError(
+            f"no video folders in result folder {result_root}: {_result_layout(result_root)}"
+        )
+    if missing and not missing_as_empty:
+        raise EvalError(
+            f"{len(missing)} of {len(videos)} videos have no result folder in {result_root}: "
+            f"{_names(missing)} (score a subset with --videos, or count them as empty "
+            f"predictions with --missing_as_empty)"
+        )
+    return videos
+
+
+def _names(names: Sequence[str], most: int = 5) -> str:
+    """``a, b, c`` or ``a, b, c, ... (12 in all)``."""
+    shown = ", ".join(names[:most])
+    return shown if len(names) <= most else f"{shown}, ... ({len(names)} in all)"
+
+
 def image_names(folder: Path) -> list[str]:
     """Names of the visible image files of ``folder`` in frame order (``util.image``; the
     release's text order for zero-padded names)."""
@@ -80,7 +156,19 @@ def match_predictions(
                 f"for ground-truth frame {gt_dir / name}"
             )
         matched.append(pred)
+    warn_lossy(pred_dir, matched)
     return matched
+
+
+def warn_lossy(pred_dir: Path, preds: Sequence[Path | None]) -> None:
+    """One warning for a folder whose predictions are JPEG files (lossy: the artefacts
+    around a mask count as foreground and move the scores)."""
+    lossy = next((p for p in preds if p is not None and p.suffix.lower() in LOSSY_EXTS), None)
+    if lossy is not None:
+        warn(
+            f"{pred_dir}: predictions stored as JPEG (lossy; first: {lossy.name}): compression "
+            f"artefacts change the scores; save predictions as PNG (test.py does)"
+        )
 
 
 def map_ordered(

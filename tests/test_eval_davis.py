@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from PIL import Image
 
 from test_scripts import davis_metrics as dm
 from test_scripts import test_for_davis, test_for_fbms, test_for_longvideo, test_for_ytb_obj
-from test_scripts.evalio import read_grey
+from test_scripts.evalio import EvalError, read_grey
 
 REPO = Path(__file__).resolve().parents[1]
 DAVIS_MASKS = REPO / ".." / "shared" / "data" / "DAVIS16" / "val" / "mask"
@@ -325,7 +326,9 @@ def test_error_messages(tmp_path, capsys):
     msg = run(tmp_path / "nope", res_dir)
     assert "ground-truth folder" in msg and "nope is not a folder" in msg
     (tmp_path / "empty").mkdir()
-    assert "no sequence folders" in run(gt_dir, tmp_path / "empty")
+    msg = run(gt_dir, tmp_path / "empty")
+    assert "no video folders in result folder" in msg and "empty/<video>/<frame>.png" in msg
+    assert "absent/<video>/<frame>.png" in run(gt_dir, tmp_path / "absent")
     (res_dir / "extra").mkdir()
     assert "gt/extra" in run(gt_dir, res_dir)  # a result sequence without ground truth
     (res_dir / "extra").rmdir()
@@ -438,7 +441,10 @@ def test_davis_videos_against_toolkit(tmp_path):
 def test_davis_self_score_two_videos(tmp_path):
     for video in ("car-shadow", "motocross-jump"):
         (tmp_path / video).symlink_to((DAVIS_MASKS / video).resolve())
-    summary = dm.evaluate(DAVIS_MASKS, tmp_path, dense=True, workers=2)
+    videos = ["car-shadow", "motocross-jump"]
+    with pytest.raises(EvalError, match="18 of 20 videos have no result folder"):
+        dm.evaluate(DAVIS_MASKS, tmp_path, dense=True)
+    summary = dm.evaluate(DAVIS_MASKS, tmp_path, dense=True, workers=2, videos=videos)
     assert summary["JF"] == 1.0
     assert summary["J"] == {"mean": 1.0, "recall": 1.0, "decay": 0.0}
     assert set(summary["videos"]) == {"car-shadow", "motocross-jump"}
@@ -483,3 +489,63 @@ def test_json_path_is_checked_before_scoring(tmp_path, capsys, where):
     assert captured.out == ""  # nothing scored in vain
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --json ") and str(json_path) in lines[0]
+
+
+# ---------------------------------------------------------------------------------------
+# Which videos are scored: the ground truth's, each with its results (or --videos)
+
+
+@pytest.mark.parametrize(
+    "script", [test_for_davis, test_for_fbms, test_for_ytb_obj, test_for_longvideo]
+)
+def test_a_video_without_results_stops_or_counts_as_empty(tmp_path, capsys, script):
+    gt, pred = toy_videos(n=6)
+    gt_dir = make_dataset(tmp_path, gt, "gt")
+    res_dir = make_dataset(tmp_path, pred, "res")
+    shutil.rmtree(res_dir / "camel")  # a killed or partial test.py run
+    args = ["--gt_path", str(gt_dir), "--result_path", str(res_dir), "--workers", "1"]
+    msg = error_of(script.main, args, capsys)
+    assert "1 of 2 videos have no result folder" in msg and msg.endswith(
+        "camel (score a subset with --videos, or count them as empty predictions with "
+        "--missing_as_empty)"
+    )
+    out = tmp_path / "e.json"
+    assert script.main([*args, "--missing_as_empty", "--json", str(out)]) == 0
+    camel = json.loads(out.read_text())["videos"]["camel"]
+    dense = script is test_for_davis
+    expected = [dm.jaccard(np.zeros_like(g), g) for g in gt["camel"][1 if dense else 0 :]]
+    assert camel["J"]["mean"] == pytest.approx(np.mean(expected))
+    assert script.main([*args, "--videos", "bear", "--json", str(out)]) == 0
+    assert set(json.loads(out.read_text())["videos"]) == {"bear"}
+
+
+def test_videos_flag_names_unknown_videos_and_skips_foreign_results(tmp_path, capsys):
+    gt, pred = toy_videos(n=4)
+    gt_dir = make_dataset(tmp_path, gt, "gt")
+    res_dir = make_dataset(tmp_path, pred, "res")
+    (gt_dir / "empty_video").mkdir()  # no mask: not a ground-truth video
+    args = ["--gt_path", str(gt_dir), "--result_path", str(res_dir), "--workers", "1"]
+    msg = error_of(test_for_davis.main, [*args, "--videos", "bear", "dog"], capsys)
+    assert msg.startswith("error: --videos: no ground truth for dog in ") and "bear, camel" in msg
+    write_mask(res_dir / "other_clip" / "00001.png", np.zeros((40, 60), dtype=bool))
+    msg = error_of(test_for_davis.main, args, capsys)
+    assert "other_clip has no ground truth" in msg and "--videos" in msg
+    out = tmp_path / "v.json"
+    assert test_for_davis.main([*args, "--videos", "camel", "bear", "--json", str(out)]) == 0
+    assert list(json.loads(out.read_text())["videos"]) == ["bear", "camel"]
+
+
+def test_jpeg_predictions_are_scored_with_one_warning_per_folder(tmp_path, caplog):
+    gt, pred = toy_videos(n=4)
+    gt_dir = make_dataset(tmp_path, gt, "gt")
+    res_dir = make_dataset(tmp_path, pred, "res")
+    for video in gt:
+        for png in sorted((res_dir / video).glob("*.png"))[1:]:
+            cv2.imwrite(str(png.with_suffix(".jpg")), cv2.imread(str(png)))
+            png.unlink()
+    args = ["--gt_path", str(gt_dir), "--result_path", str(res_dir), "--workers", "1"]
+    assert test_for_davis.main(args) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith(f"{res_dir / 'bear'}: predictions stored as JPEG")
+    assert "(lossy; first: 00001.jpg)" in warnings[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -445,7 +446,9 @@ def test_error_messages(tmp_path, capsys):
     assert "too few ground-truth frames" in error_of(base, capsys)
     for i in range(2):
         (gt_video / f"{i:05d}.png").unlink()
-    assert "too few ground-truth frames" in error_of([*base, "--no-use_flow"], capsys)
+    # A ground-truth folder without masks is not a video: its predictions have no ground truth.
+    msg = error_of([*base, "--no-use_flow"], capsys)
+    assert "ViSal/v1 has no ground truth" in msg and msg.endswith("score the others with --videos")
 
 
 def test_script_subprocess_exit_status(tmp_path):
@@ -578,3 +581,38 @@ def test_cut_off_prediction_is_an_error_naming_it(tmp_path, capsys):
     args = ["--gt_dir", str(tmp_path / "G"), "--pred_dir", str(tmp_path / "P"), "--method"]
     msg = error_of([*args, "MTNet", "--workers", "1", "--no-use_flow"], capsys)
     assert "cannot read this image" in msg and str(path) in msg
+
+
+def test_a_video_without_predictions_is_named_and_videos_selects_a_subset(tmp_path, capsys):
+    frames = make_tree(tmp_path)
+    shutil.rmtree(tmp_path / "P" / "MTNet" / "ViSal" / "v2")
+    out = tmp_path / "v.json"
+    base = ["--gt_dir", str(tmp_path / "G"), "--pred_dir", str(tmp_path / "P")]
+    base += ["--method", "MTNet", "--workers", "1", "--json", str(out)]
+    msg = error_of(base, capsys)
+    assert "1 of 2 videos have no result folder" in msg and "ViSal: v2 (score a subset" in msg
+    assert vsod_script.main([*base, "--videos", "v1"]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["dataset"] for r in rows] == ["DAVIS16", "ViSal"]
+    one = vm.VideoScores("v1")
+    for pred, gt in frames[("ViSal", "v1")][1:-1]:
+        one.add(vm.frame_scores(pred, gt))
+    assert {k: rows[1][k] for k in ("MAE", "S")} == pytest.approx(
+        {k: vm.dataset_scores([one])[k] for k in ("MAE", "S")}
+    )
+    assert "no ground truth for v3" in error_of([*base, "--videos", "v1", "v3"], capsys)
+
+
+def test_jpeg_maps_warn_once_per_folder(tmp_path, caplog):
+    make_tree(tmp_path)
+    video = tmp_path / "P" / "MTNet" / "DAVIS16" / "v1"
+    for png in sorted(video.glob("*.png")):
+        cv2.imwrite(str(png.with_suffix(".jpg")), cv2.imread(str(png), cv2.IMREAD_GRAYSCALE))
+        png.unlink()
+    args = ["--gt_dir", str(tmp_path / "G"), "--pred_dir", str(tmp_path / "P"), "--workers", "1"]
+    assert vsod_script.main([*args, "--method", "MTNet", "--dataset", "DAVIS16"]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"{video}: predictions stored as JPEG (lossy; first: 00001.jpg): compression artefacts "
+        "change the scores; save predictions as PNG (test.py does)"
+    ]

@@ -17,7 +17,7 @@ from torchvision.utils import flow_to_image
 from util import flow as flowlib
 from util.flow import DISFlow, RAFTFlow, compute_flows, render_flow
 from util.image import read_rgb_array, write_image
-from util.sample import SAMPLE_DIR, make_clip, noise_texture
+from util.sample import SAMPLE_DIR, make_clip, mask_dir, noise_texture
 from util.video import extract_frames, video_fps, write_video
 
 REPO = Path(__file__).resolve().parent.parent
@@ -250,7 +250,7 @@ def test_bundled_sample_is_the_generated_clip() -> None:
     for index, mask in enumerate(masks):
         # The same disc, not the same pixels: the disc's edge depends on the OpenCV
         # version's interpolation, so a few edge pixels may differ between versions.
-        stored = cv2.imread(str(SAMPLE_DIR / "masks" / f"{index:05d}.png"), cv2.IMREAD_GRAYSCALE)
+        stored = cv2.imread(str(mask_dir() / f"{index:05d}.png"), cv2.IMREAD_GRAYSCALE)
         assert stored.shape == mask.shape and set(np.unique(stored)) == {0, 255}
         fg_stored, fg_made = stored > 127, mask > 127
         iou = np.count_nonzero(fg_stored & fg_made) / np.count_nonzero(fg_stored | fg_made)

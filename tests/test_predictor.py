@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -213,16 +212,3 @@ def test_segment_video_equals_test_py_video(predictor, weights, tmp_path):
     assert [p.stem for p in written] == [name for name, _ in ours]
     for path, (_, mask) in zip(written, ours, strict=True):
         assert np.array_equal(read_grey(path), mask), path
-
-
-def test_readme_python_api_example_runs(weights, tmp_path, monkeypatch):
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("## Python API") :]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    code = code.replace('"saves/mtnet.pth"', repr(str(weights)))
-    code = code.replace('"clip.mp4"', repr(str(REPO / "asset" / "sample" / "sample.mp4")))
-    code = code.replace("test_size=(512, 512)", "test_size=(64, 64)")
-    frames, flows = _frames(4), _frames(3, seed=1)
-    namespace = {"frames": frames, "flows": flows}
-    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
-    assert len(namespace["masks"]) == 4 and len(namespace["named"]) == 32

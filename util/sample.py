@@ -5,8 +5,10 @@ camera pans; every frame comes from a seeded random generator, so the clip is th
 run. ``python -m util.sample`` writes
 
 - ``asset/sample/sample.mp4``: the clip (OpenCV ``mp4v``), and
-- ``asset/sample/masks/00000.png``, ...: the disc's ground-truth masks (0/255), one per frame,
-  named like the frames that :func:`util.video.extract_frames` takes out of the clip.
+- ``asset/sample/gt/sample/00000.png``, ...: the disc's ground-truth masks (0/255), one per
+  frame, named like the frames that :func:`util.video.extract_frames` takes out of the clip.
+  ``gt/<video>/<frame>.png`` is the layout the evaluation scripts read, so
+  ``test_scripts/test_for_davis.py --gt_path asset/sample/gt`` scores ``make demo``'s masks.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ FPS = 12.0
 SEED = 0
 PAN_PER_FRAME = 1.5  # background shift in pixels per frame
 MASK_NAME = "{:05d}.png"  # as the frames that util.video.extract_frames writes, 00000.jpg ...
+GT_SUBDIR = Path("gt") / "sample"  # <gt root>/<video>/<frame>.png, as the scorers read it
+
+
+def mask_dir(out_dir: str | os.PathLike = SAMPLE_DIR) -> Path:
+    """The folder of the sample's ground-truth masks under ``out_dir``."""
+    return Path(out_dir) / GT_SUBDIR
 
 
 def noise_texture(
@@ -104,12 +112,12 @@ def write_sample(
     fps: float = FPS,
     seed: int = SEED,
 ) -> Path:
-    """Write ``out_dir/sample.mp4`` and ``out_dir/masks/00000.png``, ...; returns the video."""
+    """Write ``out_dir/sample.mp4`` and ``out_dir/gt/sample/00000.png``, ...; returns the video."""
     out_dir = Path(out_dir)
     frames, masks = make_clip(num_frames, size, seed)
     video = write_video(frames, out_dir / "sample.mp4", fps)
     for index, mask in enumerate(masks):
-        path = out_dir / "masks" / MASK_NAME.format(index)
+        path = mask_dir(out_dir) / MASK_NAME.format(index)
         with atomic_path(path) as tmp:
             if not cv2.imwrite(str(tmp), mask):
                 raise VideoError(f"cannot write mask {path}")
@@ -121,7 +129,7 @@ def write_sample(
         width,
         height,
         fps,
-        out_dir / "masks",
+        mask_dir(out_dir),
     )
     return video
 

@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="count a missing prediction as an all-zero map instead of stopping",
     )
+    parser.add_argument(
+        "--videos",
+        nargs="+",
+        metavar="VIDEO",
+        help="score these videos only (default: every video of the ground truth)",
+    )
     parser.add_argument("--json", type=Path, help="also write the scores to this JSON file")
     parser.add_argument(
         "--workers",
@@ -78,14 +84,25 @@ def gt_frames_dir(video_dir: Path) -> Path:
 
 
 def video_tasks(
-    gt_root: Path, pred_root: Path, *, use_flow: bool, missing_as_empty: bool
+    gt_root: Path,
+    pred_root: Path,
+    *,
+    use_flow: bool,
+    missing_as_empty: bool,
+    videos: Sequence[str] | None = None,
 ) -> list[metrics.VideoTask]:
-    """Pair the scored ground-truth frames of every video of a dataset with predictions."""
-    videos = list_subfolders(gt_root)
-    if not videos:
-        raise evalio.EvalError(f"no video folders in ground-truth folder {gt_root}")
+    """Pair the scored ground-truth frames of every video of a dataset (``videos``: a
+    subset) with predictions; a video without predictions is an EvalError naming it unless
+    ``missing_as_empty``."""
+    selected = evalio.select_videos(
+        gt_root,
+        evalio.ground_truth_videos(gt_root, gt_frames_dir),
+        videos,
+        pred_root,
+        missing_as_empty=missing_as_empty,
+    )
     tasks = []
-    for video in videos:
+    for video in selected:
         gt_dir = gt_frames_dir(gt_root / video)
         names = evalio.image_names(gt_dir)
         if len(names) < (3 if use_flow else 1):
@@ -126,7 +143,25 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, Path]]:
                 f"no predictions of {method} for any dataset of {gt_dir} under {pred_dir / method}"
             )
         jobs += [(method, dataset, root) for dataset, root in found if root is not None]
-    return jobs
+    return [job for job in jobs if wanted_videos(args, gt_dir / job[1]) != []]
+
+
+def wanted_videos(args: argparse.Namespace, gt_root: Path) -> list[str] | None:
+    """The videos of ``--videos`` that this dataset's ground truth has (``None``: all)."""
+    if not args.videos:
+        return None
+    return [v for v in evalio.ground_truth_videos(gt_root, gt_frames_dir) if v in args.videos]
+
+
+def check_wanted_videos(args: argparse.Namespace, datasets: Sequence[str]) -> None:
+    """Every name of ``--videos`` is a video of one of the datasets scored."""
+    found = {v for d in datasets for v in wanted_videos(args, args.gt_dir / d) or []}
+    unknown = [v for v in dict.fromkeys(args.videos or []) if v not in found]
+    if unknown:
+        raise evalio.EvalError(
+            f"--videos: no ground truth for {', '.join(unknown)} in "
+            f"{', '.join(str(args.gt_dir / d) for d in datasets)}"
+        )
 
 
 def format_table(rows: list[dict]) -> str:
@@ -147,6 +182,9 @@ def format_table(rows: list[dict]) -> str:
 
 def evaluate(args: argparse.Namespace) -> list[dict]:
     """Score every (method, dataset) of ``plan``; all inputs are checked before scoring."""
+    if args.videos:
+        gt_dir = evalio.require_dir(args.gt_dir, "ground-truth folder")
+        check_wanted_videos(args, args.dataset or list_subfolders(gt_dir))
     jobs = plan(args)
     tasks = [
         video_tasks(
@@ -154,6 +192,7 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
             root,
             use_flow=args.use_flow,
             missing_as_empty=args.missing_as_empty,
+            videos=wanted_videos(args, args.gt_dir / dataset),
         )
         for _, dataset, root in jobs
     ]
