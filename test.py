@@ -3,8 +3,14 @@
     python test.py --test_model ./saves/mtnet.pth --task_name UVOS --test_dataset DAVIS16 \
         --output_dir output
     torchrun --nproc_per_node 4 test.py ...   # videos sharded across processes
-    python test.py --video clip.mp4 --output_dir output   # or a folder of frames: flows,
-        # masks in output/MTNet/UVOS/clip/, overlay video in output/MTNet/UVOS_overlay/
+    python test.py --video clip.mp4 --output_dir output   # or a folder of frames
+    python test.py --random_weights ...   # an untrained network: a smoke run of the pipeline
+
+Data sets: masks in output/MTNet/UVOS/DAVIS16/<video>/<frame>.png, the run's record in
+output/MTNet/UVOS/test_config.json. --video clip.mp4: masks and the run's record
+(test_config.json) in output/MTNet/UVOS_videos/clip/, the overlay video
+output/MTNet/UVOS_overlay/clip.mp4, decoded frames and flows in output/MTNet/work/clip/
+(util.layout names every folder).
 """
 
 from __future__ import annotations

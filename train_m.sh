@@ -25,17 +25,7 @@ NODE_RANK=${NODE_RANK:-0}
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 MASTER_PORT=${MASTER_PORT:-29500}
 read -r -a torchrun <<<"${TORCHRUN:-torchrun}"
-EXP=${EXP:-exp}
-MODEL_NAME=${MODEL_NAME:-MTNet}
-ENCODER_WEIGHTS=${ENCODER_WEIGHTS:-saves/convnext_tiny_1k_224_ema.pth}
-read -r -a pre_extra <<<"${PRE_TRAIN_ARGS:-}"
-read -r -a main_extra <<<"${MAIN_TRAIN_ARGS:-}"
-
-if [[ -f "$ENCODER_WEIGHTS" ]]; then
-  pre_extra+=(--encoder_weights "$ENCODER_WEIGHTS")
-else
-  echo "train_m.sh: $ENCODER_WEIGHTS not found; the encoder starts from random weights" >&2
-fi
+source ./train_common.sh
 
 launch() {  # launch NPROC train.py-flags...
   local nproc=$1
@@ -43,8 +33,7 @@ launch() {  # launch NPROC train.py-flags...
   "${torchrun[@]}" --nproc_per_node "$nproc" --nnodes "$NNODES" --node_rank "$NODE_RANK" \
     --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT" train.py "$@"
 }
+launch_pre() { launch "$NPROC_PER_NODE" "$@"; }
+launch_main() { launch "$MAIN_NPROC_PER_NODE" "$@"; }
 
-launch "$NPROC_PER_NODE" --stage pre_train --exp "$EXP" --model_name "$MODEL_NAME" \
-  "${pre_extra[@]}" "$@"
-launch "$MAIN_NPROC_PER_NODE" --stage main_train --exp "$EXP" --model_name "$MODEL_NAME" \
-  --pretrain_model_path "$EXP/$MODEL_NAME/pre_train/best.pth" "${main_extra[@]}" "$@"
+run_stages launch_pre launch_main "$@"

@@ -11,19 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PYTHON=${PYTHON:-python}
-EXP=${EXP:-exp}
-MODEL_NAME=${MODEL_NAME:-MTNet}
-ENCODER_WEIGHTS=${ENCODER_WEIGHTS:-saves/convnext_tiny_1k_224_ema.pth}
-read -r -a pre_extra <<<"${PRE_TRAIN_ARGS:-}"
-read -r -a main_extra <<<"${MAIN_TRAIN_ARGS:-}"
+source ./train_common.sh
 
-if [[ -f "$ENCODER_WEIGHTS" ]]; then
-  pre_extra+=(--encoder_weights "$ENCODER_WEIGHTS")
-else
-  echo "train_s.sh: $ENCODER_WEIGHTS not found; the encoder starts from random weights" >&2
-fi
+train() {  # train train.py-flags...
+  "$PYTHON" train.py "$@"
+}
 
-"$PYTHON" train.py --stage pre_train --exp "$EXP" --model_name "$MODEL_NAME" \
-  "${pre_extra[@]}" "$@"
-"$PYTHON" train.py --stage main_train --exp "$EXP" --model_name "$MODEL_NAME" \
-  --pretrain_model_path "$EXP/$MODEL_NAME/pre_train/best.pth" "${main_extra[@]}" "$@"
+run_stages train train "$@"

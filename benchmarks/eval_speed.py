@@ -5,7 +5,7 @@ dilated masks for J/F; blurred soft maps for VSOD), each by running the real scr
 fresh interpreter, so start-up and imports are counted. Goals (on a 2-core
 machine): J/F <= 15 s, the four VSOD metrics <= 60 s.
 
-Usage: python benchmarks/eval_speed.py [--data ../shared/data/DAVIS16/val] [--workers N]
+Usage: python -m benchmarks.eval_speed [--data ../shared/data/DAVIS16/val] [--workers N]
 The perturbed copies go to a temporary folder (not timed) and are removed afterwards.
 """
 
@@ -24,9 +24,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.common import DAVIS_VAL, REPO
 from util.image import read_mask, write_image
 
-REPO = Path(__file__).resolve().parents[1]
 GOALS = {"J/F": 15.0, "VSOD": 60.0}
 
 
@@ -83,9 +83,7 @@ def report(kind: str, case: str, wall: float, cpu: float, scores: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--data", type=Path, default=REPO / ".." / "shared" / "data" / "DAVIS16" / "val"
-    )
+    parser.add_argument("--data", type=Path, default=DAVIS_VAL)
     parser.add_argument("--workers", type=int, help="passed to the scripts (default: theirs)")
     args = parser.parse_args()
     masks = args.data / "mask"

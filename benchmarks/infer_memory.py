@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import REPO
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
             data = make_video(Path(tmp) / f"LONG{frames}", frames, tuple(args.frame_size))
             cmd = [sys.executable, "-m", "benchmarks.infer_memory", *(argv or sys.argv[1:])]
             cmd += ["--measure", str(data), str(weights)]
-            run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
+            run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True)
             results[frames] = json.loads(run.stdout.strip().splitlines()[-1])
             shutil.rmtree(data)
     print(

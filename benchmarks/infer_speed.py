@@ -25,24 +25,25 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from benchmarks.common import DATA_ROOT
 from dataset.registry import resolve_benchmark
 from dataset.test_videos import PairedVideo, VideoClips, pair_video
 from inference import MTNetPredictor
 from inference.config import TestConfig
-from inference.runner import VideoJob, make_predictor, run_jobs
+from inference.runner import VideoJob, run_jobs
+from inference.session import open_session
 from model import MTNet
 from model.weights import save_model_file
 from util.distributed import resolve_device
 from util.image import read_rgb_array
 from util.memory import retain_freed_memory
 
-SHARED_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 VIDEOS = ["car-shadow", "motocross-jump", "scooter-black"]  # the shortest: 40, 40, 43 frames
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--root", default=str(SHARED_ROOT), help="holds DAVIS16/val/{frame,flow}")
+    p.add_argument("--root", default=str(DATA_ROOT), help="holds DAVIS16/val/{frame,flow}")
     p.add_argument("--videos", nargs="+", default=VIDEOS)
     p.add_argument("--test_size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
     p.add_argument("--test_length", type=int, default=9)
@@ -73,7 +74,8 @@ def end_to_end(predictor: MTNetPredictor, videos: list[PairedVideo], cfg: TestCo
     """Frames, wall seconds and the network's share of them through test.py's loop."""
     jobs = [VideoJob(video, out / video.name) for video in videos]
     start = time.perf_counter()
-    with tqdm(total=len(jobs), desc="end to end", unit="video") as bar:
+    total = sum(len(video.frames) for video in videos)
+    with tqdm(total=total, desc="end to end", unit="frame") as bar:
         stats = run_jobs(jobs, predictor, cfg, bar)  # returns once every PNG is written
     return stats.frames, time.perf_counter() - start, stats.network_s
 
@@ -120,7 +122,7 @@ def main() -> None:
             amp=args.amp,
             num_workers=args.num_workers,
         )
-        predictor = make_predictor(cfg, device)
+        predictor = open_session(cfg, device).predictor
         warm = VideoClips(videos[0], cfg.test_length, cfg.test_size)[0]
         predictor.forward(warm.imgs, warm.flows)
         before = network_only(predictor, videos, cfg)

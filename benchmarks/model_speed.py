@@ -4,7 +4,7 @@ Prints frames per second and peak memory for clips of 3 and 9 frames at 512x512 
 CPU, and on the GPU when one is present. Each setting runs in a fresh subprocess so that
 its peak resident memory is its own.
 
-    python benchmarks/model_speed.py [--size 512 512] [--clips 3 9] [--repeats 3]
+    python -m benchmarks.model_speed [--size 512 512] [--clips 3 9] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -14,18 +14,14 @@ import json
 import resource
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from benchmarks.precision_speed import count_flops, matmul_gflops  # noqa: E402
-from model import MTNet  # noqa: E402
-from util.memory import retain_freed_memory  # noqa: E402
-from util.precision import cpu_description, cuda_tf32, tf32_mode  # noqa: E402
+from benchmarks.common import REPO, count_flops, matmul_gflops, timed
+from inference.runtime.precision import cuda_tf32, tf32_mode
+from model import MTNet
+from util.cpu import cpu_description
+from util.memory import retain_freed_memory
 
 
 def measure(device: str, t: int, h: int, w: int, repeats: int, channels_last: bool) -> dict:
@@ -38,18 +34,9 @@ def measure(device: str, t: int, h: int, w: int, repeats: int, channels_last: bo
     flows = torch.randn(1, t, 3, h, w, device=dev)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    times = []
     with torch.inference_mode(), tf32_mode(cuda_tf32("fp32", dev)):  # fp32 as test.py runs it
         net(imgs, flows)  # warm-up: allocator, oneDNN/cuDNN plans
-        for _ in range(repeats):
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            net(imgs, flows)
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-    best = min(times)
+        best = min(timed(net, imgs, flows) for _ in range(repeats))
     if dev.type == "cuda":
         peak_mib = torch.cuda.max_memory_allocated() / 2**20
     else:
@@ -99,11 +86,13 @@ def main() -> None:
     )
     for device in devices:
         for t in args.clips:
-            cmd = [sys.executable, __file__, "--one", f"{device}:{t}", "--size", str(h), str(w)]
+            cmd = [sys.executable, "-m", "benchmarks.model_speed", "--one", f"{device}:{t}"]
+            cmd += ["--size", str(h), str(w)]
             cmd += ["--repeats", str(args.repeats), "--threads", str(args.threads)]
             cmd += ["--channels_last"] if args.channels_last else []
             cmd += ["--glibc_default"] if args.glibc_default else []
-            r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+            done = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True)
+            r = json.loads(done.stdout)
             print(
                 f"{r['device']:5s} clip {r['T']}: {r['seconds']:.2f} s/clip  "
                 f"{r['fps']:.3f} frames/s  peak {'GPU' if device == 'cuda' else 'RSS'} "

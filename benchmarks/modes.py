@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from inference.backend import check_runtime
+from inference.runtime import check_runtime
 from util.errors import InputError
 
 

@@ -53,22 +53,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
+from benchmarks.common import (
+    DATA_ROOT,
+    REPO,
+    count_flops,
+    matmul_gflops,
+    matmul_size,
+    synchronize,
+    timed,
+)
 from benchmarks.modes import MODES, Mode
-from inference.backend import Backend, make_backend
-from inference.export_onnx import export_onnx
-from inference.int8_static import Calibration, calibrate
-from inference.int8_static import calibration_clips as int8_calibration_clips
 from inference.postprocess import to_masks
+from inference.runtime import Backend, Calibration, export_onnx, make_backend
+from inference.runtime.int8_static import calibrate
+from inference.runtime.int8_static import calibration_clips as int8_calibration_clips
 from model import MTNet, build_mtnet
-from training.validate import frame_ious
+from util.cpu import cpu_description, has_native_bf16
 from util.distributed import resolve_device
 from util.memory import retain_freed_memory
-from util.precision import cpu_description, cuda_tf32, has_native_bf16, tf32_mode
+from util.metrics import frame_ious
 
-SHARED_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 VIDEOS = ["car-shadow", "motocross-jump", "scooter-black"]  # the shortest: 40, 40, 43 frames
 CALIBRATION_VIDEOS = ["blackswan", "bmx-trees", "breakdance"]  # int8_static's ranges
 SEED = 0
@@ -95,7 +101,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--train_cache", type=Path, default=Path.home() / ".cache" / "mtnet-bench")
     p.add_argument("--train_iters", type=int, default=300, help="steps of the trained model")
-    p.add_argument("--root", default=str(SHARED_ROOT), help="holds DAVIS16/val/{frame,flow}")
+    p.add_argument("--root", default=str(DATA_ROOT), help="holds DAVIS16/val/{frame,flow}")
     p.add_argument("--videos", nargs="+", default=VIDEOS)
     p.add_argument("--agree_size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"))
     p.add_argument("--agree_frames", type=int, default=0, help="first N frames per video (0: all)")
@@ -176,52 +182,6 @@ def random_clip(
     g = torch.Generator().manual_seed(SEED)
     imgs, flows = torch.randn(1, t, 3, h, w, generator=g), torch.randn(1, t, 3, h, w, generator=g)
     return imgs.to(device), flows.to(device)
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for the device's queued work (CUDA), so that a clock read follows it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(backend: Backend, imgs: torch.Tensor, flows: torch.Tensor) -> float:
-    synchronize(imgs.device)
-    start = time.perf_counter()
-    backend(imgs, flows)
-    synchronize(imgs.device)
-    return time.perf_counter() - start
-
-
-def count_flops(model: MTNet, imgs: torch.Tensor, flows: torch.Tensor) -> int:
-    """FLOPs of one fp32 forward (convolutions, matrix products, attention)."""
-    counter = FlopCounterMode(display=False)
-    with counter, torch.inference_mode():
-        model(imgs, flows)
-    return counter.get_total_flops()
-
-
-def matmul_size(device: torch.device) -> int:
-    """The side of the square matrix product that measures ``device``'s rate."""
-    return 8192 if device.type == "cuda" else 2048
-
-
-def matmul_gflops(dtype: torch.dtype, device: torch.device, repeats: int = 5) -> float:
-    """Best GFLOP/s of an ``n x n`` by ``n x n`` product (``matmul_size``) on ``device``
-    (the CPU: on the current threads; CUDA: TF32 off, as fp32 inference runs)."""
-    n = matmul_size(device)
-    a, b = (torch.randn(n, n).to(device, dtype) for _ in range(2))
-    with tf32_mode(cuda_tf32("fp32", device)):
-        a @ b
-        best = min(_time_matmul(a, b) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
-
-
-def _time_matmul(a: torch.Tensor, b: torch.Tensor) -> float:
-    synchronize(a.device)
-    start = time.perf_counter()
-    a @ b
-    synchronize(a.device)
-    return time.perf_counter() - start
 
 
 def export_for(model: MTNet, size: tuple[int, int], folder: Path, tag: str) -> Path:
@@ -440,7 +400,7 @@ def trained_weights(args: argparse.Namespace) -> Path:
             "--save_checkpoint_interval", str(args.train_iters), "--log_image_interval",
             "1000000", "--exp", str(args.train_cache), "--device", "cpu", "--num_workers", "1",
         ],
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO,
         check=True,
     )  # fmt: skip
     return path

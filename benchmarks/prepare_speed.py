@@ -19,19 +19,17 @@ from pathlib import Path
 
 import cv2
 
+from benchmarks.common import DAVIS_VAL
 from dataset.prepare import PrepareOptions, prepare_davis2016
+from util.cpu import cpu_description
 from util.distributed import usable_cpus
 from util.flow import list_frames
 from util.image import list_subfolders
-from util.precision import cpu_description
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "DAVIS16" / "val"
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="{frame,mask}/<video>/")
+    parser.add_argument("--data", type=Path, default=DAVIS_VAL, help="{frame,mask}/<video>/")
     parser.add_argument("--videos", type=int, default=0, help="first N videos (0: all)")
     return parser.parse_args()
 

@@ -4,25 +4,22 @@ Random clips of ``--frames`` frames at ``--imsize``, batch ``--batch``; timed ov
 ``--iters`` steps after ``--warmup`` untimed ones. On the CPU: fp32. On CUDA: with and
 without AMP (autocast fp16 + GradScaler), synchronising before each clock read.
 
-    python benchmarks/train_speed.py                      # 512x512, batch 1, clip 3
-    python benchmarks/train_speed.py --device cuda --iters 20
+    python -m benchmarks.train_speed                      # 512x512, batch 1, clip 3
+    python -m benchmarks.train_speed --device cuda --iters 20
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from model import MTNet  # noqa: E402
-from training.trainer import build_optimizer, train_step  # noqa: E402
-from util.distributed import resolve_device  # noqa: E402
-from util.memory import retain_freed_memory  # noqa: E402
+from benchmarks.common import synchronize
+from model import MTNet
+from training.step import build_optimizer, train_step
+from util.distributed import resolve_device
+from util.memory import retain_freed_memory
 
 
 def random_batch(batch: int, frames: int, imsize: int) -> dict[str, torch.Tensor]:
@@ -39,17 +36,13 @@ def seconds_per_iteration(
     optimizer = build_optimizer(model, 1e-4)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     for _ in range(warmup):
         train_step(model, optimizer, scaler, batch, device, amp)
-    sync()
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(iters):
         train_step(model, optimizer, scaler, batch, device, amp)
-    sync()
+    synchronize(device)
     return (time.perf_counter() - start) / iters
 
 

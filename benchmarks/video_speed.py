@@ -32,22 +32,22 @@ from statistics import median
 
 import torch
 
+from benchmarks.common import DAVIS_VAL
 from benchmarks.modes import MODES
 from dataset.test_videos import Clip, VideoClips
 from inference.config import parse_config
-from inference.runner import make_predictor, run
+from inference.runner import run
+from inference.session import open_session
 from inference.video_input import VideoInput
+from util.cpu import cpu_description
 from util.image import list_images, read_rgb_array
 from util.memory import retain_freed_memory
-from util.precision import cpu_description
 from util.video import write_video
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "DAVIS16" / "val"
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=SHARED, help="holds frame/<video>/")
+    p.add_argument("--data", type=Path, default=DAVIS_VAL, help="holds frame/<video>/")
     p.add_argument("--video", default="blackswan")
     p.add_argument("--frames", type=int, default=0, help="first N frames (0: all)")
     cpu_modes = [
@@ -96,7 +96,7 @@ def network_only(argv: list[str], clips: list[Clip]) -> float:
     """Frames/s of the forward passes alone over ``clips``, by a predictor built for
     ``argv`` as test.py builds its own."""
     cfg = parse_config(argv)
-    predictor = make_predictor(cfg, torch.device(cfg.device))
+    predictor = open_session(cfg, torch.device(cfg.device)).predictor
     seconds = sum(predictor.forward(clip.imgs, clip.flows)[1] for clip in clips)
     return sum(len(clip.names) for clip in clips) / seconds
 
@@ -105,7 +105,7 @@ def set_up_kernels(argv: list[str], clips: list[Clip]) -> tuple[float, float]:
     """Seconds of one forward pass per distinct clip length: the first in this process,
     and the same passes again."""
     cfg = parse_config(argv)
-    predictor = make_predictor(cfg, torch.device(cfg.device))
+    predictor = open_session(cfg, torch.device(cfg.device)).predictor
     firsts = {len(clip.names): clip for clip in clips}.values()
     first, again = (
         sum(predictor.forward(clip.imgs, clip.flows)[1] for clip in firsts) for _ in range(2)

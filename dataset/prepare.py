@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from util.cli import ArgumentParser
 from util.errors import InputError, exit_status, setting
-from util.fileio import atomic_path, read_json, write_json
+from util.fileio import atomic_path, check_no_links, read_json, write_json
 from util.flow import (
     METHODS,
     RAFT_MODELS,
@@ -392,6 +392,15 @@ def prepare_videos(
     return summary
 
 
+def check_outputs(out: str | os.PathLike, split_dir: Path, videos: Sequence[SourceVideo]) -> None:
+    """No symbolic link below ``--out`` on the way to the videos' output folders and
+    records (``util.fileio.check_no_links``); a folder of frames linked by ``--link`` is
+    the command's own and lies below them."""
+    outputs = [split_dir / MARKER_DIR / f"{v.name}.json" for v in videos]
+    outputs += [d for v in videos for d in _output_dirs(split_dir, v.name).values()]
+    check_no_links(out, outputs, "--out")
+
+
 def _check_selection(options: PrepareOptions, videos: Sequence[SourceVideo], src: Path) -> None:
     """``--videos`` must name videos of the download."""
     if options.videos is not None:
@@ -418,6 +427,8 @@ def prepare_davis2016(
     root = find_davis_root(Path(src))
     listed = {split: davis_videos(root, split) for split in splits}  # check all before work
     _check_selection(options, [v for videos in listed.values() for v in videos], root)
+    for split, videos in listed.items():
+        check_outputs(out, Path(out) / "DAVIS16" / split, videos)
     estimator = flow_estimator(options)
     return {
         split: prepare_videos(videos, Path(out) / "DAVIS16" / split, options, estimator)
@@ -437,8 +448,9 @@ def prepare_youtube_vos(
     train = find_ytvos_train(Path(src))
     videos = ytvos_videos(train)
     _check_selection(options, videos, train)
-    estimator = flow_estimator(options)
     split_dir = Path(out) / "YouTube2SEG" / "train"
+    check_outputs(out, split_dir, videos)
+    estimator = flow_estimator(options)
     return prepare_videos(videos, split_dir, options, estimator, uses_objects=True)
 
 

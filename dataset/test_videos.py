@@ -187,7 +187,10 @@ def make_clip(
     Files and arrays go through this one function, so the masks of a video read from disk
     and of the same images held in memory are the same.
     """
-    frames = [as_pil_rgb(img) for img in frames]
+    frames = [as_pil_rgb(img, f"{video}: frame {n}") for n, img in zip(names, frames, strict=True)]
+    flows = [
+        as_pil_rgb(img, f"{video}: flow image {n}") for n, img in zip(names, flows, strict=True)
+    ]
     return Clip(
         video=video,
         index=index,

@@ -1,5 +1,6 @@
-"""Test-time inference: the predictor (the Python API), the streaming runner of test.py,
-post-processing, writing and visualisation.
+"""Test-time inference: the predictor (the Python API), the streaming runner of test.py with
+its session set-up and record, post-processing, writing and visualisation; how the network
+runs (precisions, runtimes, compilation, int8, ONNX) is ``inference.runtime``.
 
     from inference import MTNetPredictor
 

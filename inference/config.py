@@ -14,6 +14,8 @@ from util.cli import ArgumentParser
 from util.errors import InputError
 from util.fileio import check_output_dir
 
+from .weights_args import RANDOM_SEED
+
 if TYPE_CHECKING:
     import torch
 
@@ -45,8 +47,7 @@ def default_num_workers(device: torch.device) -> int:
     asked for more workers than cores). On the CPU: the cores that the network's threads
     leave free (none on 2 cores): a reading process that shares a core with the network
     stalls all its threads, while reading in the main process between clips costs little
-    (benchmarks/infer_speed.py, 2 cores, 512x512: end to end 75% of network-only with one
-    reading process, 97% with none).
+    (``benchmarks/infer_speed.py`` compares end to end with the network alone).
     """
     import torch
 
@@ -61,11 +62,13 @@ def default_num_workers(device: torch.device) -> int:
 class TestConfig:
     """Everything a test run needs; ``None`` for ``drop_tail`` means the registry's default.
 
-    ``test_model`` ``None``: no weights, a randomly initialised network (``--video`` smoke
-    run). ``video``: a video file or a folder of frames to segment instead of the datasets.
+    ``test_model`` ``None``: no weights, a randomly initialised network (a smoke run:
+    ``random_weights``, or ``--video`` without the default file). ``video``: a video file
+    or a folder of frames to segment instead of the datasets.
     """
 
     test_model: str | None = DEFAULT_MODEL
+    random_weights: bool = False
     task_name: str = "UVOS"
     test_dataset: list[str] = field(default_factory=lambda: ["DAVIS16"])
     root: str = "../data"
@@ -91,9 +94,15 @@ class TestConfig:
     flow_method: str = "dis"
     raft_weights: str | None = None
     raft_model: str = "raft_large"
+    raft_iters: int = 12
+    no_memory_check: bool = False
 
     def validate(self) -> None:
         """Raise ``InputError`` for values the run cannot use."""
+        if self.random_weights and self.test_model is not None:
+            raise InputError("--random_weights with --test_model: give one or the other")
+        if self.raft_iters < 1:
+            raise InputError(f"--raft_iters {self.raft_iters}: expected a positive number")
         if self.test_length < 1:
             raise InputError(f"--test_length {self.test_length}: expected a positive number")
         check_test_size(*self.test_size)
@@ -116,10 +125,10 @@ class TestConfig:
         return OutputLayout.of(self.output_dir, self.model_name, self.task_name)
 
     def flow_settings(self) -> FlowSettings:
-        """How ``--video`` makes flow images."""
+        """How ``--video`` makes flow images (every flow option, passed on whole)."""
         from util.flow import FlowSettings
 
-        return FlowSettings(self.flow_method, self.raft_weights, self.raft_model)
+        return FlowSettings(self.flow_method, self.raft_weights, self.raft_model, self.raft_iters)
 
 
 EXAMPLES = """
@@ -161,12 +170,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     model = p.add_argument_group("weights and model")
-    model.add_argument(
+    weights = model.add_mutually_exclusive_group()
+    weights.add_argument(
         "--test_model",
         metavar="FILE",
         default=argparse.SUPPRESS,  # not given: default_test_model() decides
         help=f"model file (default: {DEFAULT_MODEL}; with --video and no such file, an "
         "untrained network for a smoke run of the pipeline)",
+    )
+    weights.add_argument(
+        "--random_weights",
+        action="store_true",
+        help=f"an untrained network (seed {RANDOM_SEED}) instead of weights: a smoke run of "
+        "the pipeline, the masks are meaningless",
     )
     model.add_argument("--encoder_name", default=d.encoder_name, choices=ENCODERS, help="variant")
     model.add_argument(
@@ -194,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.output_dir,
         metavar="DIR",
         help="masks go to {output_dir}/{model_name}/{task}/{dataset}/{video}/{frame}.png "
-        "({output_dir}/{model_name}/{task}_videos/{video}/ with --video)",
+        "({output_dir}/{model_name}/{task}_videos/{video}/ with --video), the run's record "
+        "to test_config.json in {task}/ (with --video: beside the masks)",
     )
     out.add_argument(
         "--model_name", default=d.model_name, metavar="NAME", help="names the output folder"
@@ -268,6 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument(
         "--raft_model", default=d.raft_model, choices=RAFT_MODELS, help="RAFT variant"
     )
+    video.add_argument(
+        "--raft_iters", type=int, default=d.raft_iters, metavar="N", help="RAFT flow updates"
+    )
+    speed.add_argument(
+        "--no_memory_check",
+        action="store_true",
+        help="run even when the clips' estimated memory (--test_size, --test_length) exceeds "
+        "90%% of the memory available",
+    )
     return p
 
 
@@ -275,7 +301,8 @@ def parse_config(argv: list[str] | None = None) -> TestConfig:
     """Command line -> validated ``TestConfig``."""
     args = vars(build_parser().parse_args(argv))
     if "test_model" not in args:
-        args["test_model"] = default_test_model(args["video"] is not None)
+        video = args["video"] is not None
+        args["test_model"] = None if args["random_weights"] else default_test_model(video)
     cfg = TestConfig(**{**args, "test_size": tuple(args["test_size"])})
     cfg.validate()
     return cfg

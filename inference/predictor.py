@@ -1,7 +1,7 @@
 """MTNet for Python code: frames in, masks out, streamed clip by clip.
 
-    from model import build_mtnet
     from inference import MTNetPredictor
+    from model import build_mtnet
 
     model = build_mtnet("convnext-tiny", weights="saves/mtnet.pth", device="auto")
     predictor = MTNetPredictor(model, task="UVOS", test_size=(512, 512), clip_length=9)
@@ -17,7 +17,11 @@ Everything test.py does to a clip happens here, once: resizing and normalisation
 (``dataset.test_videos.make_clip``), the forward pass in the chosen precision, the check
 that the output is finite, and the post-processing (DESIGN.md §8). test.py reads the same
 clips from files with a ``DataLoader`` and calls :meth:`MTNetPredictor.predict`, so its
-PNGs equal the masks :meth:`MTNetPredictor.segment` yields for the same images.
+PNGs equal the masks :meth:`MTNetPredictor.segment` yields for the same images. A video
+goes through one pipeline, ``inference.video_input`` (frames decoded losslessly, flows made
+with the predictor's ``FlowSettings``), for ``segment_video`` and ``test.py --video`` alike;
+the flows ``segment`` computes for frames in memory are those files' pixels too, so
+``segment(frames decoded from a video)`` equals ``test.py --video``.
 """
 
 from __future__ import annotations
@@ -37,16 +41,17 @@ from PIL import Image
 from torch import Tensor, nn
 
 from dataset.registry import TASKS
-from dataset.test_videos import Clip, make_clip
+from dataset.test_videos import Clip, PairedVideo, VideoClips, make_clip
 from model import build_mtnet
 from model.variants import check_test_size
+from util.arguments import require_int, require_int_pair
 from util.errors import InputError, setting
-from util.flow import FlowSettings, flow_picture, make_estimator
-from util.image import as_pil_rgb, jpeg_round_trip, read_rgb_array
+from util.flow import FlowSettings, flow_picture
+from util.image import as_pil_rgb, jpeg_round_trip
+from util.resources import check_clip_memory
 
-from .backend import Backend, device_of, make_backend
-from .int8_static import Calibration, load_calibration
 from .postprocess import prob_to_mask, resize_probs
+from .runtime import Backend, Calibration, device_of, load_calibration, make_backend
 from .video_input import VideoInput
 
 log = logging.getLogger(__name__)
@@ -88,12 +93,15 @@ class MTNetPredictor:
         runtime: ``"torch"`` or ``"onnxruntime"`` (fp32, CPU, the ``onnx_path`` export).
         channels_last, compile: options of the torch runtime; ``compile`` specialises the
             network to clips of ``clip_length`` frames (shorter last clips run uncompiled).
-        int8_calibration: a calibration file of ``inference.int8_static`` (or its loaded
-            ``Calibration``), for ``precision="int8_static"``.
+        int8_calibration: a calibration file of ``python -m inference.int8_static`` (or its
+            loaded ``Calibration``), for ``precision="int8_static"``.
         flow: how ``segment`` computes flow images when none are given, and how
             ``segment_video`` makes them (DIS by default).
+        memory_check: refuse a ``test_size`` and ``clip_length`` whose clips would not fit
+            in the memory available (``util.resources.check_clip_memory``); ``False`` skips
+            the check.
 
-    The precision and runtime plug in at one place, ``inference.backend.make_backend``.
+    The precision and runtime plug in at one place, ``inference.runtime.make_backend``.
     """
 
     def __init__(
@@ -111,16 +119,20 @@ class MTNetPredictor:
         compile: bool = False,
         int8_calibration: str | os.PathLike | Calibration | None = None,
         flow: FlowSettings | None = None,
+        memory_check: bool = True,
     ):
         if task not in TASKS:
             named = setting("task", task, flag="--task_name")
             raise InputError(f"{named}: expected one of {', '.join(TASKS)}")
-        if clip_length < 1:
-            named = setting("clip_length", clip_length, flag="--test_length")
-            raise InputError(f"{named}: expected a positive number")
+        clip_length = require_int(clip_length, "clip_length", minimum=1)
+        test_size = require_int_pair(test_size, "test_size")
         check_test_size(*test_size)
         if device is None:
             device = device_of(model) if model is not None else torch.device("cpu")
+        if memory_check:
+            check_clip_memory(
+                test_size, clip_length, device, "test_size or clip_length", "memory_check=False"
+            )
         if model is not None:
             model = model.eval().to(device)
         if int8_calibration is not None and not isinstance(int8_calibration, Calibration):
@@ -219,7 +231,7 @@ class MTNetPredictor:
                 at the frame's size before min-max normalisation.
             video: the name used in error messages.
         """
-        pairs = _paired(frames, flows) if flows is not None else self._with_flows(frames)
+        pairs = _paired(frames, flows) if flows is not None else self._with_flows(frames, video)
         for index, batch in enumerate(_batched(pairs, self.clip_length)):
             names = [str(i) for i, _, _ in batch]
             clip = make_clip(
@@ -245,28 +257,38 @@ class MTNetPredictor:
     ) -> Iterator[tuple[str, np.ndarray]] | Iterator[tuple[str, np.ndarray, np.ndarray]]:
         """``(frame name, mask)`` for every frame of a video file or a folder of frames.
 
-        Frames are decoded and flows computed into ``work_dir`` exactly as ``test.py
-        --video`` does (a kept ``work_dir`` makes reruns reuse the flows; default: a
-        temporary folder, removed afterwards), so the masks equal test.py's.
+        Frames are decoded and flows computed into ``{work_dir}/work/{name}/`` by the
+        pipeline of ``test.py --video`` (``inference.video_input``; a kept ``work_dir``
+        makes reruns reuse the flows; default: a temporary folder, removed afterwards), so
+        the masks equal test.py's.
         """
         with contextlib.ExitStack() as stack:
             if work_dir is None:
                 work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="mtnet-"))
             source = VideoInput.resolve(path, Path(work_dir) / "work")
-            video = source.prepare(self.flow, self.device)
-            frames = (read_rgb_array(p) for p in video.frames)
-            flows = (read_rgb_array(p) for p in video.flows)
-            results = self.segment(frames, flows, with_probs=with_probs, video=source.name)
-            for name, result in zip(video.stems, results, strict=True):
-                yield (name, *result) if with_probs else (name, result)
+            yield from self.segment_files(source.prepare(self.flow, self.device), with_probs)
+
+    def segment_files(
+        self, video: PairedVideo, with_probs: bool = False
+    ) -> Iterator[tuple[str, np.ndarray]] | Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """``(frame name, mask)`` (with ``with_probs``, ``(name, mask, probability map)``)
+        for every frame of a video of frame and flow files, read clip by clip as test.py
+        reads them (``dataset.test_videos.VideoClips``)."""
+        for clip in VideoClips(video, self.clip_length, self.test_size):
+            result = self.predict(clip, with_probs=with_probs)
+            if with_probs:
+                yield from zip(clip.names, result.masks, result.probs, strict=True)
+            else:
+                yield from zip(clip.names, result.masks, strict=True)
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _with_flows(self, frames: Iterable[Frame]) -> Iterator[tuple[int, Frame, np.ndarray]]:
+    def _with_flows(
+        self, frames: Iterable[Frame], video: str = "video"
+    ) -> Iterator[tuple[int, Frame, np.ndarray]]:
         """Frames with flows computed between consecutive ones (the last reuses the
         preceding flow), each flow rendered and JPEG-encoded as ``util.flow`` writes it."""
-        flow = self.flow
-        estimator = make_estimator(flow.method, flow.raft_weights, flow.raft_model, self.device)
+        estimator = self.flow.estimator(self.device)
         previous_flow = None
         for i, frame, following in _with_next(frames):
             if following is _END:
@@ -274,8 +296,11 @@ class MTNetPredictor:
                     raise InputError("a single frame; expected two or more (motion)")
                 yield i, frame, previous_flow
                 return
-            current, nxt = np.asarray(as_pil_rgb(frame)), np.asarray(as_pil_rgb(following))
-            picture = flow_picture(estimator, current, nxt, f"frame {i}", f"frame {i + 1}")
+            current = np.asarray(as_pil_rgb(frame, f"{video}: frame {i}"))
+            nxt = np.asarray(as_pil_rgb(following, f"{video}: frame {i + 1}"))
+            picture = flow_picture(
+                estimator, current, nxt, f"{video}: frame {i}", f"{video}: frame {i + 1}"
+            )
             previous_flow = jpeg_round_trip(picture)  # as util.flow writes it
             yield i, frame, previous_flow
 

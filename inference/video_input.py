@@ -1,18 +1,26 @@
-"""test.py --video: a video file or a folder of frames in, masks and an overlay video out.
+"""test.py --video and ``MTNetPredictor.segment_video``: a video file or a folder of frames
+in, a paired video of frame and flow files out (the one pipeline both use).
 
 For a video ``clip.mp4`` (or a folder ``clip/`` of frames without flows), in the folders
-that ``util.layout.OutputLayout`` defines:
+that ``util.layout.OutputLayout`` defines (``name``: ``util.layout.safe_name`` of the stem):
 
-- ``{output_dir}/{model_name}/work/clip/``: the work folder, kept so that a rerun resumes:
-  ``frame/00000.jpg ...`` (decoded from a video file; a folder's frames are read in place),
-  ``flow/00000.jpg ...`` (``util.flow``: flow t->t+1 named after frame t) and
-  ``source.json``, what they were made from. A video that changed (size or modification
-  time), another source of the same name, or another flow method clears what no longer
-  fits; existing flows are otherwise kept.
-- ``{output_dir}/{model_name}/{task}_videos/clip/00000.png ...``: one mask per frame at the
-  video's own size; the last frame, which has no flow of its own, reuses the preceding flow.
-- ``{output_dir}/{model_name}/{task}_overlay/clip.mp4`` (and ``clip.gif``, ``clip/*.jpg``):
-  the masks over the frames beside the flow, drawn by ``inference.visualize``.
+- ``{output_dir}/{model_name}/work/{name}/``: the work folder, kept so that a rerun resumes:
+  ``frame/00000.png ...`` (decoded from a video file, lossless, so the frames read back are
+  the decoded pixels; a folder's frames are read in place), ``flow/00000.jpg ...``
+  (``util.flow``: flow t->t+1 named after frame t) and ``source.json``, what they were made
+  from and how (the frame format and the flow settings). A video that changed (size or
+  modification time), another source of the same name, frames of another format (a work
+  folder of an older version) or other flow settings clear what no longer fits; existing
+  flows are otherwise kept.
+
+test.py then writes (``inference.runner``):
+
+- ``{output_dir}/{model_name}/{task}_videos/{name}/00000.png ...``: one mask per frame at the
+  video's own size (the last frame, which has no flow of its own, reuses the preceding
+  flow), and ``test_config.json``, the record of the run that wrote them;
+- ``{output_dir}/{model_name}/{task}_overlay/{name}.mp4`` (and ``{name}.gif``,
+  ``{name}/*.jpg``): the masks over the frames beside the flow, drawn by
+  ``inference.visualize``.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from util.errors import InputError, setting
 from util.fileio import read_json, write_json
 from util.flow import FlowSettings, compute_flows, list_frames
 from util.image import IMAGE_EXTS, list_images
-from util.layout import mask_path
+from util.layout import mask_path, output_name, work_dir
 from util.video import extract_frames, video_fps
 
 from .visualize import VisConfig, VisVideo, visualise_video
@@ -38,6 +46,7 @@ from .visualize import VisConfig, VisVideo, visualise_video
 log = logging.getLogger(__name__)
 
 MANIFEST = "source.json"
+FRAME_SUFFIX = ".png"  # decoded frames, lossless: the API on decoded frames equals test.py
 FOLDER_FPS = VisConfig().fps  # overlay frame rate for a folder of frames (no rate stored)
 
 
@@ -45,8 +54,8 @@ FOLDER_FPS = VisConfig().fps  # overlay frame rate for a folder of frames (no ra
 class VideoInput:
     """The ``--video`` source and the folders of its run.
 
-    path: the video file or frame folder; name: its stem, naming the output folders;
-    work: ``{work_root}/{name}``.
+    path: the video file or frame folder; name: its stem made a safe folder name
+    (``util.layout.safe_name``), naming the output folders; work: ``{work_root}/{name}``.
     """
 
     path: Path
@@ -62,8 +71,14 @@ class VideoInput:
         if not path.exists():
             named = setting("path", str(path), flag="--video")
             raise InputError(f"{named}: no such video file or folder of frames")
-        name = path.stem if path.is_file() else path.resolve().name
-        return cls(path, name, path.is_file(), Path(work_root) / name)
+        name = output_name(path.stem if path.is_file() else path.resolve().name, "video")
+        return cls(path, name, path.is_file(), work_dir(work_root, name))
+
+    @property
+    def frame_format(self) -> str:
+        """How the frames the network reads are stored: decoded to PNG in the work folder,
+        or read in place from the user's folder."""
+        return FRAME_SUFFIX.lstrip(".") if self.is_file else "in place"
 
     @property
     def frame_dir(self) -> Path:
@@ -80,31 +95,30 @@ class VideoInput:
         different sizes, RAFT weights) or ``InputError``.
         """
         manifest = read_json(self.work / MANIFEST)
-        source = self._fingerprint()
-        if manifest.get("source") != source or not self._frames_complete(manifest):
+        made = {"source": self._fingerprint(), "frame_format": self.frame_format}
+        fits = all(manifest.get(k) == v for k, v in made.items())
+        if not (fits and self._frames_complete(manifest)):
             if manifest:
-                log.info("%s: the source changed; frames and flows are made again", self.work)
+                log.info(
+                    "%s: the source or the frame format changed; frames and flows are made again",
+                    self.work,
+                )
             self._clear(self.work / MANIFEST, self.flow_dir, self.work / "frame")
-            count = len(extract_frames(self.path, self.frame_dir)) if self.is_file else None
-            manifest = {"source": source, "frames": count}
+            count = None
+            if self.is_file:
+                count = len(extract_frames(self.path, self.frame_dir, suffix=FRAME_SUFFIX))
+            manifest = {**made, "frames": count}
         flow_record = flow.record()
         if manifest.get("flow") != flow_record:
             if manifest.get("flow") is not None:
-                log.info("%s: another flow method; flows are computed again", self.work)
+                log.info("%s: other flow settings; flows are computed again", self.work)
             self._clear(self.flow_dir)
         write_json(self.work / MANIFEST, {**manifest, "flow": flow_record})
 
         frames = list_frames(self.frame_dir)  # FlowError for an empty folder
         if len(frames) < 2:
             raise InputError(f"{self.path}: a single frame; expected two or more (motion)")
-        compute_flows(
-            self.frame_dir,
-            self.flow_dir,
-            method=flow.method,
-            raft_weights=flow.raft_weights,
-            raft_model=flow.raft_model,
-            device=device,
-        )
+        compute_flows(self.frame_dir, self.flow_dir, flow, device=device)
         spec = VideoSpec(self.name, self.frame_dir, self.flow_dir, IMAGE_EXTS, IMAGE_EXTS)
         return pair_video(spec, drop_tail=False)
 
@@ -126,7 +140,7 @@ class VideoInput:
         if not self.is_file:
             return True
         folder = self.work / "frame"
-        found = folder.is_dir() and sum(1 for _ in folder.glob("[0-9]*.jpg"))
+        found = folder.is_dir() and sum(1 for _ in folder.glob(f"[0-9]*{FRAME_SUFFIX}"))
         return found == manifest.get("frames")
 
     def _clear(self, *paths: Path) -> None:

@@ -27,7 +27,7 @@ from dataset.registry import BENCHMARKS, TASKS, Benchmark, resolve_benchmark
 from dataset.test_videos import pair_video
 from util.cli import ArgumentParser
 from util.errors import InputError
-from util.fileio import atomic_path, check_output_dir
+from util.fileio import atomic_path, check_no_links, check_output_dir
 from util.image import (
     MASK_EXT,
     list_images,
@@ -257,11 +257,11 @@ def _mp4_writer(path: Path, shape: tuple[int, ...], fps: float) -> Iterator[cv2.
 
 def _gif_frame(picture: np.ndarray, width: int) -> Image.Image:
     height, full_width = picture.shape[:2]
-    if full_width > width:  # area averaging: smooth like PIL's bilinear, and ten times faster
+    if full_width > width:  # area averaging: as smooth as PIL's bilinear, and cheaper
         size = (width, round(height * width / full_width))
         picture = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
-    # fast octree: a 256-colour palette per frame in about 1 ms, where PIL's default
-    # (median cut) takes some 50 ms, as long as the rest of the frame's overlay together
+    # fast octree: PIL's default palette search (median cut) would cost as much as the
+    # rest of the frame's overlay together
     return Image.fromarray(picture).quantize(colors=256, method=Image.Quantize.FASTOCTREE)
 
 
@@ -279,7 +279,11 @@ def run(cfg: VisConfig) -> int:
             bench.name
         )
         out_dir = vis_dir(cfg.save_root, cfg.model_name, cfg.task_name, bench.name)
-        for video in tqdm(find_videos(bench, pred_root, cfg.videos), desc=bench.name, unit="video"):
+        check_no_links(cfg.save_root, [out_dir], "--save_root")
+        videos = find_videos(bench, pred_root, cfg.videos)
+        outputs = [out_dir / f"{v.name}{ext}" for v in videos for ext in ("", ".mp4", ".gif")]
+        check_no_links(cfg.save_root, outputs, "--save_root")
+        for video in tqdm(videos, desc=bench.name, unit="video"):
             visualise_video(video, out_dir, cfg)
             count += len(video.stems)
         log.info("%s: images in %s", bench.name, out_dir)

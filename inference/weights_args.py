@@ -12,15 +12,23 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from util.errors import InputError
+
+if TYPE_CHECKING:
+    from torch import nn  # torch loads on use: test.py --help answers without it
 
 # The untrained network (--random_weights here; test.py without weights) is build_mtnet's
 # with this seed; records name it RANDOM_WEIGHTS where a weights file has its SHA-256.
 RANDOM_SEED = 0
 RANDOM_WEIGHTS = f"random (seed {RANDOM_SEED})"
+# Where trained weights come from, for messages about missing or absent weights.
+RELEASE_URL = "https://github.com/hy0523/MTNet"
+WEIGHTS_SOURCE = (
+    f"get mtnet.pth from the authors' repository {RELEASE_URL} and put it in saves/ "
+    "(see saves/README.md)"
+)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,10 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
+from util.arguments import require_int
 from util.checkpoint import CheckpointError
 from util.distributed import resolve_device
+from util.errors import InputError
 
 from .keys import model_to_release_key
 from .mtnet import MTNet
@@ -61,6 +63,10 @@ def build_mtnet(
             starts so on purpose); otherwise such a network logs a warning: its masks are
             meaningless.
     """
+    if variant is not None and (not isinstance(variant, str) or variant not in VARIANTS):
+        raise InputError(f"variant {variant!r}: expected one of {', '.join(VARIANTS)} or None")
+    if seed is not None:
+        seed = require_int(seed, "seed")
     if weights is None and encoder_weights is None and not untrained_ok:
         log.warning(UNTRAINED_WARNING)
     state = None

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import FFN
+from .layers import FFN, ChannelMLP
 
 
 def _dw_bn_relu(dim: int) -> nn.Sequential:
@@ -24,34 +24,19 @@ def _dw_bn_relu(dim: int) -> nn.Sequential:
     )
 
 
-class ChannelAttention(nn.Module):
-    """sigmoid(MLP(avgpool) + MLP(maxpool)), ``[N, D, h, w] -> [N, D, 1, 1]``."""
-
-    def __init__(self, dim: int, reduction: int = 16) -> None:
-        super().__init__()
-        self.fc1 = nn.Conv2d(dim, dim // reduction, 1, bias=False)
-        self.relu = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(dim // reduction, dim, 1, bias=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        avg = self.fc2(self.relu(self.fc1(x.mean((2, 3), keepdim=True))))
-        mx = self.fc2(self.relu(self.fc1(x.amax((2, 3), keepdim=True))))
-        return torch.sigmoid(avg + mx)
-
-
 class EarlyLateAttention(nn.Module):
     """Steps 1-3 of a decoder layer; ``late_stage`` exists only when the stage has a ``last``."""
 
     def __init__(self, dim: int, *, takes_last: bool) -> None:
         super().__init__()
         self.early_stage = _dw_bn_relu(dim)
-        self.early_ca = ChannelAttention(dim)
+        self.early_ca = ChannelMLP(dim, dim // 16, dim)  # channel attention, D -> D/16 -> D
         self.late_stage = _dw_bn_relu(dim) if takes_last else None
 
     def forward(self, x: Tensor, last: Tensor | None) -> Tensor:
         """``x: [N, D, h, w]``, ``last: [N, D, h', w']`` or None ``-> [N, D, h, w]``."""
         e = self.early_stage(x)
-        e = e * self.early_ca(e)
+        e = e * torch.sigmoid(self.early_ca(e))
         if self.late_stage is not None:
             last = F.interpolate(last, size=x.shape[-2:], mode="bilinear", align_corners=True)
             e = self.late_stage(e + last)

@@ -9,22 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .layers import ConvBNReLU
-
-
-class ChannelTerm(nn.Module):
-    """Shared MLP on avg- and max-pooled ``[r, f]``, summed, no sigmoid. ``-> [N, D, 1, 1]``."""
-
-    def __init__(self, in_channels: int, dim: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Conv2d(in_channels, dim // 4, 1, bias=False)
-        self.relu = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(dim // 4, dim, 1, bias=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        avg = self.fc2(self.relu(self.fc1(x.mean((2, 3), keepdim=True))))
-        mx = self.fc2(self.relu(self.fc1(x.amax((2, 3), keepdim=True))))
-        return avg + mx
+from .layers import ChannelMLP, ConvBNReLU
 
 
 class SpatialTerm(nn.Module):
@@ -45,7 +30,7 @@ class CoAttention(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.channel = ChannelTerm(2 * dim, dim)
+        self.channel = ChannelMLP(2 * dim, dim // 4, dim)  # on [r, f]: 2D -> D/4 -> D
         self.spatial = SpatialTerm()
 
     def forward(self, r: Tensor, f: Tensor) -> Tensor:

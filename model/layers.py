@@ -23,6 +23,23 @@ class ConvBNReLU(nn.Module):
         return self.relu(self.bn(self.conv(x)))
 
 
+class ChannelMLP(nn.Module):
+    """The channel term of channel attention: one MLP of 1x1 convolutions without bias
+    (``fc1``, ReLU, ``fc2``) on the average- and the max-pooled input, the two summed
+    (DESIGN.md §3, §5). ``[N, C_in, h, w] -> [N, C_out, 1, 1]``, before any sigmoid."""
+
+    def __init__(self, in_channels: int, hidden: int, out_channels: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Conv2d(in_channels, hidden, 1, bias=False)
+        self.relu = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(hidden, out_channels, 1, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        avg = self.fc2(self.relu(self.fc1(x.mean((2, 3), keepdim=True))))
+        mx = self.fc2(self.relu(self.fc1(x.amax((2, 3), keepdim=True))))
+        return avg + mx
+
+
 class FFN(nn.Module):
     """Token MLP: Linear(D, 4D) -> ReLU -> Dropout -> Linear(4D, D) -> Dropout (DESIGN.md §4).
 

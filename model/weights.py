@@ -22,6 +22,7 @@ from util.checkpoint import (
     atomic_torch_save,
     load_file,
     require_finite,
+    require_string_keys,
     strip_wrapper_prefixes,
 )
 
@@ -67,13 +68,17 @@ def network_state(obj: Mapping, path: str | os.PathLike = "<state>") -> dict[str
             break
     if not obj or not all(isinstance(v, Tensor) for v in obj.values()):
         raise CheckpointError(f"{path}: holds no state dict of tensors")
+    require_string_keys(obj, path)
     return {release_to_model_key(k): v for k, v in strip_wrapper_prefixes(obj).items()}
 
 
 def check_state_fits(
     expected: Mapping[str, Tensor], state: Mapping[str, Tensor], path: object
 ) -> None:
-    """Raise one ``CheckpointError`` naming the first missing, unexpected and misshapen keys.
+    """Raise one ``CheckpointError`` naming the first missing, unexpected and misshapen keys,
+    or the first tensor of another kind than the network's (integers where the network has
+    floating-point values, or the reverse: loading would truncate them without a word; a
+    float16 or float64 file loads, its values converted exactly or rounded to float32).
 
     Both mappings use our module names; the message uses the release's.
     """
@@ -93,6 +98,20 @@ def check_state_fits(
         problems.append(f"{len(misshapen)} wrongly shaped (first: {misshapen[0]})")
     if problems:
         raise CheckpointError(f"{path}: does not fit the network: " + "; ".join(problems))
+    for key, value in expected.items():
+        if _kind(state[key]) != _kind(value):
+            raise CheckpointError(
+                f"{path}: tensor {model_to_release_key(key)} is {state[key].dtype}, the "
+                f"network's is {value.dtype}; expected {_kind(value)} values there (a "
+                "damaged or converted file)"
+            )
+
+
+def _kind(tensor: Tensor) -> str:
+    """What kind of numbers a tensor holds: floating-point, complex, or integer (bool too)."""
+    if tensor.is_complex():
+        return "complex"
+    return "floating-point" if tensor.is_floating_point() else "integer"
 
 
 def read_weights(path: str | os.PathLike) -> tuple[dict[str, Tensor], int | None]:
@@ -131,7 +150,9 @@ def load_encoder_weights(encoder: nn.Module, path: str | os.PathLike) -> None:
     initialisation, as in the release (DESIGN.md §2); every ConvNeXt weight must be present.
     """
     obj = load_file(path)
-    state = strip_wrapper_prefixes(obj.get("model", obj))
+    state = obj.get("model", obj)
+    require_string_keys(state, path)
+    state = strip_wrapper_prefixes(state)
     if any(k.startswith("features.") for k in state):
         state = torchvision_convnext_to_release(state)
     state = {

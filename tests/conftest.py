@@ -10,9 +10,7 @@ from types import ModuleType
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-DAVIS_VAL = SHARED / "data" / "DAVIS16" / "val"
+from benchmarks.common import DAVIS_VAL, REPO, SHARED
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))

@@ -47,8 +47,8 @@ def test_precision_speed_refuses_modes_the_device_does_not_run(capsys) -> None:
 
 
 def test_model_speed_prints_the_network_and_the_matrix_product_rates() -> None:
-    cmd = [sys.executable, str(REPO / "benchmarks" / "model_speed.py"), "--size", "64", "64"]
+    cmd = [sys.executable, "-m", "benchmarks.model_speed", "--size", "64", "64"]
     cmd += ["--clips", "2", "--repeats", "1", "--threads", "1"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True)
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, check=True)
     assert re.search(r"2048\^3 fp32 matrix product runs at \d+ GFLOP/s", done.stdout)
     assert re.search(r"cpu   clip 2: .* frames/s .* GFLOP/frame, \d+ GFLOP/s", done.stdout)

@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from inference.backend import FrozenCompiled, make_backend
+from inference.runtime import make_backend
+from inference.runtime.compile import FrozenCompiled
 from model import MTNet
 from model.weights import load_weights, save_model_file
 from tests.conftest import load_script

@@ -15,7 +15,7 @@ from torchvision.models.optical_flow import raft_small
 from torchvision.utils import flow_to_image
 
 from util import flow as flowlib
-from util.flow import DISFlow, RAFTFlow, compute_flows, render_flow
+from util.flow import DISFlow, FlowSettings, RAFTFlow, compute_flows, render_flow
 from util.image import read_rgb_array, write_image
 from util.sample import SAMPLE_DIR, make_clip, mask_dir, noise_texture
 from util.video import extract_frames, video_fps, write_video
@@ -127,8 +127,8 @@ def test_raft_pads_and_crops_to_the_frame_size(raft_model: torch.nn.Module) -> N
 def test_raft_writes_named_flows(tmp_path: Path, raft_model: torch.nn.Module) -> None:
     write_frames(square_clip(3, size=(64, 64)), tmp_path / "frames")
     written = compute_flows(
-        tmp_path / "frames", tmp_path / "flow", method="raft", model=raft_model,
-        num_flow_updates=2, progress=False,
+        tmp_path / "frames", tmp_path / "flow", FlowSettings("raft", raft_iters=2),
+        model=raft_model, progress=False,
     )  # fmt: skip
     assert [p.name for p in written] == ["00000.jpg", "00001.jpg"]
     assert all(read_rgb_array(p).shape == (64, 64, 3) for p in written)

@@ -290,7 +290,8 @@ def test_skip_existing_resumes_without_redoing_finished_videos(
     script, uvos_out, model_file, syn, tmp_path
 ):
     out = tmp_path / "MTNet" / "UVOS" / "SYN"
-    shutil.copytree(uvos_out, out)  # a finished run...
+    shutil.copytree(uvos_out, out)  # a finished run and its record...
+    shutil.copy(uvos_out.parent / "test_config.json", out.parent / "test_config.json")
     (out / "a" / "00004.png").unlink()  # ...interrupted in video a
     finished = {p: p.stat().st_mtime_ns for p in (out / "b").iterdir()}
     assert script.main(_args(model_file, syn, tmp_path, "--skip_existing")) == 0

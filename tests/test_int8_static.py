@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from inference.backend import make_backend
-from inference.int8_static import (
+from inference.runtime import make_backend
+from inference.runtime.int8_static import (
     Calibration,
     _observed,
     calibrate,

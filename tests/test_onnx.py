@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from inference import MTNetPredictor, export_onnx
-from inference.backend import OnnxRuntimeBackend, make_backend
+from inference.runtime import make_backend
+from inference.runtime.backends import OnnxRuntimeBackend
 from model import MTNet
 from model.weights import save_model_file
 from tests.conftest import load_script

@@ -11,17 +11,16 @@ import pytest
 import torch
 from torch import nn
 
-import inference.backend as backend_module
-import util.precision as precision
-from inference.backend import (
-    FrozenCompiled,
-    TorchBackend,
-    describe_line,
-    make_backend,
-    quantize_int8,
-)
+import inference.runtime.backends as backend_module
+import inference.runtime.precision as precision
+import util.cpu as cpu
+from inference.runtime import describe_line, make_backend
+from inference.runtime.backends import TorchBackend
+from inference.runtime.compile import FrozenCompiled
+from inference.runtime.int8_dynamic import quantize_int8
 from model import MTNet
 from tests.conftest import REPO
+from util.amp import autocast
 from util.errors import InputError
 
 CPUINFO = """\
@@ -56,7 +55,7 @@ def reference(net: MTNet, clip: tuple[torch.Tensor, torch.Tensor]) -> torch.Tens
 
 
 def test_cpuinfo_flags_of_the_first_processor() -> None:
-    caps = precision.cpu_capabilities(CPUINFO)
+    caps = cpu.cpu_capabilities(CPUINFO)
     assert caps == {
         "avx2": True,
         "avx512f": True,
@@ -67,30 +66,30 @@ def test_cpuinfo_flags_of_the_first_processor() -> None:
         "avx512_vnni": True,
         "avx_vnni": False,
     }
-    assert precision.has_native_bf16(caps, environ={})
+    assert cpu.has_native_bf16(caps, environ={})
     # oneDNN capped below its bf16 level: computed as on a CPU without it
-    assert not precision.has_native_bf16(caps, environ={"ONEDNN_MAX_CPU_ISA": "AVX2"})
-    assert not precision.has_native_bf16(caps, environ={"DNNL_MAX_CPU_ISA": "avx512_core_vnni"})
-    assert precision.has_native_bf16(caps, environ={"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"})
-    assert precision.has_native_bf16(caps, environ={"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"})
-    avx2 = precision.cpu_capabilities(AVX2_ONLY)
+    assert not cpu.has_native_bf16(caps, environ={"ONEDNN_MAX_CPU_ISA": "AVX2"})
+    assert not cpu.has_native_bf16(caps, environ={"DNNL_MAX_CPU_ISA": "avx512_core_vnni"})
+    assert cpu.has_native_bf16(caps, environ={"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"})
+    assert cpu.has_native_bf16(caps, environ={"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"})
+    avx2 = cpu.cpu_capabilities(AVX2_ONLY)
     assert [k for k, v in avx2.items() if v] == ["avx2"]
-    assert not precision.has_native_bf16(avx2, environ={})
-    assert not any(precision.cpu_capabilities("").values())
+    assert not cpu.has_native_bf16(avx2, environ={})
+    assert not any(cpu.cpu_capabilities("").values())
 
 
 def test_cpu_description_is_one_line() -> None:
-    line = precision.cpu_description(AVX2_ONLY)
+    line = cpu.cpu_description(AVX2_ONLY)
     assert line.startswith("AMD Ryzen 7 3700X; has AVX2; lacks AVX-512, AVX-512 BF16, AMX,")
     assert "torch ISA" in line and "\n" not in line
-    assert precision.cpu_description(CPUINFO).startswith(
+    assert cpu.cpu_description(CPUINFO).startswith(
         "Intel(R) Xeon(R) Platinum 8480+; has AVX2, AVX-512, AVX-512 BF16, AMX, AMX BF16, "
         "AMX INT8, AVX-512 VNNI; lacks AVX-VNNI;"
     )
-    assert "unknown (no /proc/cpuinfo)" in precision.cpu_description("")
-    assert "capped" not in precision.cpu_description(CPUINFO, environ={})
+    assert "unknown (no /proc/cpuinfo)" in cpu.cpu_description("")
+    assert "capped" not in cpu.cpu_description(CPUINFO, environ={})
     capped = {"ONEDNN_MAX_CPU_ISA": "AVX2", "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2", "OTHER": "x"}
-    assert precision.cpu_description(CPUINFO, environ=capped).endswith(
+    assert cpu.cpu_description(CPUINFO, environ=capped).endswith(
         "threads; capped by ONEDNN_MAX_CPU_ISA=AVX2, FBGEMM_ENABLE_INSTRUCTIONS=AVX2"
     )
 
@@ -134,10 +133,10 @@ def test_fp16_backend_on_cpu_is_refused(net: MTNet) -> None:
 def test_bf16_without_native_support_warns_once(monkeypatch, caplog) -> None:
     monkeypatch.setattr(precision, "has_native_bf16", lambda caps=None: False)
     precision._warn_slow_bf16.cache_clear()
-    with caplog.at_level(logging.WARNING, logger="util.precision"):
+    with caplog.at_level(logging.WARNING, logger="inference.runtime.precision"):
         for _ in range(2):
             dtype = precision.autocast_dtype("bf16", torch.device("cpu"))
-            with precision.autocast(dtype, torch.device("cpu")):
+            with autocast(dtype, torch.device("cpu")):
                 assert torch.get_autocast_dtype("cpu") == torch.bfloat16
                 assert torch.is_autocast_enabled("cpu")
     precision._warn_slow_bf16.cache_clear()
@@ -150,7 +149,7 @@ def test_fp32_and_int8_autocast_nothing() -> None:
     for name in ("fp32", "int8"):
         dtype = precision.autocast_dtype(name, torch.device("cpu"))
         assert dtype is None
-        with precision.autocast(dtype, torch.device("cpu")):
+        with autocast(dtype, torch.device("cpu")):
             assert not torch.is_autocast_enabled("cpu")
 
 
@@ -187,7 +186,7 @@ def test_tf32_mode_sets_the_switches_and_restores_them(conv_tf32: bool) -> None:
 def test_tf32_mode_after_torch_fp32_precision_settings_is_one_line() -> None:
     # in a subprocess: torch's newer settings, once set, change this process for good
     code = (
-        "import torch, util.precision as p\n"
+        "import torch, inference.runtime.precision as p\n"
         "torch.backends.cudnn.conv.fp32_precision = 'ieee'\n"
         "with p.tf32_mode(False): pass\n"
     )
@@ -381,7 +380,7 @@ def test_training_model_is_refused(net: MTNet) -> None:
 
 def test_amp_is_bf16_on_cuda_and_refused_beside_another_precision() -> None:
     from inference.config import parse_config
-    from inference.runner import precision as run_precision
+    from inference.session import precision as run_precision
 
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
     assert run_precision(parse_config(["--video", "v.mp4", "--amp"]), cuda) == "bf16"

@@ -18,9 +18,10 @@ from training.config import config_from_args
 from training.loss import mtnet_loss
 from training.rng_state import capture_rng_state, restore_rng_state
 from training.schedule import lr_at
-from training.trainer import build_optimizer
-from training.validate import evaluate, frame_ious
+from training.step import build_optimizer
+from training.validate import evaluate
 from util.checkpoint import atomic_torch_save, load_file
+from util.metrics import frame_ious
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,8 @@ import training.trainer as trainer
 from dataset.train_clips import TrainClips
 from model import MTNet
 from tests.train_helpers import synthetic_root, tiny_args, tiny_config
-from training.trainer import build_optimizer, train, train_step
+from training.step import build_optimizer, train_step
+from training.trainer import train
 from util.checkpoint import load_file
 from util.distributed import DistInfo
 from util.errors import InputError

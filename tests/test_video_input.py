@@ -114,15 +114,14 @@ def test_video_file_end_to_end_then_resume_then_a_changed_video(script, tmp_path
     assert np.asarray(Image.open(overlay / "clip" / "00000.jpg")).shape == (96, 256, 3)
     # the work folder: decoded frames and the N-1 flows named after frame t
     work = out / "MTNet" / "work" / "clip"
-    assert sorted(p.name for p in (work / "frame").iterdir()) == [f"{s}.jpg" for s in stems(6)]
+    assert sorted(p.name for p in (work / "frame").iterdir()) == [f"{s}.png" for s in stems(6)]
     assert sorted(p.name for p in (work / "flow").glob("[!.]*")) == [f"{s}.jpg" for s in stems(5)]
     # no weights: said plainly, at the start and the end; the config records it
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("UNTRAINED" in w and "meaningless" in w and "saves/README.md" in w for w in warnings)
     assert "UNTRAINED" in warnings[-1]
-    assert (
-        json.loads((out / "MTNet" / "UVOS" / "test_config.json").read_text())["test_model"] is None
-    )
+    record = out / "MTNet" / "UVOS_videos" / "clip" / "test_config.json"  # beside the masks
+    assert json.loads(record.read_text())["test_model"] is None
 
     # rerun: frames and existing flows are kept, a missing flow is made, same masks (seeded)
     frames_before, flows_before = mtimes(work / "frame"), mtimes(work / "flow")
@@ -142,7 +141,7 @@ def test_video_file_end_to_end_then_resume_then_a_changed_video(script, tmp_path
     stat = clip.stat()
     os.utime(clip, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert script.main(args) == 0
-    assert sorted(p.name for p in (work / "frame").iterdir()) == [f"{s}.jpg" for s in stems(5)]
+    assert sorted(p.name for p in (work / "frame").iterdir()) == [f"{s}.png" for s in stems(5)]
     flows_new = mtimes(work / "flow")
     assert list(flows_new) == [f"{s}.jpg" for s in stems(4)]
     assert all(flows_new[k] != flows_after[k] for k in flows_new)

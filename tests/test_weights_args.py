@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from inference.config import TestConfig as RunConfig  # not a test class
-from inference.runner import build_model, weights_id
+from inference.session import build_model, weights_id
 from inference.weights_args import (
     RANDOM_WEIGHTS,
     add_weights_arguments,

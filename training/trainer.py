@@ -6,8 +6,9 @@ grids), ``<it>_checkpoint.pth`` (resume checkpoints), ``best.pth`` and
 ``best_<it>_<iou>.pth`` and ``last.pth`` (release model files ``{"it", "network"}``).
 The loop takes exactly ``max_iter`` steps (the release takes one more, §7).
 
-Before any step the output folder is checked and every training and validation file is
-opened as an image (header only). A file that cannot be read, or a loss or weights that
+Before anything is written the output folder is checked, a ``--resume`` checkpoint
+loaded, and every training and validation file opened as an image (header only); the
+start-up's log lines are held in memory until ``train.log`` may be written. A file that cannot be read, or a loss or weights that
 stop being finite, stops every rank together with one line naming the file or the
 iteration; no file with non-finite weights is ever written (DESIGN.md §7).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import logging.handlers
 import math
 import time
 from collections.abc import Iterator
@@ -26,7 +28,7 @@ from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 
@@ -36,7 +38,7 @@ from model import build_mtnet
 from model.weights import load_encoder_weights, load_weights, save_model_file
 from util.distributed import DistInfo, barrier, init_distributed, raise_on_every_rank
 from util.errors import InputError
-from util.fileio import atomic_path, check_output_dir
+from util.fileio import atomic_path, check_no_links, check_output_dir
 
 from .checkpoints import (
     latest_checkpoint,
@@ -46,10 +48,10 @@ from .checkpoints import (
 )
 from .config import TrainConfig
 from .loader import ResumableBatches, train_loader
-from .loss import mtnet_loss
 from .rng_state import capture_rng_state, restore_rng_state, seed_everything
 from .schedule import lr_at
-from .validate import evaluate, frame_ious
+from .step import build_optimizer, set_lr, train_step
+from .validate import evaluate
 from .visualize import progress_grid, save_grid
 
 log = logging.getLogger(__name__)
@@ -79,67 +81,50 @@ class _Window:
         self.steps += 1
 
 
-def build_optimizer(model: nn.Module, lr: float) -> torch.optim.AdamW:
-    """AdamW (0.9, 0.999), eps 1e-8, weight decay 0.05 on every parameter; two groups:
-    the encoder (``model.backbone``) and the rest, same lr and decay (DESIGN.md §7)."""
-    backbone = list(model.backbone.parameters())
-    ids = {id(p) for p in backbone}
-    rest = [p for p in model.parameters() if id(p) not in ids]
-    groups = [{"params": backbone, "name": "backbone"}, {"params": rest, "name": "rest"}]
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05)
-
-
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-
-
-def train_step(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    batch: dict[str, Tensor],
-    device: torch.device,
-    use_amp: bool,
-) -> tuple[dict[str, float], tuple[Tensor, ...]]:
-    """One optimiser step on a batch of ``[B, T, ...]`` clips.
-
-    Returns the step's ``loss``, ``main``, ``aux`` and training ``iou`` as floats and the
-    four logit maps ``[B*T, 1, H, W]`` (detached).
-    """
-    imgs = batch["imgs"].to(device, non_blocking=True)
-    flows = batch["flows"].to(device, non_blocking=True)
-    masks = batch["masks"].to(device, non_blocking=True).flatten(0, 1)
-    with torch.autocast(device.type, enabled=use_amp):
-        logits = model(imgs, flows)
-        loss, parts = mtnet_loss(logits, masks)
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.step(optimizer)
-    scaler.update()
-    iou = frame_ious(torch.sigmoid(logits[0].detach().float()), masks).mean()
-    values = torch.stack([loss.detach(), parts["main"], parts["aux"], iou]).tolist()
-    return dict(zip(("loss", "main", "aux", "iou"), values, strict=True)), tuple(
-        x.detach() for x in logits
-    )
+@contextlib.contextmanager
+def _root_at_info() -> Iterator[logging.Logger]:
+    """The root logger, letting INFO records through for the duration."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(min(level, logging.INFO))
+    try:
+        yield root
+    finally:
+        root.setLevel(level)
 
 
 @contextlib.contextmanager
-def _log_file(run_dir: Path) -> Iterator[None]:
-    """Append INFO and above of every logger to ``run_dir/train.log`` for the duration."""
-    root = logging.getLogger()
+def _held_log() -> Iterator[logging.handlers.MemoryHandler]:
+    """Hold INFO and above of every logger in memory for the duration (the start-up, before
+    the run folder may be made); :func:`_log_file` writes them first."""
+    held = logging.handlers.MemoryHandler(capacity=1 << 20, flushLevel=logging.CRITICAL + 1)
+    held.setLevel(logging.INFO)
+    with _root_at_info() as root:
+        root.addHandler(held)
+        try:
+            yield held
+        finally:
+            root.removeHandler(held)
+
+
+@contextlib.contextmanager
+def _log_file(run_dir: Path, held: logging.handlers.MemoryHandler | None = None) -> Iterator[None]:
+    """Append INFO and above of every logger to ``run_dir/train.log`` for the duration,
+    after the records ``held`` during the start-up."""
     handler = logging.FileHandler(run_dir / "train.log")
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    level = root.level
-    root.setLevel(min(level, logging.INFO))
-    root.addHandler(handler)
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
-        handler.close()
+    if held is not None:
+        held.setTarget(handler)
+        held.flush()
+        held.close()
+    with _root_at_info() as root:
+        root.addHandler(handler)
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+            handler.close()
 
 
 def _write_config(cfg: TrainConfig, info: DistInfo, run_dir: Path) -> None:
@@ -327,16 +312,29 @@ def _check_step(loss: float, model: nn.Module, it: int, lr: float, info: DistInf
 def train(cfg: TrainConfig) -> TrainResult:
     """Run one training stage as configured; every rank of a torchrun job calls this.
 
-    The process group (if any) is left initialised for the caller to clean up.
+    Nothing is written (no run folder, no ``config.json``, no log) before every check has
+    passed: the output folder, the data and its files, and a ``--resume`` checkpoint that
+    loads; a finished run's folder is never touched by a start that fails. The process
+    group (if any) is left initialised for the caller to clean up.
     """
     info = init_distributed(cfg.device)
-    _main_rank_check(info, lambda: check_output_dir(cfg.run_dir, "--exp"))
+    _main_rank_check(info, lambda: _check_run_dir(cfg))
     if not info.is_main:
-        return _run(cfg, info, cfg.run_dir)
+        return _loop(cfg, info, _prepare(cfg, info))
+    with _held_log() as held:
+        ready = _prepare(cfg, info)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    with _log_file(cfg.run_dir):
+    with _log_file(cfg.run_dir, held):
         _write_config(cfg, info, cfg.run_dir)
-        return _run(cfg, info, cfg.run_dir)
+        return _loop(cfg, info, ready)
+
+
+def _check_run_dir(cfg: TrainConfig) -> None:
+    """The run folder can be written, and holds no link out of ``--exp`` where the run
+    writes (``train.log`` is appended to, not replaced)."""
+    check_output_dir(cfg.run_dir, "--exp")
+    outputs = [cfg.run_dir / name for name in ("train.log", "config.json", "tb", "images")]
+    check_no_links(cfg.exp, outputs, "--exp")
 
 
 class _Setup(NamedTuple):
@@ -407,13 +405,24 @@ def _eta(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def _run(cfg: TrainConfig, info: DistInfo, run_dir: Path) -> TrainResult:
+class _Ready(NamedTuple):
+    """A checked start: the network and where training stands, the data and its loader."""
+
+    setup: _Setup
+    use_amp: bool
+    loader: torch.utils.data.DataLoader
+    val_data: ValClips
+
+
+def _prepare(cfg: TrainConfig, info: DistInfo) -> _Ready:
+    """Build the network (resuming or starting afresh), the data and its loader, and check
+    every file; writes nothing."""
     device = info.device
     use_amp = device.type == "cuda" and not cfg.no_amp
-    model, net, optimizer, scaler, it, best = _setup(cfg, info, use_amp)
+    setup = _setup(cfg, info, use_amp)
     train_data = TrainClips(cfg.train_root, cfg.imsize, seed=cfg.seed + info.rank)
     batches = ResumableBatches(
-        train_data, cfg.batch_size, info.rank, info.world_size, cfg.seed, it, cfg.max_iter
+        train_data, cfg.batch_size, info.rank, info.world_size, cfg.seed, setup.it, cfg.max_iter
     )
     loader = train_loader(
         train_data, batches, cfg.num_workers, cfg.seed + info.rank, device.type == "cuda"
@@ -429,6 +438,14 @@ def _run(cfg: TrainConfig, info: DistInfo, run_dir: Path) -> TrainResult:
             len(train_data), batches.batches_per_epoch, len(val_data.videos),
             info.world_size, device, "on" if use_amp else "off",
         )  # fmt: skip
+    return _Ready(setup, use_amp, loader, val_data)
+
+
+def _loop(cfg: TrainConfig, info: DistInfo, ready: _Ready) -> TrainResult:
+    """The training steps, validation and checkpoints of a prepared run."""
+    device, run_dir, use_amp = info.device, cfg.run_dir, ready.use_amp
+    model, net, optimizer, scaler, it, best = ready.setup
+    loader, val_data = ready.loader, ready.val_data
     writer = SummaryWriter(run_dir / "tb", purge_step=it or None) if info.is_main else None
 
     window = _Window()

@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import nn
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from dataset.val_videos import ValClips
 from dataset.worker_errors import ErrorsAsValues, collate_or_error
+from util.amp import amp_dtype, autocast
 from util.distributed import raise_on_every_rank
 from util.errors import InputError
-
-
-def frame_ious(prob: Tensor, target: Tensor) -> Tensor:
-    """Per-frame IoU of ``prob > 0.5`` and ``target > 0.5``: ``[N, 1, H, W]`` x 2 -> ``[N]``."""
-    pred = (prob > 0.5).flatten(1)
-    gt = (target > 0.5).flatten(1)
-    inter = (pred & gt).sum(1).float()
-    union = (pred | gt).sum(1).float()
-    return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+from util.metrics import frame_ious
 
 
 @torch.no_grad()
@@ -73,7 +66,7 @@ def evaluate(
         if isinstance(batch, InputError):  # a file that cannot be read: every rank stops
             error = batch
             break
-        with torch.autocast(device.type, enabled=use_amp):
+        with autocast(amp_dtype(device, use_amp), device):
             prob = model(batch["imgs"].to(device), batch["flows"].to(device))
         ious = frame_ious(prob.float(), batch["masks"].to(device).flatten(0, 1))
         if first_frame_only:

@@ -35,6 +35,17 @@ def strip_wrapper_prefixes(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
+def require_string_keys(state: Mapping, path: object) -> None:
+    """Raise ``CheckpointError`` naming ``path`` and the first key that is not a string (a
+    state dict maps tensor names to tensors)."""
+    for key in state:
+        if not isinstance(key, str):
+            raise CheckpointError(
+                f"{path}: key {key!r} is of type {type(key).__name__}; expected tensor names "
+                "(strings), as torch.save(model.state_dict()) writes them"
+            )
+
+
 def first_non_finite(state: Mapping[str, Tensor]) -> str | None:
     """The name of the first floating-point tensor of ``state`` holding a NaN or an
     infinity, or ``None`` when all are finite."""

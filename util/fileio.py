@@ -20,7 +20,7 @@ import socket
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .errors import InputError
@@ -168,6 +168,32 @@ def check_output_file(path: str | os.PathLike, flag: str) -> Path:
         raise InputError(f"{flag} {path}: is a folder; expected a file name to write to")
     _check_dir(path.parent, f"{flag} {path}")
     return path
+
+
+def check_no_links(root: str | os.PathLike, paths: Iterable[str | os.PathLike], flag: str) -> None:
+    """Refuse to write through a symbolic link inside the folder a user gave.
+
+    Every part of each of ``paths`` below ``root`` (the folder of ``flag``; it may itself be
+    a link) that exists must be a real folder or file: a link there would make a command
+    write, or overwrite, outside the folder it was given. Called by every writer before
+    its work (test.py, visualize.py, ``util.flow``, ``dataset.prepare``, train.py).
+
+    Raises:
+        InputError: one line naming the first link and where it leads.
+    """
+    root = Path(root)
+    for path in paths:
+        current = root
+        for part in Path(path).relative_to(root).parts:
+            current = current / part
+            if current.is_symlink():
+                raise InputError(
+                    f"{current}: a symbolic link inside {flag} {root} (to "
+                    f"{os.readlink(current)}); expected real folders and files there, so that "
+                    f"nothing is written outside {flag} (remove the link or give another {flag})"
+                )
+            if not current.exists():
+                break  # nothing below a missing part exists yet
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -15,7 +15,8 @@ downloaded), on the CPU or a GPU.
 Command line (errors print one line and exit with status 2)::
 
     python -m util.flow --frames DIR --out DIR [--flow_method dis|raft] [--raft_weights PATH]
-                        [--raft_model raft_large|raft_small] [--device auto|cpu|cuda[:N]]
+                        [--raft_model raft_large|raft_small] [--raft_iters N]
+                        [--device auto|cpu|cuda[:N]]
     python -m util.flow --root DATA_ROOT [same options]
 
 ``--root`` takes every ``<root>/frame/<video>/`` and ``<root>/<split>/frame/<video>/`` and
@@ -47,13 +48,16 @@ from util.choices import FLOW_METHODS as METHODS
 from util.choices import RAFT_MODELS
 from util.cli import ArgumentParser
 from util.errors import InputError, exit_status
-from util.fileio import check_output_dir, read_json, write_json
+from util.fileio import check_no_links, check_output_dir, read_json, write_json
 from util.image import list_images, read_rgb_array, write_image
 
 log = logging.getLogger(__name__)
 
 FLOW_SUFFIX = ".jpg"
 RAFT_MIN_SIZE = 128  # torchvision RAFT refuses smaller inputs (its correlation pyramid)
+# OpenCV's DIS (medium preset) refuses frames with a side under 8 pixels (its patch size) or
+# with both sides under 12 (its coarsest scale): (shorter side, longer side).
+DIS_MIN_SIDES = (8, 12)
 RECORD_NAME = ".source.json"  # hidden: no frame, flow or video lister picks it up
 
 
@@ -64,7 +68,11 @@ class FlowError(InputError):
 @dataclass(frozen=True)
 class FlowSettings:
     """How flow images are made: ``method`` ``"dis"`` or ``"raft"`` (with a local
-    ``raft_weights`` file for ``raft_model``)."""
+    ``raft_weights`` file for ``raft_model``, and ``raft_iters`` flow updates).
+
+    Passed whole to everything that makes flow (``--video``, the predictor, ``python -m
+    util.flow``, ``dataset.prepare``), so every setting its :meth:`record` names is the one
+    used."""
 
     method: str = "dis"
     raft_weights: str | None = None
@@ -84,11 +92,17 @@ class FlowSettings:
             "raft_iters": self.raft_iters,
         }
 
-    def estimator(self, device: str | torch.device = "cpu") -> FlowEstimator:
-        """The flow estimator of these settings (RAFT loaded once, on ``device``)."""
+    def estimator(
+        self, device: str | torch.device = "cpu", model: torch.nn.Module | None = None
+    ) -> FlowEstimator:
+        """The flow estimator of these settings (RAFT loaded once, on ``device``; ``model``:
+        a torchvision RAFT module to use instead of loading ``raft_weights``)."""
         return make_estimator(
-            self.method, self.raft_weights, self.raft_model, device, None, self.raft_iters
+            self.method, self.raft_weights, self.raft_model, device, model, self.raft_iters
         )
+
+
+DEFAULT_FLOW = FlowSettings()
 
 
 class FlowEstimator(Protocol):
@@ -150,6 +164,9 @@ def render_flow(flow: np.ndarray) -> np.ndarray:
 
 class DISFlow:
     """OpenCV's DIS optical flow (medium preset) on the grey-level frames; CPU only."""
+
+    min_sides = DIS_MIN_SIDES
+    label = "DIS"
 
     def __init__(self) -> None:
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -275,7 +292,22 @@ def flow_picture(
             f"frames of different sizes: {name1} {image1.shape[1]}x{image1.shape[0]}, "
             f"{name2} {image2.shape[1]}x{image2.shape[0]}"
         )
+    check_flow_size(estimator, image1, name1)
     return render_flow(estimator(image1, image2))
+
+
+def check_flow_size(estimator: FlowEstimator, image: np.ndarray, name: object) -> None:
+    """``FlowError`` naming the frame when it is smaller than ``estimator`` takes (DIS: 8
+    pixels on the shorter side and 12 on the longer, :data:`DIS_MIN_SIDES`); RAFT pads any
+    size."""
+    short, long = getattr(estimator, "min_sides", (1, 1))
+    height, width = image.shape[:2]
+    if min(height, width) < short or max(height, width) < long:
+        method = getattr(estimator, "label", "this")
+        raise FlowError(
+            f"{name} is {width}x{height} pixels; {method} flow needs frames of at least "
+            f"{short} pixels on each side and {long} on the longer (larger frames, or RAFT flow)"
+        )
 
 
 def flows_for_frames(
@@ -331,24 +363,22 @@ def _flows_to_make(frames: Sequence[Path], paths: list[Path], out_dir: Path) -> 
 def compute_flows(
     frames_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
-    method: str = "dis",
-    raft_weights: str | os.PathLike | None = None,
-    raft_model: str = "raft_large",
+    flow: FlowSettings = DEFAULT_FLOW,
+    *,
     device: str | torch.device = "cpu",
     model: torch.nn.Module | None = None,
-    num_flow_updates: int = 12,
     progress: bool = True,
 ) -> list[Path]:
     """Flow images of one video: ``frames_dir/<stem>.<ext>`` -> ``out_dir/<stem>.jpg``.
 
-    ``method`` is ``"dis"`` or ``"raft"``; RAFT uses ``model`` (a torchvision RAFT module) if
-    given, else loads ``raft_weights`` into ``raft_model``. Returns the N-1 flow paths for N
-    frames, written or kept. Raises :class:`FlowError` on bad inputs.
+    ``flow`` says how (DIS by default); RAFT uses ``model`` (a torchvision RAFT module) if
+    given, else loads ``flow.raft_weights``. Returns the N-1 flow paths for N frames, written
+    or kept. Raises :class:`FlowError` on bad inputs.
     """
     frames = list_frames(frames_dir)
     if Path(out_dir).resolve() == Path(frames_dir).resolve():
         raise FlowError(f"flow folder must differ from the frame folder: {frames_dir}")
-    estimator = make_estimator(method, raft_weights, raft_model, device, model, num_flow_updates)
+    estimator = flow.estimator(device, model)
     if len(frames) < 2:
         log.warning("%s has a single frame: no flow to compute", frames_dir)
     return flows_for_frames(frames, Path(out_dir), estimator, progress)
@@ -371,12 +401,10 @@ def find_videos(root: str | os.PathLike) -> list[tuple[Path, Path]]:
 
 def compute_root_flows(
     root: str | os.PathLike,
-    method: str = "dis",
-    raft_weights: str | os.PathLike | None = None,
-    raft_model: str = "raft_large",
+    flow: FlowSettings = DEFAULT_FLOW,
+    *,
     device: str | torch.device = "cpu",
     model: torch.nn.Module | None = None,
-    num_flow_updates: int = 12,
     progress: bool = True,
 ) -> list[Path]:
     """Flow images for every video of a benchmark root (see :func:`find_videos`).
@@ -384,11 +412,18 @@ def compute_root_flows(
     Same options as :func:`compute_flows`; the estimator is built once. Returns all flow paths.
     """
     videos = find_videos(root)
-    estimator = make_estimator(method, raft_weights, raft_model, device, model, num_flow_updates)
+    estimator = flow.estimator(device, model)
     paths: list[Path] = []
     for frames_dir, out_dir in tqdm(videos, desc="videos", unit="video", disable=not progress):
         paths += flows_for_frames(list_frames(frames_dir), out_dir, estimator, progress)
     return paths
+
+
+def check_flow_outputs(root: Path, frames_dir: Path, out_dir: Path, flag: str) -> None:
+    """No symbolic link below ``root`` (the folder of ``flag``) on the way to the flow images
+    of ``frames_dir`` and their record (``util.fileio.check_no_links``)."""
+    outputs = [flow_path(frame, out_dir) for frame in list_frames(frames_dir)]
+    check_no_links(root, [out_dir / RECORD_NAME, *outputs], flag)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -430,21 +465,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.root is not None and args.out is not None:
         parser.error("--out goes with --frames; --root writes beside each frame folder")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    options = {
-        "method": args.method,
-        "raft_weights": args.raft_weights,
-        "raft_model": args.raft_model,
-        "device": args.device,
-        "num_flow_updates": args.raft_iters,
-        "progress": not args.no_progress,
-    }
+    raft_weights = str(args.raft_weights) if args.raft_weights is not None else None
+    flow = FlowSettings(args.method, raft_weights, args.raft_model, args.raft_iters)
+    options = {"device": args.device, "progress": not args.no_progress}
 
     def work() -> None:
         if args.root is not None:
-            paths = compute_root_flows(args.root, **options)
+            for frames_dir, out_dir in find_videos(args.root):
+                check_flow_outputs(args.root, frames_dir, out_dir, "--root")
+            paths = compute_root_flows(args.root, flow, **options)
         else:
             check_output_dir(args.out, "--out")
-            paths = compute_flows(args.frames, args.out, **options)
+            check_flow_outputs(args.out, args.frames, args.out, "--out")
+            paths = compute_flows(args.frames, args.out, flow, **options)
         log.info("%d flow images in place", len(paths))
 
     return exit_status(None, work, also=(OSError,))

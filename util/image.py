@@ -63,17 +63,21 @@ def list_images(folder: str | os.PathLike, exts: tuple[str, ...] = IMAGE_EXTS) -
     """Image files of ``folder`` with one of ``exts`` (case-insensitive), in frame order.
 
     Hidden files (temporary files and records among them) are ignored. Raises
-    ``InputError`` for a missing folder and for two images of one name (``a.jpg``,
-    ``a.png``).
+    ``InputError`` for a missing folder, for two images of one name (``a.jpg``,
+    ``a.png``) and for an image name that is a symbolic link leading to no file (dangling
+    or looping), which would otherwise drop a frame without a word.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: folder not found; expected a folder of images ({_exts(exts)})")
-    files = sort_frames(
-        p
-        for p in folder.iterdir()
-        if p.suffix.lower() in exts and not p.name.startswith(".") and p.is_file()
-    )
+    named = [p for p in folder.iterdir() if p.suffix.lower() in exts and not p.name.startswith(".")]
+    for p in named:
+        if p.is_symlink() and not p.exists():  # dangling, or a loop of links
+            raise InputError(
+                f"{p}: a symbolic link that leads to no file ({os.readlink(p)}); expected an "
+                "image file (one frame would be missing)"
+            )
+    files = sort_frames(p for p in named if p.is_file())
     stems = [p.stem for p in files]
     if len(set(stems)) != len(stems):
         dup = next(s for s in stems if stems.count(s) > 1)
@@ -182,17 +186,27 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         ) from None
 
 
-def as_pil_rgb(image: Image.Image | np.ndarray) -> Image.Image:
-    """A frame given as a PIL image or an RGB ``[h, w, 3]`` uint8 array -> PIL RGB."""
+def as_pil_rgb(image: Image.Image | np.ndarray, name: object = "a frame") -> Image.Image:
+    """A frame given as a PIL image or an RGB ``[h, w, 3]`` uint8 array -> PIL RGB.
+
+    A PIL image is converted as :func:`read_rgb` converts a file (16-bit scaled, palette
+    through its colours, alpha dropped, a floating-point image refused), so a frame held in
+    memory gives the masks of the same pixels in a file. An empty frame is an
+    ``InputError`` naming ``name``.
+    """
     if isinstance(image, Image.Image):
-        return image if image.mode == "RGB" else image.convert("RGB")
-    array = np.asarray(image)
-    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
-        raise InputError(
-            f"a frame of shape {list(array.shape)} and type {array.dtype}; expected an RGB "
-            "[h, w, 3] uint8 array"
-        )
-    return Image.fromarray(array, "RGB")
+        rgb = image if image.mode == "RGB" else _to_8bit(image, name).convert("RGB")
+    else:
+        array = np.asarray(image)
+        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+            raise InputError(
+                f"{name}: shape {list(array.shape)} and type {array.dtype}; expected an RGB "
+                "[h, w, 3] uint8 array"
+            )
+        rgb = Image.fromarray(array, "RGB")
+    if rgb.width == 0 or rgb.height == 0:
+        raise InputError(f"{name}: an empty image ({rgb.width}x{rgb.height}); expected pixels")
+    return rgb
 
 
 def resize_bilinear(img: Image.Image, size: tuple[int, int]) -> Image.Image:

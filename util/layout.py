@@ -3,22 +3,58 @@
 Under ``{output_dir}/{model_name}/`` (test.py's ``--output_dir`` and ``--model_name``):
 
 - ``{task}/{dataset}/{video}/{frame stem}.png``: masks of a benchmark's videos (the release's
-  layout, DESIGN.md §8), and ``{task}/test_config.json``, the settings of the last run;
+  layout, DESIGN.md §8), and ``{task}/test_config.json``, the record of the last data-set run;
 - ``{task}_videos/{name}/{frame stem}.png``: masks of ``test.py --video name.mp4`` (apart
-  from the datasets' folders, so a clip named like a dataset never mixes with its masks);
+  from the datasets' folders, so a clip named like a dataset never mixes with its masks),
+  and ``{task}_videos/{name}/test_config.json``, the record of the run that wrote them;
 - ``{task}_overlay/{name}.mp4`` (``.gif``, ``{name}/*.jpg``): the overlay of such a video;
-- ``work/{name}/``: its decoded frames, flows and their source record, kept for reruns.
+- ``work/{name}/``: its decoded frames (``frame/00000.png`` ...), flows (``flow/00000.jpg``
+  ...) and their source record ``source.json``, kept for reruns.
+
+Every folder named after a video or a data set gets :func:`safe_name` of that name, so no
+name (``..``, ``.``, a name with a path separator or a control character) reaches outside
+its parent folder.
 
 visualize.py draws into ``{save_root}/{model_name}/{task}/{dataset}/{video}/``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from .image import MASK_EXT
+
+log = logging.getLogger(__name__)
+
+RECORD_NAME = "test_config.json"
+
+
+def safe_name(name: str) -> str:
+    """``name`` as a folder name that stays inside its parent and is listed: path
+    separators and control characters become ``_``, and so do leading dots (``..``, ``.``,
+    hidden folders, which the video listers skip); an empty name becomes ``_``.
+
+    Names that are already safe (spaces and non-ASCII letters included) are unchanged.
+    """
+    chars = ["_" if c in "/\\" or unicodedata.category(c) == "Cc" else c for c in name]
+    for i, c in enumerate(chars):
+        if c != ".":
+            break
+        chars[i] = "_"
+    return "".join(chars) or "_"
+
+
+def output_name(name: str, what: str) -> str:
+    """:func:`safe_name` of ``name``, with one log line when it differs (``what``: the kind
+    of thing named, e.g. ``"video"``)."""
+    safe = safe_name(name)
+    if safe != name:
+        log.warning("%s name %r is not a safe folder name; its outputs go to %r", what, name, safe)
+    return safe
 
 
 @dataclass(frozen=True)
@@ -43,20 +79,25 @@ class OutputLayout:
 
     @property
     def config_path(self) -> Path:
-        """``test_config.json``: the settings (and provenance) of the run that wrote the masks."""
-        return self.task_dir / "test_config.json"
+        """``{task}/test_config.json``: the record of the data-set run that wrote the masks."""
+        return self.task_dir / RECORD_NAME
 
     def dataset_dir(self, dataset: str) -> Path:
         """Masks of one benchmark: ``{task}/{dataset}``."""
-        return self.task_dir / dataset
+        return self.task_dir / safe_name(dataset)
 
     def video_dir(self, dataset: str, video: str) -> Path:
         """Masks of one benchmark video: ``{task}/{dataset}/{video}``."""
-        return self.dataset_dir(dataset) / video
+        return self.dataset_dir(dataset) / safe_name(video)
 
     def clip_dir(self, name: str) -> Path:
         """Masks of a ``--video`` clip: ``{task}_videos/{name}``."""
-        return self.model_root / f"{self.task}_videos" / name
+        return self.model_root / f"{self.task}_videos" / safe_name(name)
+
+    def clip_record_path(self, name: str) -> Path:
+        """``{task}_videos/{name}/test_config.json``: the record of the ``--video`` run that
+        wrote that clip's masks."""
+        return self.clip_dir(name) / RECORD_NAME
 
     @property
     def overlay_dir(self) -> Path:
@@ -67,6 +108,15 @@ class OutputLayout:
     def work_root(self) -> Path:
         """Frames and flows made for ``--video`` clips: ``work/{name}`` below it."""
         return self.model_root / "work"
+
+    def work_dir(self, name: str) -> Path:
+        """The work folder of a ``--video`` clip: ``work/{name}``."""
+        return work_dir(self.work_root, name)
+
+
+def work_dir(work_root: str | os.PathLike, name: str) -> Path:
+    """The work folder of a video named ``name`` below ``work_root``."""
+    return Path(work_root) / safe_name(name)
 
 
 def mask_path(folder: str | os.PathLike, stem: str) -> Path:

@@ -2,10 +2,10 @@
 
 glibc's malloc serves every block above 32 MiB with a fresh ``mmap`` and returns it to the
 kernel on ``free``. The network's activations at 512x512 are such blocks (a ConvNeXt MLP
-hidden map of 3 frames and 3 flows is 150 MB), so each layer paid for page faults and
-zeroing of new pages: measured on a 2-core CPU, 8.9 s of system time per 45 s of work, and
-0.63 -> 0.82 frames/s once freed memory is kept for reuse instead. This is what jemalloc or
-tcmalloc would give, without a preload.
+hidden map of 3 frames and 3 flows is 150 MB), so each layer would pay, in system time,
+for the page faults and the zeroing of new pages, again on every clip. Keeping freed memory
+for reuse instead avoids that work (``benchmarks/model_speed.py --glibc_default`` shows
+the difference); this is what jemalloc or tcmalloc would give, without a preload.
 """
 
 from __future__ import annotations

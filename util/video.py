@@ -1,7 +1,8 @@
-"""Video files with OpenCV: decode a video into a folder of JPEG frames, encode frames to mp4.
+"""Video files with OpenCV: decode a video into a folder of frames, encode frames to mp4.
 
 Frames in memory are RGB ``uint8`` arrays of shape ``[H, W, 3]`` (OpenCV's BGR stays inside
-this module). Extracted frames are named ``00000.jpg``, ``00001.jpg``, ... as in DAVIS16.
+this module). Extracted frames are named ``00000.jpg``, ``00001.jpg``, ... as in DAVIS16
+(``.png``, lossless, when asked).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from util.image import write_image
 
 log = logging.getLogger(__name__)
 
-FRAME_NAME = "{:05d}.jpg"
+FRAME_STEM = "{:05d}"
 
 
 class VideoError(InputError):
@@ -39,9 +40,13 @@ def _open(video_path: Path) -> cv2.VideoCapture:
 
 
 def extract_frames(
-    video_path: str | os.PathLike, out_dir: str | os.PathLike, progress: bool = True
+    video_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    progress: bool = True,
+    suffix: str = ".jpg",
 ) -> list[Path]:
     """Decode every frame of a video into ``out_dir/00000.jpg``, ``00001.jpg``, ...
+    (``suffix`` ``".png"``: lossless, the decoded pixels exactly).
 
     Files already in ``out_dir`` with those names are overwritten; other files are left alone.
     Returns the written paths in frame order. Raises :class:`VideoError` when the file is
@@ -56,7 +61,7 @@ def extract_frames(
             ok, bgr = capture.read()
             while ok:
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                paths.append(write_image(out_dir / FRAME_NAME.format(len(paths)), rgb))
+                paths.append(write_image(out_dir / f"{FRAME_STEM.format(len(paths))}{suffix}", rgb))
                 bar.update()
                 ok, bgr = capture.read()
         finally:

@@ -1,4 +1,4 @@
-"""Backends: the network in one precision and runtime, behind one call (DESIGN.md §8).
+"""Backends: the network in one precision and runtime, behind one call (DESIGN.md §11).
 
 Notation: T frames per clip, H x W the test size.
 
@@ -11,21 +11,17 @@ probabilities ``[T, 1, H, W]``. ``make_backend`` builds one from an eval-mode MT
   default on a GPU (matrix products stay fp32 in both);
 - ``"bf16"`` / ``"fp16"``: the same model under ``torch.autocast`` (fp16: CUDA only);
 - ``"int8"``: a copy whose ``nn.Linear`` layers (ConvNeXt's pointwise layers, the
-  attention projections and FFNs) are dynamically quantised to int8 (CPU only); the
-  model passed in is left untouched;
+  attention projections and FFNs) are dynamically quantised to int8 (CPU only,
+  ``inference.runtime.int8_dynamic``); the model passed in is left untouched;
 - ``"int8_static"``: the same layers quantised with activation ranges calibrated ahead
-  (``inference.int8_static``; CPU only, compiled only, at the calibration's H x W);
+  (``inference.runtime.int8_static``; CPU only, compiled only, at the calibration's H x W);
 - ``channels_last`` (a copy in that memory format) and ``compile`` as options of the
   torch runtime. ``compile`` is ``torch.compile`` with Inductor's freezing for clips of
   one length (the run's ``--test_length``); clips of another length (a video's shorter
-  last clip) run uncompiled (DESIGN.md §8);
-- ``runtime="onnxruntime"``: an ``mtnet.onnx`` written by ``inference.export_onnx``,
-  run by onnxruntime's CPU execution provider with torch's thread count.
-
-int8 uses ``torch.ao.quantization.quantize_dynamic``: it still serves torch 2.14 with
-fbgemm/x86 int8 kernels, though marked deprecated in favour of torchao. torchao 0.18's
-``Int8DynamicActivationInt8WeightConfig`` was measured ~2x *slower* than fp32 on the
-CPU in eager mode and no faster than fp32 under ``torch.compile``, so it is not used.
+  last clip) run uncompiled (``inference.runtime.compile``, DESIGN.md §11);
+- ``runtime="onnxruntime"``: an ``mtnet.onnx`` written by ``python -m
+  inference.export_onnx`` (``inference.runtime.onnx_export``), run by onnxruntime's CPU
+  execution provider with torch's thread count.
 """
 
 from __future__ import annotations
@@ -33,7 +29,6 @@ from __future__ import annotations
 import copy
 import logging
 import time
-import warnings
 from pathlib import Path
 from typing import Protocol
 
@@ -41,17 +36,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from inference.int8_static import MAX_CLIP, Calibration, needs_calibration, quantize_static
+from util.amp import autocast
 from util.choices import RUNTIMES
+from util.cpu import cpu_description
 from util.errors import InputError, setting
-from util.precision import (
-    autocast,
-    autocast_dtype,
-    check_precision,
-    cpu_description,
-    cuda_tf32,
-    tf32_mode,
-)
+
+from .compile import FrozenCompiled
+from .int8_dynamic import quantize_int8
+from .int8_static import MAX_CLIP, Calibration, needs_calibration, quantize_static
+from .precision import autocast_dtype, check_precision, cuda_tf32, tf32_mode
 
 log = logging.getLogger(__name__)
 
@@ -69,22 +62,6 @@ class Backend(Protocol):
     def describe(self) -> dict[str, object]:
         """Provenance: precision, runtime, device, CPU, options and library versions."""
         ...
-
-
-def quantize_int8(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with every ``nn.Linear`` dynamically quantised to int8.
-
-    Weights are quantised once (per tensor, symmetric int8); activations are quantised
-    per call from their observed range. ``model`` itself is not modified.
-    """
-    from torch.ao.quantization import quantize_dynamic
-
-    with warnings.catch_warnings():
-        # torch 2.14 marks torch.ao.quantization deprecated, yet it is the path with
-        # fast CPU kernels (see the module docstring)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
-        return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=False)
 
 
 def prepare_model(
@@ -115,28 +92,6 @@ def prepare_model(
     return model
 
 
-class FrozenCompiled(nn.Module):
-    """``torch.compile`` of ``model`` for one input shape (``dynamic=False``), compiled on
-    its first call with Inductor's freezing (DESIGN.md §8).
-
-    Freezing is an Inductor setting that dynamo reads while it traces (``torch.compile``'s
-    ``options`` do not reach it), so every call runs inside ``config.patch(freezing=True)``.
-    It applies under ``torch.inference_mode`` and treats the weights as constants: the
-    compiled graph does not follow later changes to ``model``'s parameters, and holds its
-    own (prepacked) copy of them beside ``model``'s.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.compiled = torch.compile(model, dynamic=False)
-
-    def forward(self, *inputs: Tensor) -> Tensor:
-        from torch._inductor import config as inductor_config
-
-        with inductor_config.patch(freezing=True):
-            return self.compiled(*inputs)
-
-
 def device_of(model: nn.Module) -> torch.device:
     """Where a module's parameters are (the CPU for one without parameters)."""
     param = next(model.parameters(), None)
@@ -148,7 +103,7 @@ class TorchBackend:
 
     Args:
         model: eval-mode MTNet, already on ``device``; it is not modified.
-        precision: one of ``util.precision.PRECISIONS``.
+        precision: one of ``inference.runtime.precision.PRECISIONS``.
         device: where the model runs (default: where its parameters are).
         channels_last: see ``prepare_model``; compile: see ``FrozenCompiled``.
         compile_length: with ``compile``, the clip length the compiled network serves;
@@ -233,7 +188,7 @@ class TorchBackend:
 
 
 class OnnxRuntimeBackend:
-    """An ``mtnet.onnx`` (``inference.export_onnx``) run by onnxruntime on the CPU.
+    """An ``mtnet.onnx`` (``python -m inference.export_onnx``) run by onnxruntime on the CPU.
 
     The file fixes H x W (its export's test size); T is a dynamic axis. Intra-op threads
     follow ``torch.get_num_threads()``.
@@ -351,7 +306,7 @@ def check_runtime(
             )
         if compile and precision == "int8":
             # the quantised Linear layers break the graph into pieces that recompile per
-            # block: measured no faster than int8 alone (DESIGN.md §8)
+            # block, so compiling gains nothing over int8 alone (DESIGN.md §11)
             raise InputError(
                 f"{setting('compile')} with {setting('precision', 'int8')}: the quantised "
                 "layers break the compiled graph (no faster than int8 alone); use one or the other"
@@ -382,7 +337,7 @@ def make_backend(
         device: the torch runtime's device (default: the model's).
         channels_last, compile, compile_length: torch runtime options (``TorchBackend``).
         onnx_path: the ``mtnet.onnx`` of the onnxruntime runtime.
-        calibration: the ranges of ``int8_static`` (``inference.int8_static``).
+        calibration: the ranges of ``int8_static`` (``inference.runtime.int8_static``).
     """
     check_runtime(
         runtime,

@@ -1,0 +1,184 @@
+"""The set-up of a test.py run: the settings checked, the weights read and hashed once, the
+predictor made, and the run's record (``inference.record``) built, in one place.
+
+    session = open_session(cfg, device)             # data sets
+    session = open_session(cfg, device, source)     # --video: source is a VideoInput
+    session.predictor.predict(clip)
+    write_record(path, session.record)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from model import build_mtnet
+from util.errors import InputError
+from util.fileio import check_no_links, sha256_file
+
+from . import config
+from .config import TestConfig
+from .predictor import MTNetPredictor
+from .record import MaskSettings, SessionRecord
+from .runtime import Calibration, check_runtime, describe_line, export_onnx, load_calibration
+from .video_input import VideoInput
+from .weights_args import RANDOM_SEED, RANDOM_WEIGHTS, WEIGHTS_SOURCE
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Session:
+    """A run's predictor and the record of what it is."""
+
+    predictor: MTNetPredictor
+    record: SessionRecord
+
+
+def open_session(cfg: TestConfig, device: torch.device, video: VideoInput | None = None) -> Session:
+    """The predictor of a test run and its record (``video``: the ``--video`` source, whose
+    frame format and flow settings the record names).
+
+    Cheap checks come first, then the weights file is hashed (once) and read, then, with
+    ``--runtime onnxruntime`` and no ``--onnx``, the network is exported once into
+    ``{output_dir}/{model_name}/onnx/`` and the file reused by later runs.
+    """
+    mode = precision(cfg, device)
+    check_runtime(
+        cfg.runtime,
+        mode,
+        device,
+        channels_last=cfg.channels_last,
+        compile=cfg.compile,
+        calibrated=cfg.int8_calibration is not None,
+    )
+    weights = weights_id(cfg)
+    calibration = int8_calibration(cfg, weights)
+    model = build_model(cfg, device)
+    onnx_path = cfg.onnx
+    if cfg.runtime == "onnxruntime" and onnx_path is None:
+        onnx_path = cached_onnx(model, cfg, weights)
+    predictor = MTNetPredictor(
+        model if cfg.runtime == "torch" else None,
+        cfg.task_name,
+        cfg.test_size,
+        cfg.test_length,
+        device=device,
+        precision=mode,
+        runtime=cfg.runtime,
+        onnx_path=onnx_path,
+        channels_last=cfg.channels_last,
+        compile=cfg.compile,
+        int8_calibration=calibration,
+        flow=cfg.flow_settings(),
+        memory_check=False,  # run() checked it before any work
+    )
+    log.info("network: %s", describe_line(predictor.describe()))
+    masks = MaskSettings(
+        weights=weights,
+        encoder_name=cfg.encoder_name,
+        task=cfg.task_name,
+        test_size=predictor.test_size,
+        test_length=predictor.clip_length,
+        precision=mode,
+        runtime=cfg.runtime,
+        channels_last=cfg.channels_last,
+        compile=cfg.compile,
+        int8_calibration=calibration.sha256 if calibration is not None else None,
+        frames=video.frame_format if video is not None else None,
+        flow=predictor.flow.record() if video is not None else None,
+    )
+    record = SessionRecord(masks, cfg.test_model, predictor.describe(), asdict(cfg))
+    log.info("config %s", json.dumps(asdict(cfg)))
+    return Session(predictor, record)
+
+
+def precision(cfg: TestConfig, device: torch.device) -> str:
+    """The forward pass's precision: ``--precision``, or ``--amp_dtype`` with ``--amp`` on
+    CUDA (``--amp`` on the CPU runs in fp32, with a warning; beside another ``--precision``
+    on CUDA, ``InputError``)."""
+    if not cfg.amp:
+        return cfg.precision
+    if device.type != "cuda":
+        log.warning("--amp works on CUDA only; running in %s on %s", cfg.precision, device)
+        return cfg.precision
+    if cfg.precision != "fp32":
+        raise InputError(
+            f"--amp with --precision {cfg.precision}: --amp means --precision {cfg.amp_dtype} "
+            "on CUDA; give one or the other"
+        )
+    return cfg.amp_dtype
+
+
+def weights_id(cfg: TestConfig) -> str:
+    """What the weights are: the file's SHA-256 (the one time a run hashes it), or the
+    untrained network's ``RANDOM_WEIGHTS``; ``InputError`` for a missing file."""
+    if cfg.test_model is None:
+        return RANDOM_WEIGHTS
+    if not Path(cfg.test_model).is_file():
+        raise InputError(
+            f"{cfg.test_model}: no such weights file (--test_model); {WEIGHTS_SOURCE}, or "
+            "run --random_weights for a smoke run of the pipeline"
+        )
+    return sha256_file(cfg.test_model)
+
+
+def int8_calibration(cfg: TestConfig, weights: str) -> Calibration | None:
+    """The ranges of ``--int8_calibration``, checked against the weights (``weights_id``;
+    ``None`` without the flag)."""
+    if cfg.int8_calibration is None:
+        return None
+    calibration = load_calibration(cfg.int8_calibration)
+    if calibration.weights != weights:
+        raise InputError(
+            f"{calibration.path}: calibrated for weights {calibration.weights}, not "
+            f"{weights}; calibrate again for these weights"
+        )
+    return calibration
+
+
+def build_model(cfg: TestConfig, device: torch.device) -> nn.Module:
+    """MTNet with the weights of ``cfg.test_model``, in eval mode on ``device``.
+
+    No ``test_model`` (``--random_weights``, or ``--video`` without weights): randomly
+    initialised with ``RANDOM_SEED`` (the global RNG is left as it was), with a warning that
+    the masks mean nothing.
+    """
+    if cfg.test_model is not None:
+        return build_mtnet(cfg.encoder_name, weights=cfg.test_model, device=device)
+    log.warning(untrained_warning(cfg))
+    return build_mtnet(cfg.encoder_name, device=device, seed=RANDOM_SEED)
+
+
+def untrained_warning(cfg: TestConfig) -> str:
+    """The warning of a run without weights (names why: the flag, or the missing default
+    file)."""
+    why = "--random_weights" if cfg.random_weights else (
+        f"no --test_model and no {config.DEFAULT_MODEL}"
+    )  # fmt: skip
+    return (
+        f"{why}: the network is UNTRAINED (random weights, seed {RANDOM_SEED}), so the masks "
+        f"are meaningless; this is only a smoke run of the pipeline. For real masks "
+        f"{WEIGHTS_SOURCE}, or pass --test_model FILE"
+    )
+
+
+def cached_onnx(model: nn.Module, cfg: TestConfig, weights: str) -> Path:
+    """The network's ONNX export for the test size, made once per weights (``weights_id``)
+    and size."""
+    height, width = cfg.test_size
+    tag = weights.split()[0][:16]
+    path = cfg.layout().model_root / "onnx" / f"{cfg.encoder_name}_{tag}_{height}x{width}.onnx"
+    check_no_links(cfg.output_dir, [path], "--output_dir")
+    if not path.is_file():
+        log.info("exporting the network to %s (once; later runs reuse it)", path)
+        metadata = {"mtnet.weights": weights}  # as inference.export_onnx records them
+        if cfg.test_model is not None:
+            metadata = {"mtnet.weights": str(cfg.test_model), "mtnet.weights_sha256": weights}
+        export_onnx(model.cpu(), path, cfg.test_size, metadata=metadata)
+    return path

@@ -1,0 +1,240 @@
+"""The session record of a test.py run (inference.record, inference.session): built once,
+written to test_config.json, compared field by field by --skip_existing; the weights hashed
+once; --random_weights for data sets; the missing-weights message."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference import session as session_module
+from inference.record import (
+    RECORD_FORM,
+    MaskSettings,
+    SessionRecord,
+    check_same,
+    first_difference,
+    write_record,
+)
+from inference.weights_args import RANDOM_SEED, RANDOM_WEIGHTS, RELEASE_URL
+from model import build_mtnet
+from model.weights import save_model_file
+from tests.conftest import load_script
+from tests.synthetic_videos import make_dataset
+from util import fileio
+from util.errors import InputError
+from util.image import read_grey
+
+RUN = ["--device", "cpu", "--num_workers", "0", "--test_length", "3", "--test_size", "64", "64"]
+
+
+def a_record(**changes: object) -> SessionRecord:
+    masks = MaskSettings(
+        weights="ab" * 32,
+        encoder_name="convnext-tiny",
+        task="UVOS",
+        test_size=(64, 64),
+        test_length=3,
+        precision="fp32",
+        runtime="torch",
+        channels_last=False,
+        compile=False,
+        int8_calibration=None,
+        frames="png",
+        flow={"method": "dis"},
+    )
+    masks = dataclasses.replace(masks, **changes)
+    return SessionRecord(masks, "w.pth", {"device": "cpu", "torch": "x"}, {"output_dir": "o"})
+
+
+def other_value(value: object) -> object:
+    """A value of the same kind that differs from ``value``."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, tuple):
+        return tuple(v + 64 for v in value)
+    if isinstance(value, dict):
+        return {**value, "method": "raft"}
+    if value is None:
+        return "something"
+    return f"{value}-other"
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(MaskSettings)])
+def test_every_mask_setting_is_compared(tmp_path, field):
+    path = tmp_path / "test_config.json"
+    stored = a_record()
+    write_record(path, stored)
+    check_same(path, stored)  # the same record: nothing to say
+    changed = a_record(**{field: other_value(getattr(stored.masks, field))})
+    with pytest.raises(InputError) as err:
+        check_same(path, changed)
+    line = str(err.value)
+    assert "\n" not in line and line.startswith(f"{path}: the masks there were begun with {field} ")
+
+
+def test_host_details_are_recorded_not_compared(tmp_path):
+    path = tmp_path / "test_config.json"
+    write_record(path, a_record())
+    other_host = dataclasses.replace(a_record(), backend={"device": "cpu", "torch": "y"})
+    check_same(path, other_host)
+    made_by = json.loads(path.read_text())["provenance"]
+    assert made_by["torch"] == "x" and made_by["weights_file"] == "w.pth"
+    assert made_by["test_size"] == [64, 64]  # as JSON holds it, compared alike
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda r: r.pop("form"), "a record of form 1, this run's is form 2 (an older or unknown"),
+        (lambda r: r.update(form=99), "a record of form 99"),
+        (
+            lambda r: r["provenance"].update(mode=r["provenance"].pop("precision")),
+            "a record without the field precision (an unknown form)",
+        ),
+        (lambda r: r.pop("provenance"), "a record without the field weights"),
+    ],
+    ids=["no-form", "unknown-form", "renamed-field", "no-provenance"],
+)
+def test_older_or_unknown_forms_are_a_mismatch_named_in_one_line(tmp_path, edit, expected):
+    path = tmp_path / "test_config.json"
+    write_record(path, a_record())
+    stored = json.loads(path.read_text())
+    edit(stored)
+    path.write_text(json.dumps(stored))
+    with pytest.raises(InputError, match="^[^\n]*$") as err:
+        check_same(path, a_record())
+    assert expected in str(err.value)
+    assert RECORD_FORM == 2
+
+
+def test_an_unreadable_record_or_none_beside_masks_is_a_mismatch(tmp_path):
+    path = tmp_path / "test_config.json"
+    check_same(path, a_record(), begun=False)  # nothing begun
+    with pytest.raises(InputError, match="no record of the run that wrote the masks there"):
+        check_same(path, a_record(), begun=True)
+    path.write_text("{not json")
+    with pytest.raises(InputError, match="not a JSON object"):
+        check_same(path, a_record())
+    assert first_difference([1, 2], a_record()) is not None
+
+
+# --- test.py ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def script():
+    return load_script("test.py")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("data") / "SYN")
+
+
+@pytest.fixture(scope="module")
+def seeded_weights(tmp_path_factory) -> Path:
+    """The untrained network of --random_weights, saved as a weights file."""
+    path = tmp_path_factory.mktemp("weights") / "seeded.pth"
+    save_model_file(path, build_mtnet(device="cpu", seed=RANDOM_SEED))
+    return path
+
+
+def error_line(script, capsys, args: list[str]) -> str:
+    capsys.readouterr()
+    assert script.main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    return lines[0]
+
+
+def test_record_of_a_run_then_skip_existing_names_the_changed_field(
+    script, data, seeded_weights, tmp_path, capsys, monkeypatch
+):
+    hashed = []
+    real = fileio.sha256_file
+    monkeypatch.setattr(session_module, "sha256_file", lambda p: hashed.append(p) or real(p))
+    args = ["--test_model", str(seeded_weights), "--test_dataset", str(data)]
+    args += ["--output_dir", str(tmp_path), *RUN]
+    assert script.main(args) == 0
+    assert hashed == [str(seeded_weights)]  # the weights file is hashed once per run
+
+    record = json.loads((tmp_path / "MTNet" / "UVOS" / "test_config.json").read_text())
+    made_by = record["provenance"]
+    assert record["form"] == RECORD_FORM and record["test_model"] == str(seeded_weights)
+    assert made_by["weights"] == hashlib.sha256(seeded_weights.read_bytes()).hexdigest()
+    assert made_by["weights_file"] == str(seeded_weights)
+    assert (made_by["test_size"], made_by["test_length"], made_by["task"]) == ([64, 64], 3, "UVOS")
+    assert (made_by["frames"], made_by["flow"]) == (None, None)  # data sets: flows as given
+    assert made_by["device"] == "cpu" and "cpu" in made_by
+
+    (tmp_path / "MTNet" / "UVOS" / "SYN" / "a" / "00004.png").unlink()  # an interrupted run
+    changed = [*args, "--skip_existing", "--test_length", "2"]
+    line = error_line(script, capsys, changed)
+    assert "test_config.json: the masks there were begun with test_length 3, this run has 2" in line
+
+    stored = json.loads((tmp_path / "MTNet" / "UVOS" / "test_config.json").read_text())
+    del stored["form"]  # a record written by an older version
+    (tmp_path / "MTNet" / "UVOS" / "test_config.json").write_text(json.dumps(stored))
+    line = error_line(script, capsys, [*args, "--skip_existing"])
+    assert "older or unknown form" in line
+    (tmp_path / "MTNet" / "UVOS" / "test_config.json").unlink()  # masks without a record
+    line = error_line(script, capsys, [*args, "--skip_existing"])
+    assert "test_config.json: no record of the run that wrote the masks there" in line
+    assert not (tmp_path / "MTNet" / "UVOS" / "SYN" / "a" / "00004.png").exists()
+
+
+def test_random_weights_for_data_sets_warn_and_equal_the_seeded_network(
+    script, data, seeded_weights, tmp_path, caplog
+):
+    common = ["--test_dataset", str(data), *RUN]
+    with caplog.at_level(logging.INFO):
+        assert script.main([*common, "--random_weights", "--output_dir", str(tmp_path / "r")]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("--random_weights" in w and "UNTRAINED" in w and RELEASE_URL in w for w in warnings)
+    assert "UNTRAINED" in warnings[-1]  # said again at the end
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("warming up") for m in messages)
+    record = json.loads((tmp_path / "r" / "MTNet" / "UVOS" / "test_config.json").read_text())
+    assert record["provenance"]["weights"] == RANDOM_WEIGHTS and record["random_weights"]
+    assert record["provenance"]["weights_file"] is None
+
+    args = ["--test_model", str(seeded_weights), "--output_dir", str(tmp_path / "w"), *common]
+    assert script.main(args) == 0
+    written = sorted((tmp_path / "r").rglob("*.png"))
+    assert len(written) == 8
+    for path in written:
+        other = tmp_path / "w" / path.relative_to(tmp_path / "r")
+        assert np.array_equal(read_grey(path), read_grey(other)), path
+
+
+def test_missing_weights_file_points_to_the_release(script, data, tmp_path, capsys):
+    missing = tmp_path / "saves" / "mtnet.pth"
+    args = ["--test_model", str(missing), "--test_dataset", str(data), "--output_dir"]
+    line = error_line(script, capsys, [*args, str(tmp_path), *RUN])
+    assert str(missing) in line and "saves/README.md" in line and RELEASE_URL in line
+    assert "--random_weights" in line
+    both = ["--random_weights", "--test_model", "w.pth", "--test_dataset", str(data)]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        script.main(both)
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_progress_bar_counts_frames(script, data, seeded_weights, tmp_path, capsys):
+    args = ["--test_model", str(seeded_weights), "--test_dataset", str(data)]
+    assert script.main([*args, "--output_dir", str(tmp_path), *RUN]) == 0
+    err = capsys.readouterr().err
+    # a:5 + b:3 frames, with the rate (tqdm shows s/frame below one frame a second)
+    assert "8/8" in err and ("frame/s" in err or "s/frame" in err)
+    assert "0/8" in err and "<" in err  # drawn before the first clip; elapsed<left
