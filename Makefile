@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test demo lint format
+.PHONY: setup test demo app lint format
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,9 @@ demo: setup
 	$(PY) test.py --video asset/sample/sample.mp4 --output_dir output
 	@echo "Score the masks against the sample's ground truth (asset/sample/gt/sample/):"
 	@echo "  $(PY) test_scripts/test_for_davis.py --gt_path asset/sample/gt --result_path output/MTNet/UVOS_videos --videos sample"
+
+app: setup
+	$(PY) app.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

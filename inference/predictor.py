@@ -124,7 +124,7 @@ class MTNetPredictor:
         if task not in TASKS:
             named = setting("task", task, flag="--task_name")
             raise InputError(f"{named}: expected one of {', '.join(TASKS)}")
-        clip_length = require_int(clip_length, "clip_length", minimum=1)
+        clip_length = require_int(clip_length, "clip_length", minimum=1, flag="--test_length")
         test_size = require_int_pair(test_size, "test_size")
         check_test_size(*test_size)
         if device is None:

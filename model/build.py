@@ -19,7 +19,7 @@ from torch import Tensor
 from util.arguments import require_int
 from util.checkpoint import CheckpointError
 from util.distributed import resolve_device
-from util.errors import InputError
+from util.errors import InputError, setting
 
 from .keys import model_to_release_key
 from .mtnet import MTNet
@@ -64,7 +64,8 @@ def build_mtnet(
             meaningless.
     """
     if variant is not None and (not isinstance(variant, str) or variant not in VARIANTS):
-        raise InputError(f"variant {variant!r}: expected one of {', '.join(VARIANTS)} or None")
+        named = setting("variant", variant, flag="--encoder_name")
+        raise InputError(f"{named}: expected one of {', '.join(VARIANTS)} or None")
     if seed is not None:
         seed = require_int(seed, "seed")
     if weights is None and encoder_weights is None and not untrained_ok:

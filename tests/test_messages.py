@@ -9,12 +9,12 @@ import torch
 from dataset.prepare import main as prepare_main
 from dataset.prepare import prepare_davis2016, prepare_youtube_vos
 from inference import MTNetPredictor
-from inference.backend import check_runtime
+from inference.runtime import check_runtime
+from inference.runtime.precision import check_precision
 from model.variants import check_test_size
 from tests.conftest import load_script
 from util.errors import InputError, exit_status, setting
 from util.flow import main as flow_main
-from util.precision import check_precision
 
 
 def _cli_error(run) -> str:
@@ -83,7 +83,7 @@ def test_predictor_names_its_parameters():
         "task='VOS': expected one of UVOS, VSOD"
     )
     assert _api_error(lambda: MTNetPredictor(None, clip_length=0)) == (
-        "clip_length=0: expected a positive number"
+        "clip_length=0: expected a positive int"
     )
     assert _api_error(lambda: MTNetPredictor(None, test_size=(65, 64))).startswith(
         "test_size=(65, 64): expected multiples of 64"

@@ -1,6 +1,6 @@
 """The values of the project's choice flags and parameters, importable without torch.
 
-The modules that implement them (``util.flow``, ``util.precision``, ``inference.backend``)
+The modules that implement them (``util.flow``, ``inference.runtime``)
 take their names from here, so that the command lines (``--help`` included) list them
 without loading torch.
 """

@@ -150,12 +150,12 @@ def check_clip_memory(
     clip_length: int,
     device: torch.device | str = "cpu",
     flags: str = "--test_size or --test_length",
-    override: str = NO_CHECK_HINT,
+    override: str | None = NO_CHECK_HINT,
 ) -> None:
     """Raise ``InputError`` before any work when clips of ``clip_length`` frames of
     ``test_size`` cannot fit: the estimate (:func:`clip_memory_bytes`) above ``MARGIN`` of
     :func:`available_memory`. ``flags`` and ``override`` name, in the message, the settings
-    to lower and the way to skip the check."""
+    to lower and the way to skip the check (``None``: none is offered)."""
     room = available_memory(device)
     needed = clip_memory_bytes(test_size, clip_length, device)
     if room is None or needed <= MARGIN * room.bytes:
@@ -164,7 +164,7 @@ def check_clip_memory(
     raise InputError(
         f"clips of {clip_length} frames at {height}x{width} need about {needed / GIB:.1f} GiB, "
         f"more than {MARGIN:.0%} of the {room.bytes / GIB:.1f} GiB available ({room.source}); "
-        f"lower {flags}, or skip this check with {override}"
+        f"lower {flags}" + (f", or skip this check with {override}" if override else "")
     )
 
 

@@ -1,15 +1,16 @@
-"""Video files with OpenCV: decode a video into a folder of frames, encode frames to mp4.
+"""Video files with OpenCV: decode a video into a folder of frames, encode frames to a
+video (MP4 with ``mp4v``, or WebM with VP9, which browsers play).
 
 Frames in memory are RGB ``uint8`` arrays of shape ``[H, W, 3]`` (OpenCV's BGR stays inside
-this module). Extracted frames are named ``00000.jpg``, ``00001.jpg``, ... as in DAVIS16
-(``.png``, lossless, when asked).
+this module). Extracted frames are named ``00000.jpg``, ``00001.jpg``, ... as in DAVIS16,
+after their index in the video (``.png``, lossless, when asked).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import cv2
@@ -23,6 +24,9 @@ from util.image import write_image
 log = logging.getLogger(__name__)
 
 FRAME_STEM = "{:05d}"
+# the codec of each container write_video writes; browsers play VP9 in WebM, not mp4v (for
+# WebM, OpenCV warns that the tag is "not supported": WebM stores none, the stream is VP9)
+VIDEO_CODECS = {".mp4": "mp4v", ".webm": "VP90"}
 
 
 class VideoError(InputError):
@@ -39,6 +43,28 @@ def _open(video_path: Path) -> cv2.VideoCapture:
     return capture
 
 
+def frame_path(out_dir: str | os.PathLike, index: int, suffix: str) -> Path:
+    """Where frame ``index`` (0-based, in the video's order) of a decoded video goes, as a
+    ``suffix`` (``".png"``, ``".jpg"``) file."""
+    return Path(out_dir) / f"{FRAME_STEM.format(index)}{suffix}"
+
+
+def iter_frames(video_path: str | os.PathLike) -> Iterator[np.ndarray]:
+    """Every frame of a video, decoded in order, as RGB ``[H, W, 3]`` uint8 arrays.
+
+    Raises :class:`VideoError` when the file is missing or cannot be opened (a file that
+    opens but holds no frame yields nothing).
+    """
+    capture = _open(Path(video_path))
+    try:
+        ok, bgr = capture.read()
+        while ok:
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            ok, bgr = capture.read()
+    finally:
+        capture.release()
+
+
 def extract_frames(
     video_path: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -52,20 +78,15 @@ def extract_frames(
     Returns the written paths in frame order. Raises :class:`VideoError` when the file is
     missing, cannot be opened, or yields no frame.
     """
-    video_path, out_dir = Path(video_path), Path(out_dir)
+    video_path = Path(video_path)
     capture = _open(video_path)
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    capture.release()
     paths: list[Path] = []
     with tqdm(total=total, desc=video_path.name, unit="frame", disable=not progress) as bar:
-        try:
-            ok, bgr = capture.read()
-            while ok:
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                paths.append(write_image(out_dir / f"{FRAME_STEM.format(len(paths))}{suffix}", rgb))
-                bar.update()
-                ok, bgr = capture.read()
-        finally:
-            capture.release()
+        for rgb in iter_frames(video_path):
+            paths.append(write_image(frame_path(out_dir, len(paths), suffix), rgb))
+            bar.update()
     if not paths:
         raise VideoError(f"no frame could be decoded from {video_path}")
     log.info("%s: %d frames -> %s", video_path, len(paths), out_dir)
@@ -81,12 +102,17 @@ def video_fps(video_path: str | os.PathLike, default: float = 25.0) -> float:
 
 
 def write_video(frames: Iterable[np.ndarray], path: str | os.PathLike, fps: float) -> Path:
-    """Encode RGB frames ``[H, W, 3]`` ``uint8`` (all of one size) as an mp4 (``mp4v``).
+    """Encode RGB frames ``[H, W, 3]`` ``uint8`` (all of one size) as a video: an MP4
+    (``mp4v``) or a WebM (VP9), after ``path``'s suffix (``VIDEO_CODECS``).
 
-    The file appears at ``path`` only once it is complete. Raises :class:`VideoError` on no
-    frames, mixed sizes, or an encoder that does not open.
+    Frames are pulled one at a time (a generator's frames need not all fit in memory). The
+    file appears at ``path`` only once it is complete. Raises :class:`VideoError` on no
+    frames, mixed sizes, another suffix, or an encoder that does not open.
     """
     path = Path(path)
+    codec = VIDEO_CODECS.get(path.suffix.lower())
+    if codec is None:
+        raise VideoError(f"{path}: expected a video name ending in {', '.join(VIDEO_CODECS)}")
     with atomic_path(path) as tmp:
         writer: cv2.VideoWriter | None = None
         size: tuple[int, int] | None = None
@@ -94,10 +120,10 @@ def write_video(frames: Iterable[np.ndarray], path: str | os.PathLike, fps: floa
             for frame in frames:
                 if writer is None:
                     size = (frame.shape[1], frame.shape[0])
-                    fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+                    fourcc = cv2.VideoWriter_fourcc(*codec)
                     writer = cv2.VideoWriter(str(tmp), fourcc, float(fps), size)
                     if not writer.isOpened():
-                        raise VideoError(f"cannot open an mp4v encoder for {path}")
+                        raise VideoError(f"cannot open a {codec} encoder for {path}")
                 if (frame.shape[1], frame.shape[0]) != size:
                     got = f"{frame.shape[1]}x{frame.shape[0]}"
                     raise VideoError(
