@@ -13,7 +13,6 @@ run. ``python -m util.sample`` writes
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from util.cli import ArgumentParser
 from util.fileio import atomic_path
 from util.video import VideoError, write_video
 
@@ -136,9 +136,7 @@ def write_sample(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m util.sample [--out DIR]``: (re)generate the bundled sample."""
-    parser = argparse.ArgumentParser(
-        prog="python -m util.sample", description=__doc__.split("\n")[0]
-    )
+    parser = ArgumentParser(prog="python -m util.sample", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=SAMPLE_DIR, help="default: asset/sample")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
