@@ -18,7 +18,6 @@ layout ``python -m dataset.prepare folder`` reads: ``DIR/frames/clip000/00000.pn
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from util.cli import ArgumentParser
 from util.fileio import atomic_path
 from util.image import write_image
 from util.video import VideoError, write_video
@@ -239,9 +239,7 @@ def write_clips(
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m util.sample [--out DIR]``: (re)generate the bundled sample;
     ``--clips N``: write N random clips of its kind instead."""
-    parser = argparse.ArgumentParser(
-        prog="python -m util.sample", description=__doc__.split("\n")[0]
-    )
+    parser = ArgumentParser(prog="python -m util.sample", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, help="default: asset/sample (the bundled sample)")
     parser.add_argument("--clips", type=int, help="write this many random clips to --out")
     parser.add_argument("--first", type=int, default=0, help="index of the first clip")
