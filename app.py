@@ -38,6 +38,7 @@ from inference.demo import (
     probe_video,
     size_choices,
 )
+from util.cli import ArgumentParser
 from util.errors import InputError, exit_status
 from util.memory import retain_freed_memory
 
@@ -50,9 +51,8 @@ WEIGHTS_HELP = (
 
 def build_parser() -> argparse.ArgumentParser:
     d = DemoLimits()
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="MTNet web demo: upload a video, get its masks and an overlay video.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0: all)")
     p.add_argument("--port", type=int, default=7860, help="port to serve on")

@@ -1,10 +1,17 @@
 """Training and test data from the original downloads (DESIGN.md §7, §8).
 
-Turns DAVIS-2016 and the YouTube-VOS train split, as their authors distribute them, into the
-layout ``train.py`` and ``test.py`` read::
+Turns DAVIS-2016 and the YouTube-VOS train split, as their authors distribute them, and a
+folder of your own annotated videos (:mod:`dataset.prepare_folder`) into the layout
+``train.py`` and ``test.py`` read::
 
     python -m dataset.prepare davis2016   --src DIR --out ROOT   # ROOT/DAVIS16/{train,val}/
     python -m dataset.prepare youtube-vos --src DIR --out ROOT   # ROOT/YouTube2SEG/train/
+    python -m dataset.prepare folder --src DIR --out ROOT --name NAME  # ROOT/NAME/{train,val}/
+
+``davis2016`` reads the DAVIS-2016 download or the DAVIS-2017 trainval 480p one (its
+``ImageSets/2016`` lists name the DAVIS-2016 videos; its palette masks become the union of
+the objects, which may differ from DAVIS-2016's own masks where DAVIS-2017 annotates the
+scene differently).
 
 Each video becomes ``{frame,flow,mask}/<video>/``: the frames copied byte for byte (or
 hard-linked with ``--link``), binary masks ``<stem>.png`` (0/255), and one flow image per
@@ -62,7 +69,7 @@ from util.image import (
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("davis2016", "youtube-vos")
+SOURCES = ("davis2016", "youtube-vos", "folder")
 OBJECT_RULES = ("union", "largest", "first")
 DAVIS_SPLITS = ("train", "val")
 MARKER_DIR = ".prepare"
@@ -71,8 +78,11 @@ MIN_FRAMES = 2  # a flow needs two frames
 
 DAVIS_LAYOUT = (
     "JPEGImages/480p/<video>/<frame>.jpg, Annotations/480p/<video>/<frame>.png and "
-    "ImageSets/480p/{train,val}.txt"
+    "ImageSets/480p/{train,val}.txt (DAVIS-2016) or ImageSets/2016/{train,val}.txt "
+    "(DAVIS-2017 trainval)"
 )
+# the split lists: DAVIS-2016's own, then those DAVIS-2017 ships for the DAVIS-2016 videos
+DAVIS_LISTS = ("480p", "2016")
 YTVOS_LAYOUT = (
     "train/JPEGImages/<video>/<frame>.jpg and train/Annotations/<video>/<frame>.png "
     "(palette PNGs, one index per object)"
@@ -81,11 +91,12 @@ YTVOS_LAYOUT = (
 
 @dataclass(frozen=True)
 class SourceVideo:
-    """One video of a download: its frames and their annotations, in frame order."""
+    """One video of a download: its frames and their annotations, in frame order (``None``:
+    a frame without annotation, kept with its flow but given no mask)."""
 
     name: str
     frames: tuple[Path, ...]
-    masks: tuple[Path, ...]
+    masks: tuple[Path | None, ...]
 
 
 @dataclass(frozen=True)
@@ -122,23 +133,36 @@ def check_src(src: str | os.PathLike) -> None:
 
 
 def find_davis_root(src: Path) -> Path:
-    """The DAVIS-2016 folder: ``src`` itself or its ``DAVIS/`` subfolder (the unpacked
-    download), holding ``JPEGImages/480p``, ``Annotations/480p`` and ``ImageSets/480p``."""
+    """The DAVIS folder: ``src`` itself or its ``DAVIS/`` subfolder (the unpacked download),
+    holding ``JPEGImages/480p``, ``Annotations/480p`` and the split lists: DAVIS-2016's
+    ``ImageSets/480p`` or the DAVIS-2017 trainval download's ``ImageSets/2016``."""
     for root in (src, src / "DAVIS"):
-        if all(
-            (root / sub / "480p").is_dir() for sub in ("JPEGImages", "Annotations", "ImageSets")
-        ):
+        frames_and_masks = all(
+            (root / sub / "480p").is_dir() for sub in ("JPEGImages", "Annotations")
+        )
+        if frames_and_masks and any((root / "ImageSets" / d).is_dir() for d in DAVIS_LISTS):
             return root
     raise InputError(f"--src {src}: not a DAVIS-2016 folder; expected {DAVIS_LAYOUT}")
 
 
+def davis_listing(root: Path, split: str) -> Path:
+    """The split list: ``ImageSets/480p/<split>.txt`` (DAVIS-2016), else
+    ``ImageSets/2016/<split>.txt`` (DAVIS-2017 trainval: video names, one per line)."""
+    for folder in DAVIS_LISTS:
+        listing = root / "ImageSets" / folder / f"{split}.txt"
+        if listing.is_file():
+            return listing
+    return root / "ImageSets" / DAVIS_LISTS[0] / f"{split}.txt"
+
+
 def davis_videos(root: Path, split: str) -> list[SourceVideo]:
-    """The videos of ``ImageSets/480p/<split>.txt``, in the order of first appearance.
+    """The videos of the split list (:func:`davis_listing`), in the order of first appearance.
 
     A line is ``/JPEGImages/480p/<video>/<frame>.jpg /Annotations/480p/<video>/<frame>.png``
-    (one frame), or a bare video name (all frames of its folder).
+    (one frame), or a bare video name (all frames of its folder, as DAVIS-2017 lists them).
+    Palette annotations (DAVIS-2017: one index per object) become the union of the objects.
     """
-    listing = root / "ImageSets" / "480p" / f"{split}.txt"
+    listing = davis_listing(root, split)
     if not listing.is_file():
         raise InputError(f"{listing}: split list not found; expected {DAVIS_LAYOUT}")
     pairs: dict[str, list[tuple[Path, Path]]] = {}
@@ -283,7 +307,7 @@ def source_record(video: SourceVideo, options: PrepareOptions, uses_objects: boo
     return {
         "version": RECORD_VERSION,
         "frames": [stat(p) for p in video.frames],
-        "masks": [stat(p) for p in video.masks],
+        "masks": [stat(p) if p is not None else None for p in video.masks],
         "flow": options.flow.record(),
         "objects": options.objects if uses_objects else None,
     }
@@ -343,14 +367,16 @@ def prepare_video(
 def _write_frames_and_masks(
     video: SourceVideo, dirs: dict[str, Path], options: PrepareOptions, uses_objects: bool
 ) -> None:
-    id_maps = [read_object_ids(p, palette_only=uses_objects) for p in video.masks]
-    for frame, mask, ids in zip(video.frames, video.masks, id_maps, strict=True):
+    annotated = [(f, m) for f, m in zip(video.frames, video.masks, strict=True) if m is not None]
+    id_maps = [read_object_ids(m, palette_only=uses_objects) for _, m in annotated]
+    for (frame, mask), ids in zip(annotated, id_maps, strict=True):
         _check_size(frame, mask, ids.shape)
-    binary = choose_objects(id_maps, options.objects if uses_objects else "union")
-    for frame, fg in zip(video.frames, binary, strict=True):
+    for frame in video.frames:
         frame_out = dirs["frame"] / frame.name
         if not (frame_out.is_file() and frame_out.stat().st_size == frame.stat().st_size):
             copy_file(frame, frame_out, options.link)
+    binary = choose_objects(id_maps, options.objects if uses_objects else "union")
+    for (frame, _), fg in zip(annotated, binary, strict=True):
         mask_out = dirs["mask"] / f"{frame.stem}.png"
         if not mask_out.is_file():
             write_image(mask_out, fg.astype(np.uint8) * 255)
@@ -479,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
             python -m dataset.prepare davis2016 --help   # the flags of one source
         """,
     )
-    sub = parser.add_subparsers(dest="source", required=True, metavar="{davis2016,youtube-vos}")
+    sub = parser.add_subparsers(dest="source", required=True, metavar="{" + ",".join(SOURCES) + "}")
     davis = sub.add_parser("davis2016", parents=[common], help=f"DAVIS-2016: {DAVIS_LAYOUT}")
     davis.add_argument("--splits", nargs="+", choices=DAVIS_SPLITS, default=list(DAVIS_SPLITS))
     ytvos = sub.add_parser("youtube-vos", parents=[common], help=f"YouTube-VOS: {YTVOS_LAYOUT}")
@@ -489,7 +515,23 @@ def build_parser() -> argparse.ArgumentParser:
         default="union",
         help="which objects make the binary mask (default: union of all)",
     )
+    _add_folder_parser(sub, common)
     return parser
+
+
+def _add_folder_parser(sub, common: argparse.ArgumentParser) -> None:
+    from .prepare_folder import DEFAULT_VAL_FRACTION, FOLDER_LAYOUT
+
+    folder = sub.add_parser("folder", parents=[common], help=f"your own videos: {FOLDER_LAYOUT}")
+    folder.add_argument("--name", required=True, help="the data set's name: ROOT/NAME/")
+    pick = folder.add_mutually_exclusive_group()
+    pick.add_argument("--val_videos", nargs="+", help="these videos validate")
+    pick.add_argument(
+        "--val_fraction",
+        type=float,
+        default=DEFAULT_VAL_FRACTION,
+        help="validate on this share of the videos, picked with a fixed seed (default: 0.2)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -505,6 +547,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.no_progress,
         videos=tuple(args.videos) if args.videos else None,
     )
+    if args.source == "folder":
+        from .prepare_folder import prepare_folder
+
+        return exit_status(
+            "dataset.prepare",
+            lambda: prepare_folder(
+                args.src, args.out, args.name, options, args.val_videos, args.val_fraction
+            ),
+            also=(OSError,),
+        )
     if args.source == "davis2016":
         return exit_status(
             "dataset.prepare",

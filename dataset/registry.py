@@ -3,7 +3,8 @@
 One table, ``BENCHMARKS``: dataset name -> tasks, frame / flow / mask folders relative to
 ``<root>/<name>/``, file extensions and whether the last frame of every video is left out
 ("drop tail"). Any other folder laid out as ``<dir>/{frame,flow}/<video>/`` can
-be given by path; its folder name then names the dataset.
+be given by path; its folder name then names the dataset, or for a split folder
+(``ROOT/NAME/val``, as ``dataset.prepare`` writes them) the name of the folder above it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 # names here without loading torch.
 
 TASKS = ("UVOS", "VSOD")
+SPLIT_FOLDERS = ("train", "val", "test")  # named after the data set above them
 
 
 @dataclass(frozen=True)
@@ -133,11 +135,20 @@ def _from_registry(name: str, root: Path) -> Benchmark:
     return bench
 
 
+def dataset_name(folder: Path) -> str:
+    """The ``{dataset}`` of a data set given by path: the folder's name, or the name of its
+    parent for a split folder (``data/mine/val`` -> ``mine``)."""
+    folder = folder.resolve()
+    if folder.name in SPLIT_FOLDERS and folder.parent.name:
+        return folder.parent.name
+    return folder.name
+
+
 def _from_folder(folder: Path) -> Benchmark:
     from util.image import IMAGE_EXTS
 
     bench = Benchmark(
-        name=folder.resolve().name,
+        name=dataset_name(folder),
         frame_root=folder / "frame",
         flow_root=folder / "flow",
         mask_root=folder / "mask",

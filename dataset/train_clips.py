@@ -5,6 +5,10 @@ paired by file stem: frame ``<stem>.jpg`` takes flow ``<stem>.*`` and mask ``<st
 one frame after the first may lack a flow of its own (usually the last, since flow tools
 give one fewer flow than frames) and takes the preceding frame's flow, as test.py does.
 
+Masks may exist for only some frames of a video (sparse annotation, as
+``dataset.prepare folder`` keeps them): the clips are then drawn among the annotated frames,
+each with its own flow to the next frame, and validation scores the annotated frames.
+
 Data randomness is a pure function of ``(seed, epoch, video index)``: every item draws from
 its own generator, so the batches do not depend on the number of DataLoader workers and a
 resumed run sees the same clips as an uninterrupted one.
@@ -43,26 +47,41 @@ MIN_TRAIN_SIDE = CROP_BORDER + 1  # the §7 crop removes up to CROP_BORDER px pe
 
 @dataclass(frozen=True)
 class Video:
-    """One video's files, in sorted frame order (all lists have the same length)."""
+    """One video's files, in sorted frame order (all lists have the same length; ``masks``
+    holds ``None`` for a frame without annotation, and is empty when masks are not read)."""
 
     name: str
     frames: tuple[Path, ...]
     flows: tuple[Path, ...]
-    masks: tuple[Path, ...]
+    masks: tuple[Path | None, ...]
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    def annotated(self) -> Video:
+        """The frames that have a mask, each with its own flow (the whole video when every
+        frame has one)."""
+        keep = [i for i, mask in enumerate(self.masks) if mask is not None]
+        if len(keep) == len(self.frames):
+            return self
+        return Video(
+            self.name,
+            tuple(self.frames[i] for i in keep),
+            tuple(self.flows[i] for i in keep),
+            tuple(self.masks[i] for i in keep),
+        )
 
 
 def pair_video(root: Path, name: str, need_masks: bool = True) -> Video:
     """Pair the frames, flows and masks of ``root/{frame,flow,mask}/<name>/`` by stem.
 
     Frames and flows follow test.py's rules (``dataset.test_videos.pair_video``, no drop
-    tail); each frame then needs the mask ``<stem>.png``.
+    tail); each frame then takes the mask ``<stem>.png``, or ``None`` when it has none
+    (sparse annotation, said in the log).
 
     Raises:
-        InputError: a folder is missing, the flows do not fit the frames, or a frame has no
-            mask.
+        InputError: a folder is missing, the flows do not fit the frames, or no frame of the
+            video has a mask.
     """
     spec = VideoSpec(name, root / "frame" / name, root / "flow" / name, IMAGE_EXTS, IMAGE_EXTS)
     paired = pair_frames_and_flows(spec, drop_tail=False)
@@ -72,15 +91,30 @@ def pair_video(root: Path, name: str, need_masks: bool = True) -> Video:
     if not mask_dir.is_dir():
         raise InputError(f"folder not found: {mask_dir}")
     mask_names = set(os.listdir(mask_dir))
-    for frame in paired.frames:
-        if f"{frame.stem}.png" not in mask_names:
-            raise InputError(f"mask not found for frame {frame}: {mask_dir / frame.stem}.png")
-    masks = tuple(mask_dir / f"{frame.stem}.png" for frame in paired.frames)
+    masks = tuple(
+        mask_dir / f"{frame.stem}.png" if f"{frame.stem}.png" in mask_names else None
+        for frame in paired.frames
+    )
+    missing = [frame for frame, mask in zip(paired.frames, masks, strict=True) if mask is None]
+    if len(missing) == len(masks):
+        raise InputError(
+            f"{mask_dir}: no mask for any frame of video {name}; expected <frame stem>.png "
+            f"(first frame: {paired.frames[0].name})"
+        )
+    if missing:
+        log.info(
+            "video %s: %d of %d frames have a mask (the first without: %s); sparse "
+            "annotation: training and validation use the annotated frames",
+            name, len(masks) - len(missing), len(masks), mask_dir / f"{missing[0].stem}.png",
+        )  # fmt: skip
     return Video(name, paired.frames, paired.flows, masks)
 
 
-def list_videos(root: Path, min_frames: int, need_masks: bool = True) -> list[Video]:
-    """All videos of ``root/frame/`` in sorted order, paired by stem.
+def list_videos(
+    root: Path, min_frames: int, need_masks: bool = True, annotated_only: bool = False
+) -> list[Video]:
+    """All videos of ``root/frame/`` in sorted order, paired by stem; with
+    ``annotated_only``, each video's annotated frames only (:meth:`Video.annotated`).
 
     Videos with fewer than ``min_frames`` frames are skipped with a log note.
     """
@@ -94,6 +128,8 @@ def list_videos(root: Path, min_frames: int, need_masks: bool = True) -> list[Vi
     videos = []
     for name in list_subfolders(frame_root):
         video = pair_video(Path(root), name, need_masks)
+        if annotated_only:
+            video = video.annotated()
         if len(video) < min_frames:
             log.info("skipping video %s: %d frames, fewer than %d", name, len(video), min_frames)
             continue
@@ -126,12 +162,13 @@ def check_files(videos: Sequence[Video], min_side: int = 1) -> int:
                     f"of at least {min_side} px"
                 )
             flow_size = image_size(video.flows[i])
-            if video.masks:
-                image_size(video.masks[i])
+            mask = video.masks[i] if video.masks else None
+            if mask is not None:
+                image_size(mask)
             if flow_size != frame_size and not warned:
                 warned = True
                 warn_flow_size(video.name, video.flows[i], flow_size, frame_size)
-            count += 2 + bool(video.masks)
+            count += 2 + (mask is not None)
     return count
 
 
@@ -159,7 +196,8 @@ def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 
 
 class TrainClips(Dataset):
-    """One item per video: a random augmented clip of 3 frames (DESIGN.md §7).
+    """One item per video: a random augmented clip of 3 frames (DESIGN.md §7), drawn among
+    the video's annotated frames (all of them in a densely annotated set).
 
     Items are indexed by ``(epoch, video index)`` (a plain ``int`` means epoch 0) and
     drawn from :func:`item_rng` with this dataset's ``seed`` (base seed + rank).
@@ -169,7 +207,7 @@ class TrainClips(Dataset):
     """
 
     def __init__(self, root: str | os.PathLike, imsize: int, seed: int):
-        self.videos = list_videos(Path(root), CLIP_LENGTH)
+        self.videos = list_videos(Path(root), CLIP_LENGTH, annotated_only=True)
         self.imsize = imsize
         self.seed = seed
 

@@ -3,7 +3,8 @@
 Frames and flow images are resized as at test time (§8: PIL bilinear, antialiased, aspect
 ratio ignored); masks are resized with torch's ``nearest`` on a tensor, as the release does
 (DESIGN.md §7: source index floor(dst * in / out), not PIL's pixel-centre nearest), and
-binarised at > 0.5. One item is one clip.
+binarised at > 0.5. One item is one clip. In a sparsely annotated video the clips still run
+over every frame (as test.py does) and only the frames with a mask are scored.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ class ValClips(Dataset):
         max_videos: keep the first N videos (0: all).
         max_frames: keep the first N frames of each video (0: all).
 
-    Items: dicts with ``imgs``, ``flows`` ``[t, 3, S, S]``, ``masks`` ``[t, 1, S, S]`` (0/1),
+    Items: dicts with ``imgs``, ``flows`` ``[t, 3, S, S]``, ``masks`` ``[t, 1, S, S]`` (0/1;
+    zeros for a frame without a mask), ``scored`` ``[t]`` (bool: the frame has a mask),
     ``video`` (index into :attr:`videos`) and ``start`` (frame index), t <= 3.
     """
 
@@ -95,7 +97,13 @@ class ValClips(Dataset):
         return {
             "imgs": torch.stack([load_val_image(video.frames[i], size) for i in picks]),
             "flows": torch.stack([load_val_image(video.flows[i], size) for i in picks]),
-            "masks": torch.stack([load_val_mask(video.masks[i], size) for i in picks]),
+            "masks": torch.stack([self._mask(video.masks[i]) for i in picks]),
+            "scored": torch.tensor([video.masks[i] is not None for i in picks]),
             "video": clip.video,
             "start": clip.start,
         }
+
+    def _mask(self, path: Path | None) -> Tensor:
+        if path is None:
+            return torch.zeros(1, self.imsize, self.imsize)
+        return load_val_mask(path, self.imsize)

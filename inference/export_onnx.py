@@ -17,6 +17,7 @@ from pathlib import Path
 from inference.runtime.onnx_export import export_onnx
 from inference.weights_args import add_weights_arguments, check_weights_arguments, load_cli_weights
 from model.variants import check_test_size
+from util.cli import ArgumentParser
 from util.errors import exit_status
 from util.fileio import check_output_file
 
@@ -24,9 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m inference.export_onnx", description=__doc__.splitlines()[0]
-    )
+    p = ArgumentParser(prog="python -m inference.export_onnx", description=__doc__.splitlines()[0])
     add_weights_arguments(p, "export")
     p.add_argument(
         "--test_size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"), help="input size"

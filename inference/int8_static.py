@@ -24,6 +24,7 @@ from inference.runtime.int8_static import (
 )
 from inference.weights_args import add_weights_arguments, check_weights_arguments, load_cli_weights
 from model.variants import check_test_size
+from util.cli import ArgumentParser
 from util.errors import InputError, exit_status
 from util.fileio import check_output_file
 
@@ -31,14 +32,12 @@ log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m inference.int8_static", description=__doc__.splitlines()[0]
-    )
+    p = ArgumentParser(prog="python -m inference.int8_static", description=__doc__.splitlines()[0])
     add_weights_arguments(p, "calibrate")
     p.add_argument("--root", default="../data", help="data root (as test.py's --root)")
     p.add_argument("--test_dataset", default="DAVIS16", help="a benchmark name or a folder")
     p.add_argument("--videos", nargs="+", default=None, help="default: the first --num_videos")
-    p.add_argument("--num_videos", type=int, default=3, help="videos, one clip each (default 3)")
+    p.add_argument("--num_videos", type=int, default=3, help="videos, one clip each")
     p.add_argument("--test_size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
     p.add_argument("--test_length", type=int, default=9, help="frames per calibration clip")
     p.add_argument("--out", default="mtnet_int8.pth", help="calibration file to write")

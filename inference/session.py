@@ -151,8 +151,8 @@ def build_model(cfg: TestConfig, device: torch.device) -> nn.Module:
     """
     if cfg.test_model is not None:
         return build_mtnet(cfg.encoder_name, weights=cfg.test_model, device=device)
-    log.warning(untrained_warning(cfg))
-    return build_mtnet(cfg.encoder_name, device=device, seed=RANDOM_SEED)
+    log.warning(untrained_warning(cfg))  # the builder's own warning would say it twice
+    return build_mtnet(cfg.encoder_name, device=device, seed=RANDOM_SEED, untrained_ok=True)
 
 
 def untrained_warning(cfg: TestConfig) -> str:

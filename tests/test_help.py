@@ -112,6 +112,8 @@ def test_scripts_suggest_the_closest_flag(module, argv, expected, capsys):
 
 def test_module_commands_suggest_the_closest_flag(capsys):
     from dataset.prepare import main as prepare
+    from inference.export_onnx import main as export_onnx
+    from inference.int8_static import main as int8_static
     from test_scripts.davis_metrics import PROTOCOLS
     from test_scripts.davis_metrics import build_parser as davis_parser
     from util.flow import main as flow
@@ -120,6 +122,8 @@ def test_module_commands_suggest_the_closest_flag(capsys):
         (prepare, ["davis2016", "--src", "s", "--out", "o", "--flow_methd", "raft"],
          "did you mean --flow_method?"),
         (flow, ["--frames", "f", "--out", "o", "--raft_itres", "3"], "did you mean --raft_iters?"),
+        (export_onnx, ["--random_weights", "--tset_size", "64", "64"], "did you mean --test_size?"),
+        (int8_static, ["--random_weights", "--num_vidoes", "2"], "did you mean --num_videos?"),
         (davis_parser(PROTOCOLS["davis"]).parse_args,
          ["--gt_path", "g", "--result_path", "r", "--jsn", "x"], "did you mean --json?"),
     ):  # fmt: skip

@@ -52,10 +52,17 @@ def test_frame_without_flow_uses_preceding_flow(tmp_path):
     assert [p.stem for p in video.masks] == [p.stem for p in video.frames]
 
 
-def test_missing_mask_names_the_file(tmp_path):
+def test_missing_mask_is_sparse_annotation_and_no_mask_at_all_names_the_folder(tmp_path, caplog):
     square_video(tmp_path, "v", frames=4)
     (tmp_path / "mask" / "v" / "00002.png").unlink()
-    with pytest.raises(InputError, match=r"mask.*v/00002\.png"):
+    with caplog.at_level(logging.INFO, logger="dataset.train_clips"):
+        video = pair_video(tmp_path, "v")
+    assert [m.stem if m else None for m in video.masks] == ["00000", "00001", None, "00003"]
+    assert "video v: 3 of 4 frames have a mask" in caplog.text
+    assert str(tmp_path / "mask" / "v" / "00002.png") in caplog.text
+    for mask in (tmp_path / "mask" / "v").iterdir():
+        mask.unlink()
+    with pytest.raises(InputError, match=r"mask/v: no mask for any frame of video v"):
         pair_video(tmp_path, "v")
 
 

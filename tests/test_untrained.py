@@ -45,3 +45,18 @@ def test_training_builds_without_the_warning_and_keeps_its_seed(tmp_path, caplog
     trained = setup.model.state_dict()
     for key, value in reference.state_dict().items():
         assert torch.equal(trained[key], value), key
+
+
+def test_test_py_says_it_once_naming_its_flag(tmp_path, caplog):
+    from inference.config import parse_config
+    from inference.session import build_model
+
+    cfg = parse_config(["--random_weights", "--output_dir", str(tmp_path)])
+    with caplog.at_level(logging.WARNING):
+        model = build_model(cfg, torch.device("cpu"))
+    (message,) = [m for m in _warnings(caplog) if "UNTRAINED" in m]
+    assert message.startswith("--random_weights: the network is UNTRAINED")
+    reference = build_mtnet(device="cpu", seed=RANDOM_SEED, untrained_ok=True)
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.parameters(), reference.parameters(), strict=True)
+    )

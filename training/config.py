@@ -88,11 +88,30 @@ class TrainConfig:
 
     @property
     def train_root(self) -> Path:
-        return Path(self.root) / self.train_dataset
+        """``--train_dataset``'s folder (:func:`dataset_folder`)."""
+        return dataset_folder(self.train_dataset, self.root)
 
     @property
     def val_root(self) -> Path:
-        return Path(self.root) / self.val_dataset
+        """``--val_dataset``'s folder (:func:`dataset_folder`)."""
+        return dataset_folder(self.val_dataset, self.root)
+
+    def check_datasets(self) -> None:
+        """Raise ``InputError`` naming the places looked at when ``--train_dataset`` or
+        ``--val_dataset`` has no ``frame/`` folder."""
+        for flag, value in (
+            ("--train_dataset", self.train_dataset),
+            ("--val_dataset", self.val_dataset),
+        ):
+            places = dataset_places(value, self.root)
+            if not any((place / "frame").is_dir() for place in places):
+                looked = str(places[0] / "frame")
+                if len(places) > 1:
+                    looked += f" nor {places[1] / 'frame'} (from the working folder {Path.cwd()})"
+                raise InputError(
+                    f"{flag} {value}: no frame folder in the dataset root {looked}; expected "
+                    "{frame,flow,mask}/<video>/ as python -m dataset.prepare writes them"
+                )
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
@@ -143,6 +162,20 @@ class TrainConfig:
             )
 
 
+def dataset_places(value: str, root: str | Path) -> list[Path]:
+    """Where a ``--train_dataset`` / ``--val_dataset`` value may be, in order: an absolute
+    path itself; else ``<root>/<value>``, then ``<value>`` from the working folder."""
+    path = Path(value)
+    return [path] if path.is_absolute() else [Path(root) / value, path]
+
+
+def dataset_folder(value: str, root: str | Path) -> Path:
+    """The first of :func:`dataset_places` holding a ``frame/`` folder; ``<root>/<value>``
+    (or the absolute path) when none does."""
+    places = dataset_places(value, root)
+    return next((place for place in places if (place / "frame").is_dir()), places[0])
+
+
 EXAMPLES = """
 python train.py --stage pre_train --root ../data --encoder_weights saves/convnext_tiny_1k_224_ema.pth
 python train.py --stage main_train --root ../data --pretrain_model_path exp/MTNet/pre_train/best.pth
@@ -188,8 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     data = p.add_argument_group("data")
-    staged(data, "--train_dataset", key="train_dataset", metavar="DIR", help="under --root")
-    data.add_argument("--val_dataset", default="DAVIS16/val", metavar="DIR", help="under --root")
+    staged(data, "--train_dataset", key="train_dataset", metavar="DIR",
+           help="a name under --root or a folder's path")  # fmt: skip
+    data.add_argument(
+        "--val_dataset",
+        default="DAVIS16/val",
+        metavar="DIR",
+        help="a name under --root or a folder's path",
+    )
     data.add_argument("--root", default="../data", metavar="DIR", help="datasets root")
     data.add_argument(
         "--imsize", type=int, default=512, help="training and validation size (square)"

@@ -318,6 +318,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     group (if any) is left initialised for the caller to clean up.
     """
     info = init_distributed(cfg.device)
+    _main_rank_check(info, cfg.check_datasets)
     _main_rank_check(info, lambda: _check_run_dir(cfg))
     if not info.is_main:
         return _loop(cfg, info, _prepare(cfg, info))

@@ -1,8 +1,9 @@
 """Validation of DESIGN.md §7: mean over videos of the per-video mean IoU at ``imsize``.
 
 Eval mode, consecutive clips of 3, probability > 0.5 (no min-max), IoU 1 when prediction
-and ground truth are both empty. By default every frame is scored; ``first_frame_only``
-reproduces the release, which scores frame 0 of each video only. Under DDP each rank runs
+and ground truth are both empty. By default every frame with a mask is scored (every frame
+of a densely annotated set); ``first_frame_only`` reproduces the release, which scores
+frame 0 of each video only. Under DDP each rank runs
 the videos ``v`` with ``v % world_size == rank`` and the sums are all-reduced.
 """
 
@@ -69,8 +70,11 @@ def evaluate(
         with autocast(amp_dtype(device, use_amp), device):
             prob = model(batch["imgs"].to(device), batch["flows"].to(device))
         ious = frame_ious(prob.float(), batch["masks"].to(device).flatten(0, 1))
+        scored = batch["scored"].flatten().to(device)
         if first_frame_only:
-            ious = ious[:1] if int(batch["start"]) == 0 else ious[:0]
+            scored = scored & (torch.arange(len(scored), device=device) == 0)
+            scored &= int(batch["start"]) == 0
+        ious = ious[scored]
         video = int(batch["video"])
         sums[video] += ious.double().sum()
         counts[video] += ious.numel()

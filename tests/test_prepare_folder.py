@@ -1,0 +1,243 @@
+"""dataset.prepare folder (own annotated videos) and dataset.prepare davis2016 on the
+DAVIS-2017 trainval layout: small synthetic copies (64x64, a few frames) in, the training
+and test layout out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from dataset.prepare import PrepareOptions, main, prepare_davis2016
+from dataset.prepare_folder import choose_val_videos, prepare_folder
+from util.errors import InputError
+from util.image import write_image
+from util.sample import random_clip
+from util.video import write_video
+
+SIZE = (64, 64)
+OPTIONS = PrepareOptions(progress=False)
+
+
+def _palette_png(path: Path, ids: np.ndarray) -> None:
+    image = Image.fromarray(ids, mode="P")
+    image.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0] + [0] * (256 * 3 - 9))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def make_source(src: Path) -> dict[str, list[np.ndarray]]:
+    """Four videos: ``dense`` (a JPEG frame folder, 0/255 masks on every frame), ``sparse``
+    (PNG frames, 0/1 masks on frames 0 and 3), ``palette`` (PNG frames, palette masks of two
+    objects on frames 1 and 2) and ``movie`` (an mp4, masks on frames 0 and 4). Returns each
+    video's ground-truth masks (0/255) by frame."""
+    truth = {}
+    for index, name in enumerate(("dense", "sparse", "palette", "movie")):
+        frames, masks = random_clip(index, 5, SIZE, seed=7)
+        truth[name] = masks
+        if name == "movie":
+            write_video(frames, src / "frames" / "movie.mp4", fps=10)
+        for t, (frame, mask) in enumerate(zip(frames, masks, strict=True)):
+            ext = ".jpg" if name == "dense" else ".png"
+            if name != "movie":
+                write_image(src / "frames" / name / f"{t:05d}{ext}", frame)
+            out = src / "masks" / name / f"{t:05d}.png"
+            if name == "dense":
+                write_image(out, mask)
+            elif name == "sparse" and t in (0, 3):
+                write_image(out, (mask > 0).astype(np.uint8))
+            elif name == "palette" and t in (1, 2):
+                ids = (mask > 0).astype(np.uint8)
+                ids[:, : SIZE[1] // 2] *= 2  # two objects: the left half is object 2
+                _palette_png(out, ids)
+            elif name == "movie" and t in (0, 4):
+                write_image(out, mask)
+    return truth
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> tuple[Path, dict]:
+    src = tmp_path_factory.mktemp("own") / "src"
+    return src, make_source(src)
+
+
+@pytest.fixture(scope="module")
+def prepared(source, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("prepared")
+    argv = ["folder", "--src", str(source[0]), "--out", str(out), "--name", "mine",
+            "--val_videos", "sparse", "--no_progress"]  # fmt: skip
+    assert main(argv) == 0
+    return out / "mine"
+
+
+def test_every_frame_kept_masks_where_annotated_flows_for_every_frame(source, prepared):
+    src, truth = source
+    annotated = {"dense": range(5), "sparse": (0, 3), "palette": (1, 2), "movie": (0, 4)}
+    for name, frames_with_masks in annotated.items():
+        split = "val" if name == "sparse" else "train"
+        base = prepared / split
+        ext = ".jpg" if name == "dense" else ".png"
+        assert _names(base / "frame" / name) == [f"{t:05d}{ext}" for t in range(5)], name
+        assert _names(base / "flow" / name) == [f"{t:05d}.jpg" for t in range(5)], name
+        assert _names(base / "mask" / name) == [f"{t:05d}.png" for t in frames_with_masks]
+        for t in frames_with_masks:  # 0/1, palette (two objects) and 0/255 all become 0/255
+            mask = np.asarray(Image.open(base / "mask" / name / f"{t:05d}.png"))
+            np.testing.assert_array_equal(mask, truth[name][t], err_msg=f"{name} {t}")
+        other = prepared / ("train" if split == "val" else "val")
+        assert not (other / "frame" / name).exists()  # a video is in one split only
+    # the video file's frames: decoded once, stored losslessly (as OpenCV decodes them)
+    capture = cv2.VideoCapture(str(src / "frames" / "movie.mp4"))
+    for t in range(5):
+        ok, bgr = capture.read()
+        assert ok
+        stored = np.asarray(Image.open(prepared / "train" / "frame" / "movie" / f"{t:05d}.png"))
+        np.testing.assert_array_equal(stored, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    capture.release()
+    frames = prepared / "train" / "frame" / "dense"
+    assert (frames / "00002.jpg").read_bytes() == (
+        src / "frames" / "dense" / "00002.jpg"
+    ).read_bytes()
+
+
+def test_rerun_keeps_finished_videos_and_moves_a_video_to_its_new_split(source, tmp_path):
+    src = source[0]
+    first = prepare_folder(src, tmp_path, "mine", OPTIONS, val_videos=["palette"])
+    assert (first["train"].made, first["val"].made) == (3, 1)
+    again = prepare_folder(src, tmp_path, "mine", OPTIONS, val_videos=["palette"])
+    assert (again["train"].kept, again["val"].kept, again["train"].made) == (3, 1, 0)
+    moved = prepare_folder(src, tmp_path, "mine", OPTIONS, val_videos=["dense"])
+    assert (moved["train"].made, moved["val"].made) == (1, 1)  # palette and dense moved
+    assert _names(tmp_path / "mine" / "val" / "frame") == ["dense"]
+    assert _names(tmp_path / "mine" / "train" / "frame") == ["movie", "palette", "sparse"]
+    assert not (tmp_path / "mine" / "val" / ".prepare" / "palette.json").exists()
+    record = json.loads((tmp_path / "mine" / ".decoded" / "movie.json").read_text())
+    assert record["frames"] == 5  # decoded once, reused by the reruns
+
+
+def test_validation_pick_is_seeded_printed_and_never_empty(source, tmp_path, caplog):
+    names = [f"v{i}" for i in range(10)]
+    pick = choose_val_videos(names, val_fraction=0.2)
+    assert len(pick) == 2 and pick == choose_val_videos(list(reversed(names)), val_fraction=0.2)
+    assert choose_val_videos(names[:3], val_fraction=0.01) != []  # at least one
+    assert len(choose_val_videos(names[:2], val_fraction=0.99)) == 1  # one left to train on
+    assert choose_val_videos(names, ["v3", "v1"]) == ["v1", "v3"]
+    with caplog.at_level("INFO", logger="dataset.prepare_folder"):
+        prepare_folder(source[0], tmp_path, "mine", OPTIONS)
+    line = next(r.getMessage() for r in caplog.records if "validation videos" in r.getMessage())
+    val = _names(tmp_path / "mine" / "val" / "frame")
+    assert line == f"validation videos: {', '.join(val)}" and len(val) == 1
+
+
+def _break(src: Path, how: str) -> None:
+    if how == "masks_without_frames":
+        write_image(src / "masks" / "ghost" / "00000.png", np.zeros(SIZE, np.uint8))
+    elif how == "frames_without_masks":
+        for mask in (src / "masks" / "palette").iterdir():
+            mask.unlink()
+    elif how == "mask_size":
+        write_image(src / "masks" / "sparse" / "00001.png", np.zeros((32, 64), np.uint8))
+    elif how == "movie_mask_size":
+        write_image(src / "masks" / "movie" / "00001.png", np.zeros((64, 48), np.uint8))
+    elif how == "mask_without_frame":
+        write_image(src / "masks" / "sparse" / "00009.png", np.zeros(SIZE, np.uint8))
+    elif how == "image_in_frames":
+        write_image(src / "frames" / "stray.png", np.zeros((*SIZE, 3), np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ("masks_without_frames", "video ghost: masks in "),
+        ("frames_without_masks", "video palette: frames but no mask in "),
+        ("mask_size", "video sparse: mask "),
+        ("movie_mask_size", "expected the size of the video's frames (64x64)"),
+        ("mask_without_frame", "video sparse: mask "),
+        ("image_in_frames", "stray.png: an image directly in frames/"),
+        (None, "--val_videos nope: no such video"),
+    ],
+)
+def test_bad_layouts_get_one_line_naming_the_video(tmp_path, capsys, how, expected):
+    src = tmp_path / "src"
+    make_source(src)
+    _break(src, how)
+    extra = ["--val_videos", "nope"] if how is None else []
+    argv = ["folder", "--src", str(src), "--out", str(tmp_path / "out"), "--name", "x",
+            "--no_progress", *extra]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dataset.prepare: error: ") and expected in err[0]
+    if how == "mask_size":
+        assert "is 64x32 px; expected the size of the video's frames (64x64)" in err[0]
+    if how != "mask_without_frame":  # checked before anything is written
+        assert not (tmp_path / "out").exists()
+
+
+def test_one_video_or_a_bad_name_is_refused(source, tmp_path):
+    with pytest.raises(InputError, match="1 video; expected at least two"):
+        choose_val_videos(["a"])
+    with pytest.raises(InputError, match="--val_videos names every video"):
+        choose_val_videos(["a", "b"], ["a", "b"])
+    with pytest.raises(InputError, match="--name '../x': expected a plain folder name"):
+        prepare_folder(source[0], tmp_path, "../x", OPTIONS)
+
+
+# ---- DAVIS-2017 trainval ---------------------------------------------------------------
+
+DAVIS17 = {"train": {"bear": 4}, "val": {"cows": 3}}
+
+
+def make_davis2017(src: Path) -> Path:
+    """``src/DAVIS/``: JPEGImages/480p, Annotations/480p (palette PNGs, two objects),
+    ImageSets/2016 and ImageSets/2017 (video names, one per line), as in the trainval zip."""
+    root = src / "DAVIS"
+    for split, videos in DAVIS17.items():
+        for index, (video, count) in enumerate(videos.items()):
+            frames, masks = random_clip(index, count, SIZE, seed=11)
+            for t, (frame, mask) in enumerate(zip(frames, masks, strict=True)):
+                jpg = root / "JPEGImages" / "480p" / video / f"{t:05d}.jpg"
+                write_image(jpg, frame)
+                ids = (mask > 0).astype(np.uint8)
+                ids[:, : int(np.median(np.nonzero(ids)[1]))] *= 2  # its left part: object 2
+                _palette_png(root / "Annotations" / "480p" / video / f"{t:05d}.png", ids)
+        for year in ("2016", "2017"):
+            listing = root / "ImageSets" / year / f"{split}.txt"
+            listing.parent.mkdir(parents=True, exist_ok=True)
+            listing.write_text("\n".join(videos) + "\n")
+    return src
+
+
+def test_davis2017_trainval_layout_gives_the_union_of_objects(tmp_path):
+    src = make_davis2017(tmp_path / "zip")
+    summary = prepare_davis2016(src, tmp_path / "data", OPTIONS)
+    assert (summary["train"].made, summary["val"].made) == (1, 1)
+    for split, videos in DAVIS17.items():
+        base = tmp_path / "data" / "DAVIS16" / split
+        for video, count in videos.items():
+            stems = [f"{t:05d}" for t in range(count)]
+            assert _names(base / "flow" / video) == [f"{s}.jpg" for s in stems]
+            for s in stems:
+                ids = np.asarray(
+                    Image.open(src / "DAVIS" / "Annotations" / "480p" / video / f"{s}.png")
+                )
+                assert set(np.unique(ids)) == {0, 1, 2}
+                mask = np.asarray(Image.open(base / "mask" / video / f"{s}.png"))
+                np.testing.assert_array_equal(mask, np.where(ids > 0, 255, 0))
+
+
+def test_davis2017_without_2016_lists_names_both_layouts(tmp_path, capsys):
+    src = make_davis2017(tmp_path / "zip")
+    for listing in (src / "DAVIS" / "ImageSets" / "2016").iterdir():
+        listing.unlink()
+    (src / "DAVIS" / "ImageSets" / "2016").rmdir()
+    argv = ["davis2016", "--src", str(src), "--out", str(tmp_path / "out"), "--no_progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not a DAVIS-2016 folder" in err and "ImageSets/2016/{train,val}.txt" in err
