@@ -65,7 +65,7 @@ class TestConfig:
     root: str = "../data"
     output_dir: str = "./output"
     model_name: str = "MTNet"
-    encoder_name: str = "convnext-tiny"
+    encoder_name: str | None = None  # None: read off the weights (convnext-tiny untrained)
     test_length: int = 9
     test_size: tuple[int, int] = (512, 512)
     device: str = "auto"
@@ -141,7 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
         "({output_dir}/{model_name}/{task}_videos/{video}/ with --video)",
     )
     p.add_argument("--model_name", default=d.model_name, help="names the output folder")
-    p.add_argument("--encoder_name", default=d.encoder_name, choices=ENCODERS, help="variant")
+    p.add_argument(
+        "--encoder_name",
+        default=d.encoder_name,
+        choices=ENCODERS,
+        help="variant (default: read off the weights file; convnext-tiny untrained)",
+    )
     p.add_argument("--test_length", type=int, default=d.test_length, help="frames per clip")
     p.add_argument(
         "--test_size",

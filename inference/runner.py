@@ -32,7 +32,8 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from dataset.registry import Benchmark, resolve_benchmark
 from dataset.test_videos import PairedVideo, VideoClips, pair_video
 from dataset.worker_errors import ErrorsAsValues
-from model import build_mtnet
+from model import build_mtnet, variant_of_file
+from model.variants import DEFAULT_VARIANT
 from util.distributed import DistInfo, cleanup, init_distributed
 from util.errors import InputError
 from util.fileio import atomic_path, sha256_file
@@ -174,7 +175,7 @@ def cached_onnx(model: nn.Module, cfg: TestConfig) -> Path:
     """The network's ONNX export for the test size, made once per weights and size."""
     height, width = cfg.test_size
     tag = weights_id(cfg).split()[0][:16]
-    path = cfg.layout().model_root / "onnx" / f"{cfg.encoder_name}_{tag}_{height}x{width}.onnx"
+    path = cfg.layout().model_root / "onnx" / f"{model.encoder_name}_{tag}_{height}x{width}.onnx"
     if not path.is_file():
         log.info("exporting the network to %s (once; later runs reuse it)", path)
         export_onnx(
@@ -193,12 +194,21 @@ def provenance(cfg: TestConfig, predictor: MTNetPredictor) -> dict[str, object]:
     """What made the masks: the weights' hash and the settings and backend of the run."""
     return {
         "weights": weights_id(cfg),
-        "encoder_name": cfg.encoder_name,
+        "encoder_name": variant_of_run(cfg),
         "test_size": list(cfg.test_size),
         "test_length": cfg.test_length,
         "channels_last": cfg.channels_last,
         **predictor.describe(),
     }
+
+
+def variant_of_run(cfg: TestConfig) -> str:
+    """The variant the run builds: ``--encoder_name``, else the weights file's."""
+    if cfg.encoder_name is not None:
+        return cfg.encoder_name
+    if cfg.test_model is None:
+        return DEFAULT_VARIANT
+    return variant_of_file(cfg.test_model)
 
 
 def check_same_settings(cfg: TestConfig, made_by: dict[str, object]) -> None:
