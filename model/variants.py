@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from util.errors import InputError
 
-
 # ConvNeXt-T and -S channels per encoder stage.
 CONVNEXT_WIDTHS = (96, 192, 384, 768)
 

@@ -128,6 +128,7 @@ def _test_py(model: Path, data: Path, out: Path, *extra: str) -> int:
     return load_script("test.py").main(args)
 
 
+@pytest.mark.slow  # compiles the quantised network
 def test_test_py_int8_static_end_to_end(tiny_weights: Path, tmp_path: Path, capsys) -> None:
     """Calibrate with the module command, then test.py compiles the quantised network:
     masks written, the calibration in the provenance, and the wrong file refused."""

@@ -44,6 +44,7 @@ def clip(t: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(1, t, 3, H, W, generator=g), torch.randn(1, t, 3, H, W, generator=g)
 
 
+@pytest.mark.slow  # the full network exported
 def test_onnx_matches_pytorch_for_two_clip_lengths(exported) -> None:
     import onnxruntime as ort
 
@@ -59,6 +60,7 @@ def test_onnx_matches_pytorch_for_two_clip_lengths(exported) -> None:
         assert np.abs(prob - ref).max() <= 1e-4
 
 
+@pytest.mark.slow  # the full network exported
 def test_onnx_metadata_names_the_weights(exported) -> None:
     _, weights, path = exported
     backend = OnnxRuntimeBackend(path)
@@ -68,6 +70,7 @@ def test_onnx_metadata_names_the_weights(exported) -> None:
     assert meta["mtnet.weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow  # the full network exported
 def test_onnxruntime_backend_matches_torch_backend(exported) -> None:
     net, _, path = exported
     ort_backend = make_backend(None, runtime="onnxruntime", onnx_path=path)
@@ -80,6 +83,7 @@ def test_onnxruntime_backend_matches_torch_backend(exported) -> None:
     assert (info["precision"], info["runtime"], info["device"]) == ("fp32", "onnxruntime", "cpu")
 
 
+@pytest.mark.slow  # the full network exported
 def test_onnxruntime_backend_refuses_another_size(exported) -> None:
     _, _, path = exported
     backend = OnnxRuntimeBackend(path)
@@ -118,6 +122,7 @@ def test_export_command_errors_are_one_line(capsys, argv: list[str], message: st
     assert err.startswith(message) and err.count("\n") == 1
 
 
+@pytest.mark.slow  # the full network exported
 def test_test_py_with_onnxruntime_gives_the_torch_masks(exported, tmp_path) -> None:
     """test.py --runtime onnxruntime --onnx FILE against test.py in fp32 PyTorch: the VSOD
     maps agree to one grey level (1e-4 in probability), and the run says what it was."""
@@ -144,6 +149,7 @@ def test_test_py_with_onnxruntime_gives_the_torch_masks(exported, tmp_path) -> N
     assert made_by["weights"] == hashlib.sha256(weights.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow  # the full network exported
 def test_an_export_of_another_size_is_refused(exported, tmp_path) -> None:
     _, _, path = exported
     with pytest.raises(InputError, match=f"made for {H}x{W} inputs, not test_size 64x64"):
