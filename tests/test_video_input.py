@@ -1,7 +1,8 @@
 """test.py --video: a video file or a folder of frames in, masks and an overlay video out.
 
 Tiny generated clips, the network randomly initialised (no weights: the smoke-run path) at
-64x64 on one CPU thread, as in tests/test_inference.py.
+64x64 on one CPU thread, as in tests/test_inference.py; the untrained network is the
+test-sized variant here.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import pytest
 import torch
 from PIL import Image
 
+import model.build as build_module
 from inference import config
 from inference.config import parse_config
+from model.variants import TEST_VARIANT
 from tests.conftest import load_script
 from tests.synthetic_videos import stems
 from util.video import write_video
@@ -41,6 +44,12 @@ def no_default_weights(tmp_path, monkeypatch):
     """The default weights file points to a tmp location that does not exist (a real
     saves/mtnet.pth on this machine must not change what the tests see)."""
     monkeypatch.setattr(config, "DEFAULT_MODEL", str(tmp_path / "saves" / "mtnet.pth"))
+
+
+@pytest.fixture(autouse=True)
+def untrained_is_test_sized(monkeypatch):
+    """A run without weights builds the test-sized network (the pipeline is the point)."""
+    monkeypatch.setattr(build_module, "DEFAULT_VARIANT", TEST_VARIANT)
 
 
 @pytest.fixture(scope="module")
