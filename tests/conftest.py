@@ -81,3 +81,9 @@ def load_script(filename: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def script() -> ModuleType:
+    """test.py loaded as a module (files that test another script define their own)."""
+    return load_script("test.py")

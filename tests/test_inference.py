@@ -25,7 +25,6 @@ from dataset.test_videos import VideoSpec, clip_bounds, pair_video
 from inference.postprocess import to_masks
 from model import MTNet, variant_of_file
 from model.weights import load_weights
-from tests.conftest import load_script
 from tests.synthetic_videos import make_dataset, make_video, stems
 from util.errors import InputError
 from util.image import IMAGENET_MEAN, IMAGENET_STD, resize_bilinear, to_network_input
@@ -33,11 +32,6 @@ from util.image import IMAGENET_MEAN, IMAGENET_STD, resize_bilinear, to_network_
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = ["--test_size", "64", "64"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-
-
-@pytest.fixture(scope="module")
-def script():
-    return load_script("test.py")
 
 
 @pytest.fixture(scope="module")

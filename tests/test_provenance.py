@@ -11,14 +11,9 @@ import pytest
 import torch
 
 from model.weights import save_model_file
-from tests.conftest import load_script, tiny_mtnet
+from tests.conftest import tiny_mtnet
 from tests.synthetic_videos import make_dataset
 from util.image import read_grey
-
-
-@pytest.fixture(scope="module")
-def script():
-    return load_script("test.py")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ import model.build as build_module
 from inference import config
 from inference.config import parse_config
 from model.variants import TEST_VARIANT
-from tests.conftest import load_script
 from tests.synthetic_videos import stems
 from util.video import write_video
 
@@ -50,11 +49,6 @@ def no_default_weights(tmp_path, monkeypatch):
 def untrained_is_test_sized(monkeypatch):
     """A run without weights builds the test-sized network (the pipeline is the point)."""
     monkeypatch.setattr(build_module, "DEFAULT_VARIANT", TEST_VARIANT)
-
-
-@pytest.fixture(scope="module")
-def script():
-    return load_script("test.py")
 
 
 def clip_frames(count: int, size: tuple[int, int] = SIZE, seed: int = 0) -> list[np.ndarray]:
