@@ -74,7 +74,7 @@ class TestConfig:
     root: str = "../data"
     output_dir: str = "./output"
     model_name: str = "MTNet"
-    encoder_name: str = "convnext-tiny"
+    encoder_name: str | None = None  # None: read off the weights (convnext-tiny untrained)
     test_length: int = 9
     test_size: tuple[int, int] = (512, 512)
     device: str = "auto"
@@ -184,7 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"an untrained network (seed {RANDOM_SEED}) instead of weights: a smoke run of "
         "the pipeline, the masks are meaningless",
     )
-    model.add_argument("--encoder_name", default=d.encoder_name, choices=ENCODERS, help="variant")
+    model.add_argument(
+        "--encoder_name",
+        default=d.encoder_name,
+        choices=ENCODERS,
+        help="variant (default: read off the weights file; convnext-tiny untrained)",
+    )
     model.add_argument(
         "--test_length", type=int, default=d.test_length, metavar="T", help="frames per clip"
     )

@@ -81,7 +81,7 @@ def open_session(cfg: TestConfig, device: torch.device, video: VideoInput | None
     log.info("network: %s", describe_line(predictor.describe()))
     masks = MaskSettings(
         weights=weights,
-        encoder_name=cfg.encoder_name,
+        encoder_name=model.encoder_name,
         task=cfg.task_name,
         test_size=predictor.test_size,
         test_length=predictor.clip_length,
@@ -173,7 +173,7 @@ def cached_onnx(model: nn.Module, cfg: TestConfig, weights: str) -> Path:
     and size."""
     height, width = cfg.test_size
     tag = weights.split()[0][:16]
-    path = cfg.layout().model_root / "onnx" / f"{cfg.encoder_name}_{tag}_{height}x{width}.onnx"
+    path = cfg.layout().model_root / "onnx" / f"{model.encoder_name}_{tag}_{height}x{width}.onnx"
     check_no_links(cfg.output_dir, [path], "--output_dir")
     if not path.is_file():
         log.info("exporting the network to %s (once; later runs reuse it)", path)

@@ -6,7 +6,7 @@ by the command lines) imports without torch.
 
 from __future__ import annotations
 
-import importlib
+from util.lazy import lazy_exports
 
 _WHERE = {
     "ENCODERS": ".variants",
@@ -21,13 +21,4 @@ _WHERE = {
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str) -> object:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WHERE[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

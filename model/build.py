@@ -23,7 +23,7 @@ from util.errors import InputError, setting
 
 from .keys import model_to_release_key
 from .mtnet import MTNet
-from .variants import VARIANTS
+from .variants import DEFAULT_VARIANT, TEST_VARIANTS, VARIANTS
 from .weights import load_encoder_weights, load_network_state, read_weights
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,8 @@ def build_mtnet(
             starts so on purpose); otherwise such a network logs a warning: its masks are
             meaningless.
     """
-    if variant is not None and (not isinstance(variant, str) or variant not in VARIANTS):
+    known = variant in VARIANTS or variant in TEST_VARIANTS if isinstance(variant, str) else False
+    if variant is not None and not known:
         named = setting("variant", variant, flag="--encoder_name")
         raise InputError(f"{named}: expected one of {', '.join(VARIANTS)} or None")
     if seed is not None:
@@ -77,7 +78,7 @@ def build_mtnet(
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
-        model = MTNet(variant or "convnext-tiny")
+        model = MTNet(variant or DEFAULT_VARIANT)
     if encoder_weights is not None:
         load_encoder_weights(model.backbone, encoder_weights)
     if state is not None:
@@ -98,10 +99,11 @@ def encoder_depths(state: Mapping[str, Tensor]) -> tuple[int, ...]:
 
 
 def variant_of_state(state: Mapping[str, Tensor], path: object = "<state>") -> str:
-    """The variant whose encoder depths (tiny: 9 blocks in stage 3, small: 27) fit a network
-    state; ``CheckpointError`` naming ``path`` when none does."""
+    """The variant whose encoder depths (tiny: 9 blocks in stage 3, small: 27; the test
+    variant's 1 per stage) fit a network state; ``CheckpointError`` naming ``path`` when
+    none does."""
     depths = encoder_depths(state)
-    for name, spec in VARIANTS.items():
+    for name, spec in {**VARIANTS, **TEST_VARIANTS}.items():
         if spec.depths == depths:
             return name
     known = ", ".join(f"{name} {spec.depths}" for name, spec in VARIANTS.items())

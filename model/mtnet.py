@@ -31,7 +31,9 @@ class MTNet(nn.Module):
         super().__init__()
         spec = spec_for(encoder)
         self.encoder_name = encoder
-        self.backbone = Encoder(depths=spec.depths, drop_path_rate=spec.drop_path_rate)
+        self.backbone = Encoder(
+            depths=spec.depths, drop_path_rate=spec.drop_path_rate, widths=spec.widths
+        )
         for i, width in enumerate(self.backbone.widths, start=1):
             self.add_module(f"fusion{i}", Fusion(width, spec.dim))
         self.transformer3 = TemporalTransformer(

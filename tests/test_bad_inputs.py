@@ -21,9 +21,8 @@ from PIL import Image
 from dataset.test_videos import VideoClips, VideoSpec, pair_video
 from dataset.train_clips import check_files, list_videos
 from inference import config as test_config
-from model import MTNet
 from model.weights import release_state_dict
-from tests.conftest import load_script
+from tests.conftest import load_script, tiny_mtnet
 from tests.synthetic_videos import make_dataset, make_video, stems
 from tests.train_helpers import square_video
 from util.errors import InputError
@@ -130,16 +129,15 @@ def test_temp_files_of_dead_processes_are_removed_and_no_others(tmp_path: Path) 
 
 def test_test_py_refuses_weights_with_nan(test_script, capsys, tmp_path):
     data = make_dataset(tmp_path / "SYN")
-    torch.manual_seed(0)
-    state = release_state_dict(MTNet())
-    key = "module.backbone.stages.2.3.pwconv1.weight"
+    state = release_state_dict(tiny_mtnet())
+    key = "module.backbone.stages.2.0.pwconv1.weight"
     state[key][0, 0] = float("nan")
     torch.save({"it": 1, "network": state}, tmp_path / "nan.pth")
     argv = ["--test_model", str(tmp_path / "nan.pth"), "--test_dataset", str(data),
             "--output_dir", str(tmp_path / "out"), "--device", "cpu", "--num_workers", "0",
             "--test_size", "64", "64"]  # fmt: skip
     line = one_error_line(test_script.main, argv, capsys, "test.py: error: ")
-    assert "nan.pth: tensor backbone.stages.2.3.pwconv1.weight holds NaN" in line
+    assert "nan.pth: tensor backbone.stages.2.0.pwconv1.weight holds NaN" in line
     assert not list((tmp_path / "out").rglob("*.png"))
 
 

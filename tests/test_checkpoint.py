@@ -13,6 +13,7 @@ import torch
 from model import MTNet, build_mtnet
 from model.keys import model_to_release_key, release_to_model_key, torchvision_convnext_to_release
 from model.weights import load_weights, release_state_dict, save_model_file
+from tests.conftest import tiny_mtnet
 from tests.test_model import read_key_list
 from util.checkpoint import CheckpointError, strip_wrapper_prefixes
 
@@ -113,16 +114,16 @@ def test_small_checkpoint_does_not_load_into_tiny(tmp_path: Path) -> None:
 
 def test_missing_and_foreign_files(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="no such weights file"):
-        load_weights(MTNet(), tmp_path / "absent.pth")
+        load_weights(tiny_mtnet(), tmp_path / "absent.pth")
     (tmp_path / "text.pth").write_text("not a checkpoint")
     with pytest.raises(CheckpointError, match="not a loadable weights file"):
-        load_weights(MTNet(), tmp_path / "text.pth")
+        load_weights(tiny_mtnet(), tmp_path / "text.pth")
     torch.save([1, 2, 3], tmp_path / "list.pth")
     with pytest.raises(CheckpointError, match="expected a dict"):
-        load_weights(MTNet(), tmp_path / "list.pth")
+        load_weights(tiny_mtnet(), tmp_path / "list.pth")
     torch.save({"it": 3}, tmp_path / "empty.pth")
     with pytest.raises(CheckpointError, match="no state dict"):
-        load_weights(MTNet(), tmp_path / "empty.pth")
+        load_weights(tiny_mtnet(), tmp_path / "empty.pth")
 
 
 class _Exploit:
@@ -138,12 +139,12 @@ def test_malicious_pickle_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "evil.pth"
     torch.save({"network": {"x": torch.zeros(1)}, "payload": _Exploit(marker)}, path)
     with pytest.raises(CheckpointError, match="not a loadable weights file"):
-        load_weights(MTNet(), path)
+        load_weights(tiny_mtnet(), path)
     assert not marker.exists()
     with path.open("wb") as fh:  # a plain pickle (not a torch zip file) too
         pickle.dump(_Exploit(marker), fh)
     with pytest.raises(CheckpointError):
-        load_weights(MTNet(), path)
+        load_weights(tiny_mtnet(), path)
     assert not marker.exists()
 
 
@@ -240,7 +241,7 @@ def test_non_finite_weights_are_refused_naming_the_first_tensor(net: MTNet, tmp_
 
 
 def test_non_finite_weights_are_never_written(tmp_path: Path) -> None:
-    model = MTNet()
+    model = tiny_mtnet()
     with torch.no_grad():
         next(model.parameters()).view(-1)[0] = float("nan")
     with pytest.raises(CheckpointError, match="NaN or infinite"):
@@ -259,7 +260,7 @@ def test_random_bytes_message_never_suggests_the_unsafe_loader(tmp_path: Path) -
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(CheckpointError) as caught:
-            load_weights(MTNet(), tmp_path / name)
+            load_weights(tiny_mtnet(), tmp_path / name)
         msg = str(caught.value)
         assert msg.startswith(f"{tmp_path / name}: not a loadable weights file")
         assert "\n" not in msg and "weights_only" not in msg and "trusted" not in msg, msg

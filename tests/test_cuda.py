@@ -24,7 +24,10 @@ from tests.conftest import load_script
 from tests.golden_weights import GOLDEN_ARRAYS, golden_input, save_golden_weights
 from tests.synthetic_videos import make_dataset
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+]
 
 CUDA = torch.device("cuda")
 

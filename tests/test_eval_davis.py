@@ -17,12 +17,11 @@ from PIL import Image
 from test_scripts import davis_metrics as dm
 from test_scripts import test_for_davis, test_for_fbms, test_for_longvideo, test_for_ytb_obj
 from test_scripts.evalio import EvalError, read_grey
+from tests.conftest import DAVIS_VAL
 
 REPO = Path(__file__).resolve().parents[1]
-DAVIS_MASKS = REPO / ".." / "shared" / "data" / "DAVIS16" / "val" / "mask"
-needs_davis = pytest.mark.skipif(
-    not DAVIS_MASKS.is_dir(), reason="shared DAVIS-2016 data (../shared/data) not present"
-)
+DAVIS_MASKS = DAVIS_VAL / "mask"
+needs_davis = pytest.mark.usefixtures("davis_val")  # skipped when the shared data is absent
 
 
 def write_mask(path: Path, mask: np.ndarray) -> None:

@@ -17,12 +17,11 @@ import torch
 from test_scripts.evalio import read_grey, read_pair
 from test_scripts.test_vsod import main as vsod_script
 from test_scripts.test_vsod import metrics as vm
+from tests.conftest import DAVIS_VAL
 
 REPO = Path(__file__).resolve().parents[1]
-DAVIS_MASKS = REPO / ".." / "shared" / "data" / "DAVIS16" / "val" / "mask"
-needs_davis = pytest.mark.skipif(
-    not DAVIS_MASKS.is_dir(), reason="shared DAVIS-2016 data (../shared/data) not present"
-)
+DAVIS_MASKS = DAVIS_VAL / "mask"
+needs_davis = pytest.mark.usefixtures("davis_val")  # skipped when the shared data is absent
 
 # ---------------------------------------------------------------------------------------
 # Plain per-pixel references of the §9 formulas (tiny arrays only)

@@ -15,6 +15,7 @@ import torch
 
 from model import MTNet
 from model.weights import load_weights
+from tests.conftest import require_shared
 from tests.golden_weights import (
     GOLDEN_ARRAYS,
     golden_input,
@@ -29,6 +30,7 @@ from tests.golden_weights import (
 INTERMEDIATES = {"fusion3": 1e-4, "fusion4": 1e-4, "cls2": 4e-3}
 
 
+@pytest.mark.slow  # the full network at 512x512
 def test_golden_release_output(tmp_path: Path) -> None:
     """The release's eval output for the golden weights, to 1e-4 (also fusion3/4, cls2)."""
     path = tmp_path / "golden.pth"
@@ -55,9 +57,7 @@ def test_golden_release_output(tmp_path: Path) -> None:
 
 def test_generator_equals_the_shared_scheme(shared_dir: Path) -> None:
     """Our generator rebuilds exactly the tensors and input of the shared ``weights.py``."""
-    golden = shared_dir / "golden"
-    if not (golden / "weights.py").is_file():
-        pytest.skip(f"{golden / 'weights.py'} is absent")
+    golden = require_shared(shared_dir / "golden" / "weights.py").parent
     sys.path.insert(0, str(golden))
     try:
         import weights as shared_weights

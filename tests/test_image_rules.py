@@ -20,8 +20,7 @@ from dataset.train_clips import pair_video as pair_train_video
 from dataset.transforms import load_rgb, load_train_mask
 from inference import MTNetPredictor
 from inference.visualize import find_videos
-from model import MTNet, build_mtnet
-from model.weights import save_model_file
+from model import build_mtnet
 from test_scripts.evalio import image_names, read_pair
 from tests.conftest import load_script
 from util.errors import InputError
@@ -160,10 +159,9 @@ def test_sixteen_bit_frames_equal_their_8_bit_copies_everywhere(tmp_path):
     )
 
 
-def test_sixteen_bit_and_unpadded_frames_in_test_py_and_the_predictor(tmp_path):
+def test_sixteen_bit_and_unpadded_frames_in_test_py_and_the_predictor(tiny_weights, tmp_path):
     torch.manual_seed(0)
-    weights = tmp_path / "w.pth"
-    save_model_file(weights, MTNet())
+    weights = tiny_weights
     script = load_script("test.py")
     outputs = {}
     for name, sixteen in (("D8", False), ("D16", True)):
@@ -178,7 +176,7 @@ def test_sixteen_bit_and_unpadded_frames_in_test_py_and_the_predictor(tmp_path):
     # the predictor on the frames in number order gives test.py's masks
     root = tmp_path / "D16"
     predictor = MTNetPredictor(
-        build_mtnet(weights=weights, device="cpu"), test_size=(64, 64), clip_length=2
+        build_mtnet(None, weights=weights, device="cpu"), test_size=(64, 64), clip_length=2
     )
     frames = [read_rgb_array(p) for p in list_images(root / "frame" / "v")]
     flows = [read_rgb_array(p) for p in list_images(root / "flow" / "v")]

@@ -1,7 +1,7 @@
 """test.py: reading, pairing, post-processing, outputs, resume, sharding and user errors.
 
-The network is a randomly initialised MTNet at 64x64 on one CPU thread (several threads
-on a shared 2-core machine are many times slower).
+The network is the randomly initialised test-sized MTNet (``tiny_weights``) at 64x64 on
+one CPU thread (several threads on a shared 2-core machine are many times slower).
 """
 
 from __future__ import annotations
@@ -23,30 +23,15 @@ from torchvision.transforms import functional as TF
 from dataset.registry import BENCHMARKS, resolve_benchmark
 from dataset.test_videos import VideoSpec, clip_bounds, pair_video
 from inference.postprocess import to_masks
-from model import MTNet
-from model.weights import load_weights, save_model_file
-from tests.conftest import load_script
+from model import MTNet, variant_of_file
+from model.weights import load_weights
 from tests.synthetic_videos import make_dataset, make_video, stems
 from util.errors import InputError
 from util.image import IMAGENET_MEAN, IMAGENET_STD, resize_bilinear, to_network_input
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DAVIS = ROOT / ".." / "shared" / "data" / "DAVIS16"
 SIZE = ["--test_size", "64", "64"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-
-
-@pytest.fixture(scope="module")
-def script():
-    return load_script("test.py")
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "random.pth"
-    save_model_file(path, MTNet())
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -54,17 +39,17 @@ def syn(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("data") / "SYN")
 
 
-def _args(model_file: Path, data: Path, out: Path, *extra: str) -> list[str]:
+def _args(tiny_weights: Path, data: Path, out: Path, *extra: str) -> list[str]:
     return [
-        "--test_model", str(model_file), "--test_dataset", str(data), "--output_dir", str(out),
+        "--test_model", str(tiny_weights), "--test_dataset", str(data), "--output_dir", str(out),
         "--device", "cpu", "--num_workers", "1", "--test_length", "3", *SIZE, *extra,
     ]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def uvos_out(script, model_file, syn, tmp_path_factory) -> Path:
+def uvos_out(script, tiny_weights, syn, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("uvos")
-    assert script.main(_args(model_file, syn, out)) == 0
+    assert script.main(_args(tiny_weights, syn, out)) == 0
     return out / "MTNet" / "UVOS" / "SYN"
 
 
@@ -222,7 +207,7 @@ def test_postprocessing_matches_a_hand_computation():
 def _release_loop(model_path: Path, root: Path, video: str, task: str, drop_tail: bool):
     """The release's test loop (DESIGN.md §8) written plainly: position pairing, Resize,
     clips of 3, align-corners upsampling and min-max in numpy."""
-    model = MTNet()
+    model = MTNet(variant_of_file(model_path))
     load_weights(model, model_path)
     model.eval()
     tf = transforms.Compose(
@@ -254,7 +239,7 @@ def _release_loop(model_path: Path, root: Path, video: str, task: str, drop_tail
     return out
 
 
-def test_uvos_outputs_layout_binary_and_equal_to_the_release_loop(uvos_out, model_file, syn):
+def test_uvos_outputs_layout_binary_and_equal_to_the_release_loop(uvos_out, tiny_weights, syn):
     assert sorted(p.name for p in uvos_out.iterdir()) == ["a", "b"]
     assert sorted(p.name for p in (uvos_out / "a").iterdir()) == [f"{s}.png" for s in stems(5)]
     assert sorted(p.name for p in (uvos_out / "b").iterdir()) == [f"{s}.png" for s in stems(3)]
@@ -264,13 +249,13 @@ def test_uvos_outputs_layout_binary_and_equal_to_the_release_loop(uvos_out, mode
             mask = np.asarray(Image.open(path))
             assert mask.shape == size and mask.dtype == np.uint8
             assert set(np.unique(mask)) <= {0, 255}
-        expected = _release_loop(model_file, syn, video, "UVOS", drop_tail=False)
+        expected = _release_loop(tiny_weights, syn, video, "UVOS", drop_tail=False)
         for name, mask in expected.items():
             np.testing.assert_array_equal(np.asarray(Image.open(uvos_out / video / name)), mask)
 
 
-def test_vsod_soft_maps_with_drop_tail(script, model_file, syn, tmp_path):
-    args = _args(model_file, syn, tmp_path, "--task_name", "VSOD", "--drop_tail")
+def test_vsod_soft_maps_with_drop_tail(script, tiny_weights, syn, tmp_path):
+    args = _args(tiny_weights, syn, tmp_path, "--task_name", "VSOD", "--drop_tail")
     assert script.main(args) == 0
     out = tmp_path / "MTNet" / "VSOD" / "SYN"
     assert sorted(p.name for p in out.iterdir()) == ["a", "b"]
@@ -278,7 +263,7 @@ def test_vsod_soft_maps_with_drop_tail(script, model_file, syn, tmp_path):
     # b has a flow for each of its 3 frames: its last frame is left out all the same
     assert sorted(p.name for p in (out / "b").iterdir()) == [f"{s}.png" for s in stems(2)]
     for video in ("a", "b"):
-        expected = _release_loop(model_file, syn, video, "VSOD", drop_tail=True)
+        expected = _release_loop(tiny_weights, syn, video, "VSOD", drop_tail=True)
         assert len(expected) == len(list((out / video).iterdir()))
         for name, soft in expected.items():
             mask = np.asarray(Image.open(out / video / name))
@@ -287,23 +272,23 @@ def test_vsod_soft_maps_with_drop_tail(script, model_file, syn, tmp_path):
 
 
 def test_skip_existing_resumes_without_redoing_finished_videos(
-    script, uvos_out, model_file, syn, tmp_path
+    script, uvos_out, tiny_weights, syn, tmp_path
 ):
     out = tmp_path / "MTNet" / "UVOS" / "SYN"
     shutil.copytree(uvos_out, out)  # a finished run and its record...
     shutil.copy(uvos_out.parent / "test_config.json", out.parent / "test_config.json")
     (out / "a" / "00004.png").unlink()  # ...interrupted in video a
     finished = {p: p.stat().st_mtime_ns for p in (out / "b").iterdir()}
-    assert script.main(_args(model_file, syn, tmp_path, "--skip_existing")) == 0
+    assert script.main(_args(tiny_weights, syn, tmp_path, "--skip_existing")) == 0
     assert sorted(p.name for p in (out / "a").iterdir()) == [f"{s}.png" for s in stems(5)]
     assert finished == {p: p.stat().st_mtime_ns for p in (out / "b").iterdir()}
     _assert_same_files(out, uvos_out)
 
 
-def test_torchrun_shards_videos_and_writes_the_same_files(uvos_out, model_file, syn, tmp_path):
+def test_torchrun_shards_videos_and_writes_the_same_files(uvos_out, tiny_weights, syn, tmp_path):
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "test.py", *_args(model_file, syn, tmp_path),
+        "test.py", *_args(tiny_weights, syn, tmp_path),
     ]  # fmt: skip
     run = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -311,24 +296,23 @@ def test_torchrun_shards_videos_and_writes_the_same_files(uvos_out, model_file, 
     _assert_same_files(tmp_path / "MTNet" / "UVOS" / "SYN", uvos_out)
 
 
-def test_paths_with_spaces_and_non_ascii(script, uvos_out, model_file, syn, tmp_path):
+def test_paths_with_spaces_and_non_ascii(script, uvos_out, tiny_weights, syn, tmp_path):
     data = tmp_path / "my dätä" / "SYN set"
     shutil.copytree(syn, data)
     out = tmp_path / "out put ü"
-    assert script.main(_args(model_file, data, out)) == 0
+    assert script.main(_args(tiny_weights, data, out)) == 0
     _assert_same_files(out / "MTNet" / "UVOS" / "SYN set", uvos_out)
 
 
-@pytest.mark.skipif(not SHARED_DAVIS.is_dir(), reason="../shared/data/DAVIS16 not present")
-def test_shared_davis_video(script, model_file, tmp_path):
+def test_shared_davis_video(script, tiny_weights, davis_val, tmp_path):
     video = "motocross-jump"  # 40 frames, 39 flows: the last frame reuses flow 00038
     args = [
         "--test_model",
-        str(model_file),
+        str(tiny_weights),
         "--test_dataset",
         "DAVIS16",
         "--root",
-        str(SHARED_DAVIS.parent),
+        str(davis_val.parent.parent),
     ]
     args += ["--output_dir", str(tmp_path), "--videos", video, "--device", "cpu", *SIZE]
     args += ["--num_workers", "1"]
@@ -359,29 +343,29 @@ def test_error_missing_and_wrong_checkpoints(script, capsys, syn, tmp_path):
     assert str(wrong) in _error_line(script, capsys, _args(wrong, syn, tmp_path))
 
 
-def test_error_missing_dataset_folder(script, capsys, model_file, tmp_path):
-    args = _args(model_file, tmp_path / "none", tmp_path)
+def test_error_missing_dataset_folder(script, capsys, tiny_weights, tmp_path):
+    args = _args(tiny_weights, tmp_path / "none", tmp_path)
     assert str(tmp_path / "none") in _error_line(script, capsys, args)
-    args = _args(model_file, "DAVIS16", tmp_path, "--root", str(tmp_path))
+    args = _args(tiny_weights, "DAVIS16", tmp_path, "--root", str(tmp_path))
     line = _error_line(script, capsys, args)
     assert str(tmp_path / "DAVIS16" / "val" / "frame") in line
 
 
-def test_error_unreadable_image(script, capsys, model_file, tmp_path):
+def test_error_unreadable_image(script, capsys, tiny_weights, tmp_path):
     make_video(tmp_path / "BAD", "v", stems(4), stems(3))
     broken = tmp_path / "BAD" / "flow" / "v" / "00001.jpg"
     broken.write_bytes(b"not a jpeg")
-    line = _error_line(script, capsys, _args(model_file, tmp_path / "BAD", tmp_path / "o"))
+    line = _error_line(script, capsys, _args(tiny_weights, tmp_path / "BAD", tmp_path / "o"))
     assert str(broken) in line and "cannot read this image" in line
 
 
-def test_error_empty_video_and_bad_counts(script, capsys, model_file, tmp_path):
+def test_error_empty_video_and_bad_counts(script, capsys, tiny_weights, tmp_path):
     make_video(tmp_path / "E", "full", stems(2), stems(1))
     make_video(tmp_path / "E", "empty", [], [])
-    line = _error_line(script, capsys, _args(model_file, tmp_path / "E", tmp_path / "o"))
+    line = _error_line(script, capsys, _args(tiny_weights, tmp_path / "E", tmp_path / "o"))
     assert str(tmp_path / "E" / "frame" / "empty") in line and "empty video" in line
     make_video(tmp_path / "C", "short", stems(4), stems(2))
-    line = _error_line(script, capsys, _args(model_file, tmp_path / "C", tmp_path / "o"))
+    line = _error_line(script, capsys, _args(tiny_weights, tmp_path / "C", tmp_path / "o"))
     assert str(tmp_path / "C" / "flow" / "short") in line and "4 frames and 2 flows" in line
 
 

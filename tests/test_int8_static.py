@@ -1,7 +1,7 @@
 """Static int8: calibration files, the quantised network, and test.py's int8_static.
 
-The network is the untrained MTNet at 64x64 with clips of 3 frames; exporting it takes
-seconds, compiling it (one test) about two minutes on two cores.
+The network is the untrained MTNet at 64x64 with clips of 3 frames where the quantised
+numbers are compared, the test-sized network where test.py compiles it end to end.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from inference.runtime.int8_static import (
 )
 from model import MTNet
 from model.weights import save_model_file
-from tests.conftest import load_script
+from tests.conftest import load_script, tiny_mtnet
 from tests.synthetic_videos import make_dataset
 from util.errors import InputError
 
@@ -95,13 +95,11 @@ def test_ranges_that_do_not_fit_are_one_line(net, saved) -> None:
     assert "\n" not in str(err.value)
 
 
-def test_calibration_files_that_cannot_be_read(tmp_path: Path) -> None:
+def test_calibration_files_that_cannot_be_read(tiny_weights: Path, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such int8 calibration file"):
         load_calibration(tmp_path / "missing.pth")
-    model_file = tmp_path / "model.pth"
-    save_model_file(model_file, MTNet())
     with pytest.raises(InputError, match="not an int8 calibration file"):
-        load_calibration(model_file)
+        load_calibration(tiny_weights)  # a model file
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a torch file")
     with pytest.raises(InputError, match="not a readable int8 calibration file"):
@@ -135,14 +133,13 @@ def _test_py(model: Path, data: Path, out: Path, *extra: str) -> int:
     return load_script("test.py").main(args)
 
 
-def test_test_py_int8_static_end_to_end(tmp_path: Path, capsys) -> None:
+@pytest.mark.slow  # compiles the quantised network
+def test_test_py_int8_static_end_to_end(tiny_weights: Path, tmp_path: Path, capsys) -> None:
     """Calibrate with the module command, then test.py compiles the quantised network:
     masks written, the calibration in the provenance, and the wrong file refused."""
     from inference import int8_static
 
-    torch.manual_seed(0)
-    model = tmp_path / "random.pth"
-    save_model_file(model, MTNet())
+    model = tiny_weights
     data = make_dataset(tmp_path / "data" / "SYN")
     cal = tmp_path / "cal.pth"
     common = ["--test_model", str(model), "--root", str(tmp_path), "--test_dataset", str(data)]
@@ -158,7 +155,7 @@ def test_test_py_int8_static_end_to_end(tmp_path: Path, capsys) -> None:
     assert config["provenance"]["int8_calibration"] == load_calibration(cal).sha256
 
     other = tmp_path / "other.pth"
-    save_model_file(other, MTNet())
+    save_model_file(other, tiny_mtnet(1))
     capsys.readouterr()
     assert _test_py(other, data, tmp_path / "out2", *mode) == 2
     err = capsys.readouterr().err.strip().splitlines()

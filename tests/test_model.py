@@ -10,13 +10,21 @@ import torch
 
 from model import MTNet
 from model.keys import model_to_release_key
+from tests.conftest import tiny_mtnet
 from tests.golden_weights import read_key_list
 
 
 @pytest.fixture(scope="module")
-def tiny_net() -> MTNet:
+def net() -> MTNet:
+    """The full network: for its keys, sizes, rates and gradients."""
     torch.manual_seed(0)
     return MTNet()
+
+
+@pytest.fixture(scope="module")
+def tiny() -> MTNet:
+    """The test-sized network (same code): for shapes and what mixes with what."""
+    return tiny_mtnet(0)
 
 
 def clip(b: int, t: int, h: int, w: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,57 +33,57 @@ def clip(b: int, t: int, h: int, w: int, seed: int = 0) -> tuple[torch.Tensor, t
 
 
 @pytest.mark.parametrize(("b", "t", "h", "w"), [(1, 3, 64, 64), (2, 2, 64, 128), (1, 1, 128, 64)])
-def test_output_shapes_train_and_eval(tiny_net: MTNet, b: int, t: int, h: int, w: int) -> None:
+def test_output_shapes_train_and_eval(tiny: MTNet, b: int, t: int, h: int, w: int) -> None:
     imgs, flows = clip(b, t, h, w)
-    tiny_net.train()
-    logits = tiny_net(imgs, flows)
+    tiny.train()
+    logits = tiny(imgs, flows)
     assert isinstance(logits, tuple) and len(logits) == 4
     assert all(x.shape == (b * t, 1, h, w) for x in logits)
-    tiny_net.eval()
+    tiny.eval()
     with torch.no_grad():
-        prob = tiny_net(imgs, flows)
+        prob = tiny(imgs, flows)
     assert prob.shape == (b * t, 1, h, w)
     assert prob.min() >= 0 and prob.max() <= 1
     # With every submodule in eval mode, the top-level training flag only selects the
     # outputs: eval's probabilities are the sigmoid of training's main logits.
     with torch.no_grad():
-        tiny_net.train()
-        for m in tiny_net.modules():
-            if m is not tiny_net:
+        tiny.train()
+        for m in tiny.modules():
+            if m is not tiny:
                 m.eval()
-        main = tiny_net(imgs, flows)[0]
-        tiny_net.eval()
+        main = tiny(imgs, flows)[0]
+        tiny.eval()
     torch.testing.assert_close(torch.sigmoid(main), prob, atol=1e-5, rtol=0)
 
 
-def test_eval_clips_are_independent(tiny_net: MTNet) -> None:
+def test_eval_clips_are_independent(tiny: MTNet) -> None:
     """Batching two clips gives each clip's own output (no mixing across B)."""
-    tiny_net.eval()
+    tiny.eval()
     imgs, flows = clip(2, 3, 64, 64, seed=1)
     with torch.no_grad():
-        both = tiny_net(imgs, flows)
-        first = tiny_net(imgs[:1], flows[:1])
-        second = tiny_net(imgs[1:], flows[1:])
+        both = tiny(imgs, flows)
+        first = tiny(imgs[:1], flows[:1])
+        second = tiny(imgs[1:], flows[1:])
     torch.testing.assert_close(both, torch.cat([first, second]), atol=1e-5, rtol=1e-4)
 
 
-def test_frames_interact_within_a_clip(tiny_net: MTNet) -> None:
+def test_frames_interact_within_a_clip(tiny: MTNet) -> None:
     """Changing frame 2 of a clip changes frame 0's output (temporal mixing is live)."""
-    tiny_net.eval()
+    tiny.eval()
     imgs, flows = clip(1, 3, 64, 64, seed=2)
     other = imgs.clone()
     other[0, 2] = torch.randn_like(other[0, 2])
     with torch.no_grad():
-        a, b = tiny_net(imgs, flows), tiny_net(other, flows)
+        a, b = tiny(imgs, flows), tiny(other, flows)
     assert (a[0] - b[0]).abs().max() > 1e-6
 
 
-def test_state_dict_matches_release_key_list(tiny_net: MTNet) -> None:
+def test_state_dict_matches_release_key_list(net: MTNet) -> None:
     expected = read_key_list()
-    ours = {model_to_release_key(k): tuple(v.shape) for k, v in tiny_net.state_dict().items()}
+    ours = {model_to_release_key(k): tuple(v.shape) for k, v in net.state_dict().items()}
     assert len(expected) == 970
     assert ours == expected
-    n_params = sum(p.numel() for p in tiny_net.parameters())
+    n_params = sum(p.numel() for p in net.parameters())
     assert n_params == 35_067_100
 
 
@@ -96,34 +104,34 @@ def test_small_variant_has_27_blocks_in_stage_3() -> None:
     np.testing.assert_allclose(rates, np.linspace(0, 0.3, 36)[1:], atol=1e-6)
 
 
-def test_drop_path_rates_follow_linspace(tiny_net: MTNet) -> None:
-    rates = [m.drop_prob for m in tiny_net.backbone.modules() if hasattr(m, "drop_prob")]
+def test_drop_path_rates_follow_linspace(net: MTNet) -> None:
+    rates = [m.drop_prob for m in net.backbone.modules() if hasattr(m, "drop_prob")]
     assert len(rates) == 17  # the first of the 18 blocks has rate 0: timm uses Identity
     np.testing.assert_allclose(rates, np.linspace(0, 0.4, 18)[1:], atol=1e-6)
     gammas = [m.gamma for m in MTNet().backbone.modules() if hasattr(m, "gamma")]
     assert all(torch.all(g == 1.0) for g in gammas)
 
 
-def test_unknown_encoder_and_bad_sizes_are_errors(tiny_net: MTNet) -> None:
+def test_unknown_encoder_and_bad_sizes_are_errors(net: MTNet) -> None:
     with pytest.raises(ValueError, match="unknown encoder 'resnet'"):
         MTNet(encoder="resnet")
     imgs, flows = clip(1, 2, 96, 64)
     with pytest.raises(ValueError, match="multiples of 64"):
-        tiny_net(imgs, flows)
+        net(imgs, flows)
     with pytest.raises(ValueError, match=r"\[B, T, 3, H, W\]"):
-        tiny_net(imgs[0], flows[0])
+        net(imgs[0], flows[0])
 
 
-def test_every_parameter_gets_a_gradient(tiny_net: MTNet) -> None:
-    tiny_net.train()
-    tiny_net.zero_grad()
+def test_every_parameter_gets_a_gradient(net: MTNet) -> None:
+    net.train()
+    net.zero_grad()
     imgs, flows = clip(1, 3, 64, 64, seed=3)
     target = (torch.rand(3, 1, 64, 64) > 0.5).float()
     bce = torch.nn.functional.binary_cross_entropy_with_logits
-    logits = tiny_net(imgs, flows)
+    logits = net(imgs, flows)
     loss = bce(logits[0], target) + 0.5 * sum(bce(x, target) for x in logits[1:])
     loss.backward()
-    dead = [n for n, p in tiny_net.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    dead = [n for n, p in net.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert dead == []
 
 

@@ -46,6 +46,7 @@ def clip(t: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(1, t, 3, H, W, generator=g), torch.randn(1, t, 3, H, W, generator=g)
 
 
+@pytest.mark.slow  # the full network exported
 def test_onnx_matches_pytorch_for_two_clip_lengths(exported) -> None:
     import onnxruntime as ort
 
@@ -61,6 +62,7 @@ def test_onnx_matches_pytorch_for_two_clip_lengths(exported) -> None:
         assert np.abs(prob - ref).max() <= 1e-4
 
 
+@pytest.mark.slow  # the full network exported
 def test_onnx_metadata_names_the_weights(exported) -> None:
     _, weights, path = exported
     backend = OnnxRuntimeBackend(path)
@@ -70,6 +72,7 @@ def test_onnx_metadata_names_the_weights(exported) -> None:
     assert meta["mtnet.weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow  # the full network exported
 def test_onnxruntime_backend_matches_torch_backend(exported) -> None:
     net, _, path = exported
     ort_backend = make_backend(None, runtime="onnxruntime", onnx_path=path)
@@ -82,6 +85,7 @@ def test_onnxruntime_backend_matches_torch_backend(exported) -> None:
     assert (info["precision"], info["runtime"], info["device"]) == ("fp32", "onnxruntime", "cpu")
 
 
+@pytest.mark.slow  # the full network exported
 def test_onnxruntime_backend_refuses_another_size(exported) -> None:
     _, _, path = exported
     backend = OnnxRuntimeBackend(path)
@@ -120,6 +124,7 @@ def test_export_command_errors_are_one_line(capsys, argv: list[str], message: st
     assert err.startswith(message) and err.count("\n") == 1
 
 
+@pytest.mark.slow  # the full network exported
 def test_test_py_with_onnxruntime_gives_the_torch_masks(exported, tmp_path) -> None:
     """test.py --runtime onnxruntime --onnx FILE against test.py in fp32 PyTorch: the VSOD
     maps agree to one grey level (1e-4 in probability), and the run says what it was."""
@@ -146,6 +151,7 @@ def test_test_py_with_onnxruntime_gives_the_torch_masks(exported, tmp_path) -> N
     assert made_by["weights"] == hashlib.sha256(weights.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow  # the full network exported
 def test_an_export_of_another_size_is_refused(exported, tmp_path) -> None:
     _, _, path = exported
     with pytest.raises(

@@ -19,7 +19,7 @@ from inference.runtime.backends import TorchBackend
 from inference.runtime.compile import FrozenCompiled
 from inference.runtime.int8_dynamic import quantize_int8
 from model import MTNet
-from tests.conftest import REPO
+from tests.conftest import REPO, tiny_mtnet
 from util.amp import autocast
 from util.errors import InputError
 
@@ -38,8 +38,15 @@ AVX2_ONLY = "model name\t: AMD Ryzen 7 3700X\nflags\t\t: fpu sse2 avx avx2 fma\n
 
 @pytest.fixture(scope="module")
 def net() -> MTNet:
+    """The full network: where the precisions' agreement with fp32 is the point."""
     torch.manual_seed(0)
     return MTNet().eval()
+
+
+@pytest.fixture(scope="module")
+def tiny() -> MTNet:
+    """The test-sized network: where the backends' plumbing is the point."""
+    return tiny_mtnet(0)
 
 
 @pytest.fixture(scope="module")
@@ -125,9 +132,9 @@ def test_precision_errors_are_one_line(name: str, device: str, message: str) -> 
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
 
 
-def test_fp16_backend_on_cpu_is_refused(net: MTNet) -> None:
+def test_fp16_backend_on_cpu_is_refused(tiny: MTNet) -> None:
     with pytest.raises(InputError, match=r"^precision='fp16': runs on CUDA only"):
-        make_backend(net, "fp16", device="cpu")  # refused at construction, before any clip
+        make_backend(tiny, "fp16", device="cpu")  # refused at construction, before any clip
 
 
 def test_bf16_without_native_support_warns_once(monkeypatch, caplog) -> None:
@@ -197,7 +204,7 @@ def test_tf32_mode_after_torch_fp32_precision_settings_is_one_line() -> None:
     assert "InputError: TF32: torch's fp32_precision settings were changed" in done.stderr
 
 
-def test_torch_backend_runs_in_its_tf32_mode(net: MTNet, clip, monkeypatch) -> None:
+def test_torch_backend_runs_in_its_tf32_mode(tiny: MTNet, clip, monkeypatch) -> None:
     seen = []
 
     @contextlib.contextmanager
@@ -206,7 +213,7 @@ def test_torch_backend_runs_in_its_tf32_mode(net: MTNet, clip, monkeypatch) -> N
         yield
 
     monkeypatch.setattr(backend_module, "tf32_mode", recorder)
-    backend = make_backend(net, "fp32")
+    backend = make_backend(tiny, "fp32")
     backend(*clip)
     backend.tf32 = False  # what cuda_tf32 gives fp32 on CUDA
     backend(*clip)
@@ -296,8 +303,10 @@ class _Recorder(nn.Module):
 
 
 def test_compiled_backend_serves_one_clip_length_only(
-    net: MTNet, clip: tuple[torch.Tensor, torch.Tensor], reference: torch.Tensor, monkeypatch
+    tiny: MTNet, clip: tuple[torch.Tensor, torch.Tensor], monkeypatch
 ) -> None:
+    with torch.inference_mode():
+        reference = tiny(*clip)
     calls = []
 
     def fake_compile(model, **kwargs):
@@ -306,23 +315,23 @@ def test_compiled_backend_serves_one_clip_length_only(
 
     monkeypatch.setattr(torch, "compile", fake_compile)
     with pytest.raises(ValueError, match="compile needs compile_length"):
-        make_backend(net, compile=True)
-    backend = make_backend(net, compile=True, compile_length=2)
+        make_backend(tiny, compile=True)
+    backend = make_backend(tiny, compile=True, compile_length=2)
     assert calls == [{"dynamic": False}]
     torch.testing.assert_close(backend(*clip), reference, atol=0, rtol=0)
     short = [x[:, :1] for x in clip]
     with torch.inference_mode():
-        expected_short = net(*short)
+        expected_short = tiny(*short)
     torch.testing.assert_close(backend(*short), expected_short, atol=0, rtol=0)
     backend(*clip)
     assert backend.compiled.compiled.lengths == [2, 2]  # the 1-frame clip ran uncompiled
 
 
 def test_compiled_backend_for_a_set_length_leaves_a_first_short_clip_uncompiled(
-    net: MTNet, clip: tuple[torch.Tensor, torch.Tensor], monkeypatch
+    tiny: MTNet, clip: tuple[torch.Tensor, torch.Tensor], monkeypatch
 ) -> None:
     monkeypatch.setattr(torch, "compile", lambda model, **kwargs: _Recorder(model))
-    backend = make_backend(net, compile=True, compile_length=2)
+    backend = make_backend(tiny, compile=True, compile_length=2)
     backend(*[x[:, :1] for x in clip])  # e.g. a video shorter than the clip length first
     backend(*clip)
     assert backend.compiled.compiled.lengths == [2]
@@ -363,19 +372,19 @@ def test_frozen_compiled_freezes_the_weights_and_agrees() -> None:
         ({"precision": "int8", "compile": True}, "compile with precision='int8':"),
     ],
 )
-def test_backend_combinations_that_cannot_run(net: MTNet, kwargs: dict, message: str) -> None:
+def test_backend_combinations_that_cannot_run(tiny: MTNet, kwargs: dict, message: str) -> None:
     with pytest.raises(InputError) as err:
-        make_backend(net, **kwargs)
+        make_backend(tiny, **kwargs)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
 
 
-def test_training_model_is_refused(net: MTNet) -> None:
-    net.train()
+def test_training_model_is_refused(tiny: MTNet) -> None:
+    tiny.train()
     try:
         with pytest.raises(ValueError, match="eval-mode model"):
-            make_backend(net)
+            make_backend(tiny)
     finally:
-        net.eval()
+        tiny.eval()
 
 
 def test_amp_is_bf16_on_cuda_and_refused_beside_another_precision() -> None:

@@ -11,9 +11,10 @@ import torch
 
 from inference import MTNetPredictor, NonFiniteOutput
 from inference.postprocess import prob_to_mask
-from model import MTNet, build_mtnet, variant_of_file
-from model.weights import release_state_dict, save_model_file
-from tests.conftest import DAVIS_VAL, REPO, load_script
+from model import build_mtnet, variant_of_file
+from model.variants import TEST_VARIANT
+from model.weights import release_state_dict
+from tests.conftest import REPO, load_script
 from util.errors import InputError
 from util.flow import DISFlow, render_flow
 from util.image import jpeg_round_trip, list_images, read_grey, read_rgb_array
@@ -22,16 +23,8 @@ SIZE = (64, 64)
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "random.pth"
-    save_model_file(path, MTNet())
-    return path
-
-
-@pytest.fixture(scope="module")
-def predictor(weights) -> MTNetPredictor:
-    model = build_mtnet("convnext-tiny", weights=weights, device="cpu")
+def predictor(tiny_weights) -> MTNetPredictor:
+    model = build_mtnet(TEST_VARIANT, weights=tiny_weights, device="cpu")
     return MTNetPredictor(model, task="UVOS", test_size=SIZE, clip_length=3)
 
 
@@ -46,14 +39,14 @@ def _frames(n: int, size=(40, 56), seed=0) -> list[np.ndarray]:
     return out
 
 
-def test_builder_returns_eval_model_with_the_file_loaded(weights):
-    model = build_mtnet(weights=weights, device="cpu")
-    saved = torch.load(weights, map_location="cpu", weights_only=True)["network"]
+def test_builder_returns_eval_model_with_the_file_loaded(tiny_weights):
+    model = build_mtnet(None, weights=tiny_weights, device="cpu")
+    saved = torch.load(tiny_weights, map_location="cpu", weights_only=True)["network"]
     ours = release_state_dict(model)
     assert not model.training
     assert ours.keys() == saved.keys()
     assert all(torch.equal(ours[k], v) for k, v in saved.items())
-    assert build_mtnet(None, weights=weights, device="cpu").encoder_name == "convnext-tiny"
+    assert build_mtnet(None, weights=tiny_weights, device="cpu").encoder_name == TEST_VARIANT
 
 
 def test_segment_streams_lazily(predictor):
@@ -93,8 +86,8 @@ def test_computed_flows_are_dis_rendered_and_jpeg_encoded(predictor):
     assert all(np.array_equal(a, b) for a, b in zip(given, computed, strict=True))
 
 
-def test_probabilities_come_with_the_masks(weights):
-    vsod = MTNetPredictor.from_weights(weights, task="VSOD", device="cpu", test_size=SIZE)
+def test_probabilities_come_with_the_masks(tiny_weights):
+    vsod = MTNetPredictor.from_weights(tiny_weights, task="VSOD", device="cpu", test_size=SIZE)
     frames, flows = _frames(3), _frames(2, seed=1)
     for mask, prob in vsod.segment(frames, flows, with_probs=True):
         assert prob.dtype == np.float32 and prob.shape == mask.shape == (40, 56)
@@ -115,8 +108,8 @@ def test_a_single_frame_without_flows_is_an_error(predictor):
         list(predictor.segment(_frames(1)))
 
 
-def test_non_finite_output_names_video_and_clip(weights):
-    model = build_mtnet(weights=weights, device="cpu")
+def test_non_finite_output_names_video_and_clip(tiny_weights):
+    model = build_mtnet(None, weights=tiny_weights, device="cpu")
     with torch.no_grad():
         model.cls2[-1].bias.fill_(float("nan"))
     broken = MTNetPredictor(model, test_size=SIZE, clip_length=2)
@@ -124,7 +117,9 @@ def test_non_finite_output_names_video_and_clip(weights):
         list(broken.segment(_frames(3), _frames(2), video="cam"))
 
 
-def test_compiled_predictor_serves_its_clip_length_and_segments_shorter_tails(weights, monkeypatch):
+def test_compiled_predictor_serves_its_clip_length_and_segments_shorter_tails(
+    tiny_weights, monkeypatch
+):
     lengths = []
 
     def fake_compile(model, **kwargs):  # stands in for torch.compile: records, runs eagerly
@@ -135,7 +130,7 @@ def test_compiled_predictor_serves_its_clip_length_and_segments_shorter_tails(we
         return run
 
     monkeypatch.setattr(torch, "compile", fake_compile)
-    model = build_mtnet(weights=weights, device="cpu")
+    model = build_mtnet(None, weights=tiny_weights, device="cpu")
     compiled = MTNetPredictor(model, test_size=SIZE, clip_length=3, compile=True)
     assert compiled.backend.compile_length == 3
     eager = MTNetPredictor(model, test_size=SIZE, clip_length=3)
@@ -146,22 +141,23 @@ def test_compiled_predictor_serves_its_clip_length_and_segments_shorter_tails(we
         assert np.array_equal(a, b)
 
 
-def test_from_weights_reads_the_variant_off_the_keys(weights, tmp_path):
-    assert variant_of_file(weights) == "convnext-tiny"
-    small = {
-        f"module.backbone.stages.{i}.{j}.gamma": torch.ones(1)
-        for i, depth in enumerate((3, 3, 27, 3))
-        for j in range(depth)
-    }
-    torch.save({"it": 0, "network": small}, tmp_path / "small.pth")
-    assert variant_of_file(tmp_path / "small.pth") == "convnext-small"
+def test_from_weights_reads_the_variant_off_the_keys(tiny_weights, tmp_path):
+    assert variant_of_file(tiny_weights) == TEST_VARIANT
+    for name, depths in (("convnext-tiny", (3, 3, 9, 3)), ("convnext-small", (3, 3, 27, 3))):
+        keys = {
+            f"module.backbone.stages.{i}.{j}.gamma": torch.ones(1)
+            for i, depth in enumerate(depths)
+            for j in range(depth)
+        }
+        torch.save({"it": 0, "network": keys}, tmp_path / f"{name}.pth")
+        assert variant_of_file(tmp_path / f"{name}.pth") == name
     torch.save({"network": {"module.backbone.stages.0.0.gamma": torch.ones(1)}}, tmp_path / "x.pth")
     with pytest.raises(InputError, match="fit no variant"):
         variant_of_file(tmp_path / "x.pth")
 
 
-def test_bad_settings_are_one_line_errors(weights):
-    model = build_mtnet(weights=weights, device="cpu")
+def test_bad_settings_are_one_line_errors(tiny_weights):
+    model = build_mtnet(None, weights=tiny_weights, device="cpu")
     with pytest.raises(InputError, match="multiples of 64"):
         MTNetPredictor(model, test_size=(100, 64))
     with pytest.raises(InputError, match="task"):
@@ -181,14 +177,12 @@ def _copy_video(davis: Path, video: str, n: int, dst: Path) -> Path:
     return dst
 
 
-def test_predictor_equals_test_py_on_a_davis_video(predictor, weights, tmp_path):
-    if not DAVIS_VAL.is_dir():
-        pytest.skip(f"{DAVIS_VAL} is absent")
+def test_predictor_equals_test_py_on_a_davis_video(predictor, tiny_weights, davis_val, tmp_path):
     video = "blackswan"
-    data = _copy_video(DAVIS_VAL, video, 5, tmp_path / "SUB")
+    data = _copy_video(davis_val, video, 5, tmp_path / "SUB")
     # 5 frames and their 5 flows copied: drop the last flow (the usual N-1)
     list_images(data / "flow" / video)[-1].unlink()
-    args = ["--test_model", str(weights), "--test_dataset", str(data), "--output_dir"]
+    args = ["--test_model", str(tiny_weights), "--test_dataset", str(data), "--output_dir"]
     args += [str(tmp_path / "out"), "--device", "cpu", "--num_workers", "0"]
     args += ["--test_length", "3", "--test_size", "64", "64"]
     assert load_script("test.py").main(args) == 0
@@ -201,9 +195,9 @@ def test_predictor_equals_test_py_on_a_davis_video(predictor, weights, tmp_path)
         assert np.array_equal(read_grey(path), mask), path
 
 
-def test_segment_video_equals_test_py_video(predictor, weights, tmp_path):
+def test_segment_video_equals_test_py_video(predictor, tiny_weights, tmp_path):
     clip = REPO / "asset" / "sample" / "sample.mp4"
-    args = ["--video", str(clip), "--test_model", str(weights), "--output_dir", str(tmp_path)]
+    args = ["--video", str(clip), "--test_model", str(tiny_weights), "--output_dir", str(tmp_path)]
     args += ["--device", "cpu", "--num_workers", "0", "--test_length", "3"]
     args += ["--test_size", "64", "64"]
     assert load_script("test.py").main(args) == 0

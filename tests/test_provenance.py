@@ -10,16 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from model import MTNet
 from model.weights import save_model_file
-from tests.conftest import load_script
+from tests.conftest import tiny_mtnet
 from tests.synthetic_videos import make_dataset
 from util.image import read_grey
-
-
-@pytest.fixture(scope="module")
-def script():
-    return load_script("test.py")
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +21,10 @@ def data(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("data") / "SYN")
 
 
-def _weights(folder: Path, seed: int) -> Path:
-    torch.manual_seed(seed)
-    path = folder / f"w{seed}.pth"
-    save_model_file(path, MTNet())
+def _other_weights(folder: Path) -> Path:
+    """Weights other than ``tiny_weights``: the test network of another seed."""
+    path = folder / "w1.pth"
+    save_model_file(path, tiny_mtnet(1))
     return path
 
 
@@ -42,8 +36,8 @@ def _args(weights: Path, data: Path, out: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-def test_config_records_weights_hash_and_mode(script, data, tmp_path):
-    weights = _weights(tmp_path, 0)
+def test_config_records_weights_hash_and_mode(script, data, tiny_weights, tmp_path):
+    weights = tiny_weights
     assert script.main(_args(weights, data, tmp_path)) == 0
     config = json.loads((tmp_path / "MTNet" / "UVOS" / "test_config.json").read_text())
     made_by = config["provenance"]
@@ -53,9 +47,11 @@ def test_config_records_weights_hash_and_mode(script, data, tmp_path):
     assert made_by["test_size"] == [64, 64] and config["test_model"] == str(weights)
 
 
-def test_skip_existing_refuses_other_weights_or_mode(script, data, tmp_path, capsys, monkeypatch):
+def test_skip_existing_refuses_other_weights_or_mode(
+    script, data, tiny_weights, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setattr(torch, "compile", lambda model, **kwargs: model)  # never compiles here
-    first, second = _weights(tmp_path, 0), _weights(tmp_path, 1)
+    first, second = tiny_weights, _other_weights(tmp_path)
     assert script.main(_args(first, data, tmp_path)) == 0
     (tmp_path / "MTNet" / "UVOS" / "SYN" / "a" / "00004.png").unlink()  # an interrupted run
     for args in (
@@ -72,16 +68,16 @@ def test_skip_existing_refuses_other_weights_or_mode(script, data, tmp_path, cap
     assert (tmp_path / "MTNet" / "UVOS" / "SYN" / "a" / "00004.png").is_file()
 
 
-def test_int8_with_compile_is_refused_in_one_line(script, data, tmp_path, capsys):
-    args = _args(_weights(tmp_path, 0), data, tmp_path, "--precision", "int8", "--compile")
+def test_int8_with_compile_is_refused_in_one_line(script, data, tiny_weights, tmp_path, capsys):
+    args = _args(tiny_weights, data, tmp_path, "--precision", "int8", "--compile")
     assert script.main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--compile with --precision int8" in err[0]
     assert not list(tmp_path.rglob("*.png"))
 
 
-def test_int8_run_writes_every_mask_and_leaves_fp32_untouched(script, data, tmp_path):
-    weights = _weights(tmp_path, 0)
+def test_int8_run_writes_every_mask_and_leaves_fp32_untouched(script, data, tiny_weights, tmp_path):
+    weights = tiny_weights
     assert script.main(_args(weights, data, tmp_path / "fp32")) == 0
     assert script.main(_args(weights, data, tmp_path / "int8", "--precision", "int8")) == 0
     assert script.main(_args(weights, data, tmp_path / "again")) == 0

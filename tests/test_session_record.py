@@ -25,7 +25,6 @@ from inference.record import (
 from inference.weights_args import RANDOM_SEED, RANDOM_WEIGHTS, RELEASE_URL
 from model import build_mtnet
 from model.weights import save_model_file
-from tests.conftest import load_script
 from tests.synthetic_videos import make_dataset
 from util import fileio
 from util.errors import InputError
@@ -128,11 +127,6 @@ def test_an_unreadable_record_or_none_beside_masks_is_a_mismatch(tmp_path):
 
 
 # --- test.py ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def script():
-    return load_script("test.py")
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 import train as train_script
-from model import MTNet
 from model.weights import load_weights
+from tests.conftest import tiny_mtnet
 from tests.train_helpers import synthetic_root, tiny_args
 from training.checkpoints import latest_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("train_py_test_sized")
 
 
 @pytest.fixture(scope="module")
@@ -107,14 +108,15 @@ def test_divergence_stops_at_the_iteration_and_saves_nothing_non_finite(
     assert sorted(p.name for p in run.glob("*.pth")) == ["1_checkpoint.pth"]
     # --resume starts from the newest checkpoint, which holds finite weights
     assert latest_checkpoint(run) == run / "1_checkpoint.pth"
-    assert load_weights(MTNet(), run / "1_checkpoint.pth") == 1
+    assert load_weights(tiny_mtnet(), run / "1_checkpoint.pth") == 1
 
 
 def test_divergence_stops_every_rank_together(data_root, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     flags = tiny_args(data_root, tmp_path, lr="1e8", max_iter=4, eval_iter=4)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node", "2", str(REPO / "train.py"), *flags]  # fmt: skip
+               "--nproc_per_node", "2", str(REPO / "tests" / "train_test_sized.py"),
+               *flags]  # fmt: skip
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("train.py: error: ")]

@@ -18,7 +18,7 @@ from dataset.transforms import (
     sample_aug_params,
 )
 from dataset.val_videos import ValClips, clip_starts
-from tests.train_helpers import SHARED_DAVIS, square_video, synthetic_root
+from tests.train_helpers import square_video, synthetic_root
 from training.loader import ResumableBatches
 from util.errors import InputError
 from util.image import denormalize
@@ -252,14 +252,13 @@ def test_val_clips_are_consecutive_and_resized(tmp_path):
     assert len(ValClips(tmp_path / "data" / "val", 64, first_clip_only=True).clips) == 2
 
 
-@pytest.mark.skipif(not SHARED_DAVIS.is_dir(), reason="shared DAVIS16/val not present")
-def test_shared_davis_pairs_and_loads():
-    videos = list_videos(SHARED_DAVIS, min_frames=3)
+def test_shared_davis_pairs_and_loads(davis_val):
+    videos = list_videos(davis_val, min_frames=3)
     assert len(videos) == 20
     for video in videos:
         assert video.flows[-1] == video.flows[-2]  # N frames, N-1 flows
-    data = TrainClips(SHARED_DAVIS, imsize=64, seed=0)
+    data = TrainClips(davis_val, imsize=64, seed=0)
     item = data[(0, 0)]
     assert item["imgs"].shape == (3, 3, 64, 64)
-    val = ValClips(SHARED_DAVIS, imsize=64, max_videos=1, max_frames=4)
+    val = ValClips(davis_val, imsize=64, max_videos=1, max_frames=4)
     assert len(val.clips) == 2 and val[0]["masks"].max() == 1

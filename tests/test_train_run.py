@@ -17,6 +17,7 @@ import training.trainer as trainer
 from dataset.train_clips import TrainClips
 from model import MTNet
 from tests.train_helpers import synthetic_root, tiny_args, tiny_config
+from training.config import config_from_args
 from training.step import build_optimizer, train_step
 from training.trainer import train
 from util.checkpoint import load_file
@@ -24,6 +25,7 @@ from util.distributed import DistInfo
 from util.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("train_py_test_sized")
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +86,9 @@ def test_main_train_without_pretraining_starts_from_encoder_weights(data_root, t
     torch.manual_seed(3)
     tv = convnext_tiny(weights=None)
     torch.save(tv.state_dict(), tmp_path / "tv.pth")
-    cfg = tiny_config(data_root, tmp_path, "main_train", encoder_weights=tmp_path / "tv.pth")
+    # the full network: the ImageNet file is ConvNeXt-T's
+    flags = {"encoder_weights": tmp_path / "tv.pth"}
+    cfg = config_from_args(tiny_args(data_root, tmp_path, "main_train", **flags))
     assert cfg.pretrain_model_path is None
     model, text = _first_start(cfg, caplog)
     assert f"main_train starts from the ImageNet encoder weights {tmp_path / 'tv.pth'}" in text
@@ -94,6 +98,7 @@ def test_main_train_without_pretraining_starts_from_encoder_weights(data_root, t
     assert "main_train starts from random weights" in text
 
 
+@pytest.mark.slow  # the full network: whether it learns is the point
 def test_loss_is_finite_and_drops_when_overfitting_one_clip(data_root):
     clip = TrainClips(data_root / "train", imsize=64, seed=0)[(0, 0)]
     batch = {key: value[None] for key, value in clip.items()}

@@ -1,7 +1,8 @@
 """test.py --video: a video file or a folder of frames in, masks and an overlay video out.
 
 Tiny generated clips, the network randomly initialised (no weights: the smoke-run path) at
-64x64 on one CPU thread, as in tests/test_inference.py.
+64x64 on one CPU thread, as in tests/test_inference.py; the untrained network is the
+test-sized variant here.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import pytest
 import torch
 from PIL import Image
 
+import model.build as build_module
 from inference import config
 from inference.config import parse_config
-from tests.conftest import load_script
+from model.variants import TEST_VARIANT
 from tests.synthetic_videos import stems
 from util.video import write_video
 
@@ -43,9 +45,10 @@ def no_default_weights(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "DEFAULT_MODEL", str(tmp_path / "saves" / "mtnet.pth"))
 
 
-@pytest.fixture(scope="module")
-def script():
-    return load_script("test.py")
+@pytest.fixture(autouse=True)
+def untrained_is_test_sized(monkeypatch):
+    """A run without weights builds the test-sized network (the pipeline is the point)."""
+    monkeypatch.setattr(build_module, "DEFAULT_VARIANT", TEST_VARIANT)
 
 
 def clip_frames(count: int, size: tuple[int, int] = SIZE, seed: int = 0) -> list[np.ndarray]:

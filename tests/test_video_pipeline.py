@@ -18,7 +18,6 @@ from torchvision.models.optical_flow import raft_small
 from inference import MTNetPredictor, config
 from inference.weights_args import RANDOM_SEED
 from model import build_mtnet
-from tests.conftest import load_script
 from tests.synthetic_videos import make_video, stems
 from util.image import read_grey
 from util.layout import OutputLayout, safe_name
@@ -32,11 +31,6 @@ RUN = ["--device", "cpu", "--num_workers", "0", "--test_length", "3", "--test_si
 def no_default_weights(tmp_path, monkeypatch):
     """No saves/mtnet.pth: --video runs the seeded untrained network."""
     monkeypatch.setattr(config, "DEFAULT_MODEL", str(tmp_path / "saves" / "mtnet.pth"))
-
-
-@pytest.fixture(scope="module")
-def script():
-    return load_script("test.py")
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from inference.weights_args import (
     check_weights_arguments,
     load_cli_weights,
 )
-from model import build_mtnet
 from model.weights import save_model_file
+from tests.conftest import tiny_mtnet
 from util.errors import InputError
 
 
@@ -51,7 +51,7 @@ def test_random_weights_are_test_pys_untrained_network() -> None:
 
 
 def test_a_weights_file_is_loaded_and_hashed(tmp_path: Path) -> None:
-    source = build_mtnet(seed=3)
+    source = tiny_mtnet(3)  # its variant read off the file
     path = tmp_path / "w.pth"
     save_model_file(path, source)
     weights = load_cli_weights(parse(["--test_model", str(path)]))

@@ -1,15 +1,23 @@
-"""Synthetic clip datasets and tiny training configurations for the training tests."""
+"""Synthetic clip datasets and tiny training configurations for the training tests.
+
+The runs train the test-sized network (``model.variants.TEST_VARIANT``): ``tiny_config``
+names it, and ``config_of_test_network`` stands in for ``config_from_args`` where train.py
+itself parses the flags (``train_py_test_sized`` in this process, ``train_test_sized.py``
+in others).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from training.config import TrainConfig, config_from_args
-
-SHARED_DAVIS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "DAVIS16" / "val"
+from model.variants import TEST_VARIANT
+from training import config
+from training.config import TrainConfig
 
 
 def square_video(
@@ -90,6 +98,13 @@ def tiny_args(root: Path, exp: Path, stage: str = "pre_train", **flags) -> list[
     return argv
 
 
+def config_of_test_network(
+    argv: Sequence[str] | None = None, parse=config.config_from_args
+) -> TrainConfig:
+    """``config_from_args(argv)`` with the test-sized network."""
+    return replace(parse(argv), encoder_name=TEST_VARIANT)
+
+
 def tiny_config(root: Path, exp: Path, stage: str = "pre_train", **flags) -> TrainConfig:
-    """The :class:`TrainConfig` of :func:`tiny_args`."""
-    return config_from_args(tiny_args(root, exp, stage, **flags))
+    """The :class:`TrainConfig` of :func:`tiny_args`, with the test-sized network."""
+    return config_of_test_network(tiny_args(root, exp, stage, **flags))
