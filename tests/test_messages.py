@@ -141,7 +141,8 @@ def test_train_without_data_points_to_dataset_prepare(tmp_path, capsys):
     argv = ["--stage", "pre_train", "--root", str(tmp_path / "absent"), "--device", "cpu"]
     assert train_script.main([*argv, "--exp", str(tmp_path / "exp")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("train.py: error: no frame folder")
+    assert len(err) == 1 and err[0].startswith("train.py: error: --train_dataset ")
+    assert "no frame folder in the dataset root" in err[0] and str(tmp_path / "absent") in err[0]
     assert "python -m dataset.prepare" in err[0]
 
 

@@ -24,7 +24,7 @@ from test_scripts.score import main as score_main
 from tests.conftest import load_script
 from training.validate import evaluate
 from util.image import write_image
-from util.sample import SAMPLE_DIR, write_clips
+from util.sample import SAMPLE_DIR, mask_dir, write_clips
 
 SAMPLE_MASKS = (0, 8, 16, 24, 31)  # the sample video's annotated frames (sparse)
 
@@ -40,7 +40,7 @@ def own(tmp_path_factory) -> Path:
     for t in SAMPLE_MASKS:
         name = f"{t:05d}.png"
         (src / "masks" / "sample").mkdir(parents=True, exist_ok=True)
-        shutil.copy(SAMPLE_DIR / "masks" / name, src / "masks" / "sample" / name)
+        shutil.copy(mask_dir() / name, src / "masks" / "sample" / name)
     argv = ["folder", "--src", str(src), "--out", str(work / "data"), "--name", "mine",
             "--val_videos", "sample", "--no_progress"]  # fmt: skip
     assert prepare_main(argv) == 0

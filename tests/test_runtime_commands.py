@@ -23,5 +23,5 @@ def test_module_command_runs_and_reports_a_bad_flag_in_one_line(command: str) ->
         timeout=300,
     )
     assert done.returncode == 2
-    expected = "--test_size 96 128: expected multiples of 64 (the paper uses 512 512)"
+    expected = "--test_size 96 128: expected multiples of 64 (the paper uses --test_size 512 512)"
     assert done.stderr == f"{command}: error: {expected}\n"

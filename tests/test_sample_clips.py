@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from util.image import list_images, read_mask, read_rgb_array
-from util.sample import SAMPLE_DIR, make_clip, random_clip, write_clips
+from util.sample import make_clip, mask_dir, random_clip, write_clips
 
 
 def test_the_bundled_sample_is_still_what_make_clip_draws():
     _, masks = make_clip()
-    shipped = list_images(SAMPLE_DIR / "masks")
+    shipped = list_images(mask_dir())
     assert len(shipped) == len(masks)
     for path, mask in zip(shipped, masks, strict=True):
         np.testing.assert_array_equal(read_mask(path), mask)
