@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements.txt
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -q -n auto --durations=10
+	$(PY) -m pytest -q -n auto --dist loadfile --durations=10
 
 demo: setup
 	$(PY) test.py --video asset/sample/sample.mp4 --output_dir output
