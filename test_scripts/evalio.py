@@ -103,7 +103,8 @@ def select_videos(
                 f"--videos: no ground truth for {', '.join(unknown)} in {gt_root} "
                 f"(its videos: {_names(videos)})"
             )
-        videos = [v for v in videos if v in set(wanted)]
+        chosen = set(wanted)
+        videos = [v for v in videos if v in chosen]
     else:
         extra = [v for v in list_subfolders(result_root) if v not in videos]
         if extra:
