@@ -21,8 +21,7 @@ import cv2
 
 from benchmarks.common import DAVIS_VAL
 from dataset.prepare import PrepareOptions, prepare_davis2016
-from util.cpu import cpu_description
-from util.distributed import usable_cpus
+from util.cpu import cpu_description, usable_cpus
 from util.flow import list_frames
 from util.image import list_subfolders
 

@@ -51,7 +51,7 @@ def default_num_workers(device: torch.device) -> int:
     """
     import torch
 
-    from util.distributed import usable_cpus
+    from util.cpu import usable_cpus
 
     if device.type == "cpu":
         return max(0, min(4, usable_cpus() - torch.get_num_threads()))

@@ -43,7 +43,7 @@ from test_scripts.evalio import (
     write_json,
 )
 from util.cli import ArgumentParser
-from util.distributed import usable_cpus
+from util.cpu import usable_cpus
 
 # ---------------------------------------------------------------------------------------
 # Per-frame measures

@@ -23,7 +23,7 @@ from pathlib import Path
 from test_scripts import davis_metrics, evalio
 from test_scripts.test_vsod import evaluate as vsod
 from test_scripts.test_vsod import metrics as vsod_metrics
-from util.distributed import usable_cpus
+from util.cpu import usable_cpus
 from util.image import list_subfolders
 
 PROTOCOLS = ("auto", "dense", "sparse")
@@ -79,7 +79,6 @@ def score_vsod(args: argparse.Namespace, dense: bool) -> dict:
     tasks = vsod.video_tasks(
         args.gt_path, args.result_path, use_flow=dense, missing_as_empty=args.missing_as_empty
     )
-    vsod_metrics.threshold_cuts()  # once, before the workers fork
     videos = evalio.map_ordered(vsod_metrics.score_video, tasks, args.workers, desc="VSOD")
     # test.py writes {output_dir}/{model_name}/{task}/{dataset}; ROOT/NAME/val/mask is NAME's
     row = {"method": args.result_path.parent.parent.name, "dataset": args.result_path.name}

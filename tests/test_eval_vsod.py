@@ -143,7 +143,11 @@ def tiny_cases() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def test_threshold_cuts_match_release_float32_comparison():
-    cuts = vm.threshold_cuts()
+    thresholds = torch.linspace(0, 1 - 1e-10, 256, dtype=torch.float32)  # the release's
+    values = torch.arange(256, dtype=torch.float32) / 255  # ToTensor's v / 255
+    kept = values[None, :] >= thresholds[:, None]
+    cuts = (256 - kept.sum(dim=1)).numpy()
+    assert np.array_equal(vm.threshold_cuts(), cuts)
     exceptional = {i for i in range(256) if cuts[i] != i}
     expected = {3, 6, 7, *range(12, 16), *range(24, 32), *range(48, 64), *range(96, 128)}
     assert exceptional == expected and len(expected) == 63

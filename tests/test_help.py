@@ -1,4 +1,5 @@
-"""The scripts' help pages and flag errors: groups, examples, real defaults, no torch."""
+"""The scripts' help pages and flag errors: groups, examples, real defaults, no torch; the
+scorers score without torch."""
 
 from __future__ import annotations
 
@@ -59,6 +60,24 @@ def test_a_mistyped_flag_is_answered_without_torch(script, argv):
     report, _, err = _run_fresh(script, *argv)
     assert report == {"code": 2, "torch": False, "cv2": False}
     assert "unknown flag --devise; did you mean --device?" in err
+
+
+def test_the_scorers_score_without_importing_torch(tmp_path):
+    """Scoring reads PNGs only: neither scorer pays for importing PyTorch."""
+    from tests.test_eval_davis import make_dataset, toy_videos
+    from tests.test_eval_vsod import make_tree
+
+    gt, pred = toy_videos(n=3)
+    davis = ["--gt_path", str(make_dataset(tmp_path, gt, "gt"))]
+    davis += ["--result_path", str(make_dataset(tmp_path, pred, "res")), "--workers", "1"]
+    report, out, err = _run_fresh("test_scripts/test_for_davis.py", *davis)
+    assert report == {"code": 0, "torch": False, "cv2": True}, err
+    assert "J&F:" in out
+    make_tree(tmp_path / "vsod", n=3)
+    vsod = ["--gt_dir", str(tmp_path / "vsod" / "G"), "--pred_dir", str(tmp_path / "vsod" / "P")]
+    report, out, err = _run_fresh("test_scripts/test_vsod/main.py", *vsod, "--workers", "1")
+    assert report == {"code": 0, "torch": False, "cv2": True}, err
+    assert "maxF" in out
 
 
 def test_test_py_help_groups_and_defaults():

@@ -1,4 +1,5 @@
-"""What the CPU offers the network: its vector extensions and the caps set on them.
+"""What the CPU offers the network: its cores, its vector extensions and the caps set on
+them.
 
 The extensions are read from ``/proc/cpuinfo`` (Linux); the caps are the environment
 variables with which PyTorch, oneDNN, FBGEMM and MKL are told to use fewer instruction
@@ -12,8 +13,6 @@ import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
-
-import torch
 
 CPUINFO = Path("/proc/cpuinfo")
 
@@ -38,6 +37,15 @@ ISA_LIMITS = (
     "FBGEMM_ENABLE_INSTRUCTIONS",
     "MKL_ENABLE_INSTRUCTIONS",
 )
+
+
+def usable_cpus() -> int:
+    """Cores this process may run on (its affinity where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 # oneDNN ISA names whose level computes bf16 (AVX512_CORE_BF16 and above, AMX, AVX10)
 ONEDNN_BF16_WORDS = ("BF16", "FP16", "AMX", "AVX10", "ALL")
 
@@ -112,6 +120,8 @@ def cpu_description(cpuinfo: str | None = None, environ: Mapping[str, str] | Non
             for word, names in (("has", have), ("lacks", lack))
             if names
         )
+    import torch  # here, so that the scorers' use of usable_cpus imports no torch
+
     isa = torch.backends.cpu.get_cpu_capability()
     line = f"{model}; {flags}; torch ISA {isa}, {torch.get_num_threads()} threads"
     limits = isa_limits(environ)

@@ -34,13 +34,6 @@ class DistInfo:
         return self.world_size > 1
 
 
-def usable_cpus() -> int:
-    """Cores this process may run on (its affinity where the system has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """Map a ``--device`` value (``auto``, ``cpu``, ``cuda``, ``cuda:N``) to a device.
 

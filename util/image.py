@@ -27,15 +27,17 @@ import re
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from PIL import Image
-from torch import Tensor
-from torchvision.transforms import functional as TF
 
 from .errors import InputError
 from .fileio import atomic_path
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 # DESIGN.md §1: frames and flow images are normalised alike, with ImageNet's statistics.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -219,6 +221,8 @@ def resize_bilinear(img: Image.Image, size: tuple[int, int]) -> Image.Image:
 
 def normalize(x: Tensor) -> Tensor:
     """``[..., 3, H, W]`` in [0, 1] -> ImageNet-normalised (DESIGN.md §1)."""
+    from torchvision.transforms import functional as TF
+
     return TF.normalize(x, IMAGENET_MEAN, IMAGENET_STD)
 
 
@@ -232,6 +236,8 @@ def denormalize(images: Tensor) -> Tensor:
 def to_network_input(img: Image.Image | np.ndarray, size: tuple[int, int]) -> Tensor:
     """PIL RGB image or RGB array -> normalised ``[3, H, W]`` float tensor (resize, ToTensor,
     ImageNet statistics; DESIGN.md §1, §8)."""
+    from torchvision.transforms import functional as TF
+
     return normalize(TF.to_tensor(resize_bilinear(as_pil_rgb(img), size)))
 
 

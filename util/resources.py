@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from .distributed import usable_cpus
+from .cpu import usable_cpus
 from .errors import InputError
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from pathlib import Path
 from test_scripts import evalio
 from test_scripts.test_vsod import metrics
 from util.cli import ArgumentParser
-from util.distributed import usable_cpus
+from util.cpu import usable_cpus
 from util.image import list_subfolders
 from util.layout import OutputLayout
 
@@ -196,7 +196,6 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
         )
         for _, dataset, root in jobs
     ]
-    metrics.threshold_cuts()  # once, before the workers fork
     rows = []
     for (method, dataset, _), dataset_tasks in zip(jobs, tasks, strict=True):
         videos = evalio.map_ordered(

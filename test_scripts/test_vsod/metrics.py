@@ -24,21 +24,20 @@ LEVELS = np.arange(256, dtype=np.int64)
 ABS_DIFF = np.abs(LEVELS[None, :] - LEVELS[:, None])  # |a − b| for every (b, a)
 
 
+# The release's 256 thresholds are ``torch.linspace(0, 1 - 1e-10, 256)`` in float32 (its
+# last value rounds to 1.0), compared with ``v / 255`` in float32 as ToTensor gives. Threshold
+# i keeps the levels >= i, except at these 63 indices, where it lies one float32 step above
+# i / 255 and keeps the levels >= i + 1 (DESIGN.md §9). Written out so that scoring needs
+# no torch; the test suite derives them again from torch's own linspace.
+ONE_LEVEL_HIGHER = (3, 6, 7, *range(12, 16), *range(24, 32), *range(48, 64), *range(96, 128))
+
+
 @functools.lru_cache(maxsize=1)
 def threshold_cuts() -> np.ndarray:
-    """For each release threshold i, the lowest 8-bit level it keeps (256: none).
-
-    Derived by the release's own float32 comparison: ``torch.linspace(0, 1 - 1e-10, 256)``
-    (float32, so its last value is 1.0) against ``v / 255`` in float32, as ToTensor gives.
-    For 63 indices the threshold lies one float32 step above i/255 and keeps levels >= i + 1
-    (DESIGN.md §9).
-    """
-    import torch  # only needed once, for torch's own float32 linspace
-
-    thresholds = torch.linspace(0, 1 - 1e-10, N_THRESHOLDS, dtype=torch.float32)
-    values = torch.arange(256, dtype=torch.float32) / 255
-    kept = values[None, :] >= thresholds[:, None]  # monotone in the level
-    return (256 - kept.sum(dim=1)).numpy().astype(np.int64)
+    """For each release threshold i, the lowest 8-bit level it keeps (``ONE_LEVEL_HIGHER``)."""
+    cuts = np.arange(N_THRESHOLDS, dtype=np.int64)
+    cuts[list(ONE_LEVEL_HIGHER)] += 1
+    return cuts
 
 
 @functools.lru_cache(maxsize=1)
