@@ -1,19 +1,25 @@
-"""Static int8: calibration files, the quantised network, and test.py's int8_static.
+"""Static int8: calibration files, the quantised network, Inductor's compile of a quantised
+graph, and test.py's int8_static.
 
 The network is the untrained MTNet at 64x64 with clips of 3 frames where the quantised
-numbers are compared, the test-sized network where test.py compiles it end to end.
+numbers are compared; a small two-input module where Inductor compiles a quantised graph
+(the same passes, a few kernels instead of MTNet's hundreds); the test-sized network where
+test.py runs int8_static end to end, its compile recorded rather than run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from inference.runtime import make_backend
+from inference.runtime.compile import FrozenCompiled
 from inference.runtime.int8_static import (
     Calibration,
     _observed,
@@ -35,6 +41,27 @@ SIZE = (64, 64)
 def net() -> MTNet:
     torch.manual_seed(0)
     return MTNet().eval()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def export_net_once(net: MTNet) -> Iterator[None]:
+    """The module's tests quantise ``net`` at one size several times; each quantisation
+    exports it with the same example and options, which gives the same program, and the
+    export of the full network is most of their time: it is exported once here, and every
+    later quantisation unlifts its own graph from that program (``program.module()``)."""
+    real, programs = torch.export.export, {}
+
+    def export(model: nn.Module, args: tuple, **kwargs) -> torch.export.ExportedProgram:
+        if model is not net:
+            return real(model, args, **kwargs)
+        key = tuple(tuple(a.shape) for a in args)
+        if key not in programs:
+            programs[key] = real(model, args, **kwargs)
+        return programs[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.export, "export", export)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -86,13 +113,40 @@ def test_saved_ranges_quantise_as_the_calibrated_observers_do(net, clips, saved)
     assert short.shape == (1, 1, *SIZE)
 
 
-def test_ranges_that_do_not_fit_are_one_line(net, saved) -> None:
-    ranges = dict(saved.ranges)
-    ranges.pop(next(iter(ranges)))
-    broken = Calibration(ranges, SIZE, "w", ("c",), path=Path("cal.pth"))
-    with pytest.raises(InputError, match=r"^cal.pth: its \d+ ranges do not fit") as err:
-        quantize_static(net, broken)
+def test_ranges_that_do_not_fit_are_one_line(saved) -> None:
+    """The full network's ranges given to the test-sized network (another variant): its
+    graph has other quantised inputs."""
+    with pytest.raises(InputError, match=r"^cal.pth: its \d+ ranges do not fit .* variant") as err:
+        quantize_static(tiny_mtnet(0), Calibration(**{**vars(saved), "path": Path("cal.pth")}))
     assert "\n" not in str(err.value)
+
+
+class _TwoInputs(nn.Module):
+    """``imgs, flows: [1, T, 3, H, W] -> [T, 1, H, W]`` through two Linear layers per
+    pixel: what int8_static quantises, in a graph that compiles in seconds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mix, self.out = nn.Linear(6, 32), nn.Linear(32, 1)
+
+    def forward(self, imgs: torch.Tensor, flows: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([imgs, flows], dim=2)[0].permute(0, 2, 3, 1)  # [T, H, W, 6]
+        return torch.sigmoid(self.out(nn.functional.gelu(self.mix(x)))).permute(0, 3, 1, 2)
+
+
+def test_inductor_compiles_a_quantised_graph_and_agrees(clips) -> None:
+    """Inductor with freezing lowers the quantised Linear layers (oneDNN int8 kernels); the
+    compiled graph gives the uncompiled quantised one's numbers, close to fp32's."""
+    torch.manual_seed(0)
+    toy = _TwoInputs().eval()
+    quantised = quantize_static(toy, calibrate(toy, clips, SIZE, "toy"))
+    imgs, flows = clips[1][1], clips[1][2]
+    with torch.inference_mode():
+        reference, eager = toy(imgs, flows), quantised(imgs, flows)
+        compiled = FrozenCompiled(quantised)(imgs, flows)
+    assert compiled.shape == (3, 1, *SIZE)
+    torch.testing.assert_close(compiled, eager, atol=2e-3, rtol=0)
+    assert 0 < (compiled - reference).abs().mean() < 1e-2  # quantised, and close to fp32
 
 
 def test_calibration_files_that_cannot_be_read(tiny_weights: Path, tmp_path: Path) -> None:
@@ -133,12 +187,21 @@ def _test_py(model: Path, data: Path, out: Path, *extra: str) -> int:
     return load_script("test.py").main(args)
 
 
-@pytest.mark.slow  # compiles the quantised network
-def test_test_py_int8_static_end_to_end(tiny_weights: Path, tmp_path: Path, capsys) -> None:
-    """Calibrate with the module command, then test.py compiles the quantised network:
-    masks written, the calibration in the provenance, and the wrong file refused."""
+def test_test_py_int8_static_end_to_end(
+    tiny_weights: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """Calibrate with the module command, then test.py quantises the network with the file
+    and compiles it for the clip length (recorded here; the compile itself is tested
+    above): masks written, the calibration in the provenance, and the wrong file refused."""
     from inference import int8_static
 
+    compiled: list[dict] = []
+
+    def record_compile(model: nn.Module, **kwargs) -> nn.Module:
+        compiled.append({"graph": type(model).__name__, **kwargs})
+        return model
+
+    monkeypatch.setattr(torch, "compile", record_compile)
     model = tiny_weights
     data = make_dataset(tmp_path / "data" / "SYN")
     cal = tmp_path / "cal.pth"
@@ -149,10 +212,12 @@ def test_test_py_int8_static_end_to_end(tiny_weights: Path, tmp_path: Path, caps
 
     mode = ["--precision", "int8_static", "--int8_calibration", str(cal), "--compile"]
     assert _test_py(model, data, tmp_path / "out", *mode) == 0
+    assert compiled == [{"graph": "GraphModule", "dynamic": False}]  # the quantised graph
     written = sorted(p.name for p in (tmp_path / "out" / "MTNet" / "UVOS" / "SYN").glob("*/*.png"))
     assert len(written) == 8
     config = json.loads((tmp_path / "out" / "MTNet" / "UVOS" / "test_config.json").read_text())
     assert config["provenance"]["int8_calibration"] == load_calibration(cal).sha256
+    assert (config["provenance"]["compile"], config["provenance"]["compile_length"]) == (True, 3)
 
     other = tmp_path / "other.pth"
     save_model_file(other, tiny_mtnet(1))
