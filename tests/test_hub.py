@@ -1,5 +1,5 @@
 """torch.hub entry points (hubconf.py): loaded from another working directory, in a fresh
-interpreter, with untrained networks at a tiny size."""
+interpreter, with untrained test-sized networks at a tiny size (the plumbing is the point)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ except ModuleNotFoundError:
 else:
     outside = False
 predictor = torch.hub.load(clone, "mtnet_predictor", source="local", weights=None, seed=0,
-                           task="UVOS", test_size=(64, 64), clip_length=2, device="cpu")
-network = torch.hub.load(clone, "mtnet", source="local", variant="convnext-tiny",
+                           variant="mtnet-test", task="UVOS", test_size=(64, 64),
+                           clip_length=2, device="cpu")
+network = torch.hub.load(clone, "mtnet", source="local", variant="mtnet-test",
                          weights=None, seed=0, device="cpu")
 rng = np.random.default_rng(0)
 frames = [rng.integers(0, 256, (40, 56, 3), dtype=np.uint8) for _ in range(3)]
@@ -82,7 +83,8 @@ def test_entry_points_pass_weights_files_and_options(tmp_path: Path) -> None:
 
     torch.set_num_threads(1)
     clone, weights = sys.argv[1], sys.argv[2]
-    net = torch.hub.load(clone, "mtnet", source="local", weights=None, seed=3, device="cpu")
+    net = torch.hub.load(clone, "mtnet", source="local", variant="mtnet-test", weights=None,
+                         seed=3, device="cpu")
     torch.save({"it": 0, "network": {"module." + k: v for k, v in net.state_dict().items()}},
                weights)
     loaded = torch.hub.load(clone, "mtnet", source="local", weights=weights, device="cpu")

@@ -16,8 +16,10 @@ REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 PAGES = [README, *sorted((REPO / "docs").glob("*.md"))]
 MAX_README_LINES = 300
-# The example runs at the paper's size as printed; the test runs it at a tiny one.
+# The example runs the paper's network at its size as printed; the test runs the test-sized
+# network at a tiny size.
 PAPER_SIZE, TINY_SIZE = "test_size=(512, 512)", "test_size=(64, 64)"
+PAPER_VARIANT, TEST_SIZED = 'build_mtnet("convnext-tiny"', 'build_mtnet("mtnet-test"'
 
 
 def first_python_block(text: str) -> str:
@@ -82,18 +84,20 @@ def test_broken_links_are_found(tmp_path: Path) -> None:
 
 
 def test_the_first_python_example_runs_from_another_folder(tmp_path: Path) -> None:
-    from model import build_mtnet
     from model.weights import save_model_file
+    from tests.conftest import tiny_mtnet
 
     code = first_python_block(README.read_text(encoding="utf-8"))
     assert PAPER_SIZE in code, f"the example no longer sets {PAPER_SIZE}: update this test"
-    code = code.replace(PAPER_SIZE, TINY_SIZE)
+    assert PAPER_VARIANT in code, f"the example no longer calls {PAPER_VARIANT}: update this test"
+    code = code.replace(PAPER_SIZE, TINY_SIZE).replace(PAPER_VARIANT, TEST_SIZED)
     code += '\nprint("segment:", len(masks), masks[0].shape, sorted({int(v) for v in masks[0].ravel()}))\n'
 
     # What the example expects in the clone: weights in saves/ and the bundled sample. Here
-    # in a temporary working folder, the weights random (the example's code is unchanged).
+    # in a temporary working folder, the weights random and of the test-sized network (the
+    # example's code is unchanged but for the size and the variant).
     (tmp_path / "saves").mkdir()
-    save_model_file(tmp_path / "saves" / "mtnet.pth", build_mtnet(device="cpu", seed=1))
+    save_model_file(tmp_path / "saves" / "mtnet.pth", tiny_mtnet(1))
     (tmp_path / "asset" / "sample").mkdir(parents=True)
     shutil.copy(REPO / "asset" / "sample" / "sample.mp4", tmp_path / "asset" / "sample")
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}

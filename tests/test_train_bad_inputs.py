@@ -114,14 +114,21 @@ def test_divergence_stops_at_the_iteration_and_saves_nothing_non_finite(
 def test_divergence_stops_every_rank_together(data_root, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     flags = tiny_args(data_root, tmp_path, lr="1e8", max_iter=4, eval_iter=4)
+    # each rank's stderr to a file of its own: lines written at once cannot interleave
+    logs = tmp_path / "logs"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node", "2", str(REPO / "tests" / "train_test_sized.py"),
-               *flags]  # fmt: skip
+               "--nproc_per_node", "2", "--log_dir", str(logs), "--redirects", "2",
+               str(REPO / "tests" / "train_test_sized.py"), *flags]  # fmt: skip
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
-    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("train.py: error: ")]
-    assert len(lines) == 2  # one per rank, the same line: no rank waits for another
-    assert lines[0] == lines[1] and lines[0].startswith("train.py: error: iteration 2: the loss")
+    ranks = sorted(logs.glob("*/attempt_0/*/stderr.log"), key=lambda p: int(p.parent.name))
+    assert [p.parent.name for p in ranks] == ["0", "1"]
+    lines = [
+        [ln for ln in p.read_text().splitlines() if ln.startswith("train.py: error: ")]
+        for p in ranks
+    ]
+    assert lines[0] == lines[1] and len(lines[0]) == 1  # no rank waits for another
+    assert lines[0][0].startswith("train.py: error: iteration 2: the loss")
     run = tmp_path / "MTNet" / "pre_train"
     assert sorted(p.name for p in run.glob("*.pth")) == ["1_checkpoint.pth"]
 
