@@ -1,7 +1,8 @@
 """A training run's before/after picture: one frame of a video with the masks of the
-network as training started (random weights, the run's ``--seed``) and as it ended.
+network as training started (random weights of the same variant, the run's ``--seed``)
+and as it ended.
 
-    python -m training.before_after --video data/toy/val --name clip1000 --frame 6 \\
+    python -m inference.before_after --video data/toy/val --name clip1000 --frame 6 \\
         --model exp_toy/MTNet/main_train/best.pth --size 64 --out before_after.png
 
 Panels, left to right: before, after, and the ground truth when the frame has a mask.
@@ -9,21 +10,22 @@ Panels, left to right: before, after, and the ground truth when the frame has a 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from util.cli import ArgumentParser
 from util.errors import InputError, exit_status
+from util.fileio import check_output_file
 
 MIN_PANEL_WIDTH = 256  # pixels
 
 
 def masks_of(model, frames: list[np.ndarray], flows: list[np.ndarray], size: int) -> list:
     """The UVOS masks of ``frames`` (uint8 ``[h, w]``) as test.py makes them at ``size``."""
-    from inference import MTNetPredictor
+    from .predictor import MTNetPredictor
 
     predictor = MTNetPredictor(model, "UVOS", (size, size), clip_length=9, device="cpu")
     return list(predictor.segment(frames, flows))
@@ -35,17 +37,20 @@ def before_after(
     """The picture (RGB ``[h, 2w or 3w, 3]`` uint8) for frame ``index`` of video ``name``
     of a prepared split folder (``{frame,flow,mask}/<video>/``)."""
     from dataset.train_clips import pair_video
-    from inference.visualize import compose
     from model import build_mtnet
     from util.image import read_mask, read_rgb_array
+
+    from .visualize import compose
 
     video = pair_video(split_dir, name)
     if not 0 <= index < len(video):
         raise InputError(f"--frame {index}: video {name} has {len(video)} frames")
     frames = [read_rgb_array(p) for p in video.frames]
     flows = [read_rgb_array(p) for p in video.flows]
-    before = masks_of(build_mtnet("convnext-tiny", seed=seed, device="cpu"), frames, flows, size)
-    after = masks_of(build_mtnet(weights=weights, device="cpu"), frames, flows, size)
+    trained = build_mtnet(None, weights=weights, device="cpu")  # the variant read off the file
+    untrained = build_mtnet(trained.encoder_name, seed=seed, device="cpu", untrained_ok=True)
+    before = masks_of(untrained, frames, flows, size)
+    after = masks_of(trained, frames, flows, size)
     gt = read_mask(video.masks[index]) if video.masks[index] else None
     frame = frames[index]
     scale = max(1, -(-MIN_PANEL_WIDTH // frame.shape[1]))  # small frames: room for the labels
@@ -61,7 +66,9 @@ def before_after(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.before_after", description=__doc__)
+    parser = ArgumentParser(
+        prog="python -m inference.before_after", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--video", type=Path, required=True, help="a split folder: data/NAME/val")
     parser.add_argument("--name", required=True, help="the video's name")
     parser.add_argument("--frame", type=int, default=0, help="frame index (default: 0)")
@@ -74,11 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     def work() -> None:
         from util.image import write_image
 
+        check_output_file(args.out, "--out")
         picture = before_after(args.video, args.name, args.frame, args.model, args.size, args.seed)
         write_image(args.out, picture)
         print(args.out)
 
-    return exit_status("training.before_after", work)
+    return exit_status("before_after", work)
 
 
 if __name__ == "__main__":
