@@ -137,15 +137,18 @@ class _TwoInputs(nn.Module):
 def test_inductor_compiles_a_quantised_graph_and_agrees(clips) -> None:
     """Inductor with freezing lowers the quantised Linear layers (oneDNN int8 kernels); the
     compiled graph gives the uncompiled quantised one's numbers, close to fp32's."""
+    from torch._inductor.utils import run_and_get_code
+
     torch.manual_seed(0)
     toy = _TwoInputs().eval()
     quantised = quantize_static(toy, calibrate(toy, clips, SIZE, "toy"))
     imgs, flows = clips[1][1], clips[1][2]
     with torch.inference_mode():
         reference, eager = toy(imgs, flows), quantised(imgs, flows)
-        compiled = FrozenCompiled(quantised)(imgs, flows)
+        compiled, code = run_and_get_code(FrozenCompiled(quantised), imgs, flows)
+    assert "torch.ops.onednn.qlinear_pointwise" in "\n".join(code)  # int8 kernels, not fp32
     assert compiled.shape == (3, 1, *SIZE)
-    torch.testing.assert_close(compiled, eager, atol=2e-3, rtol=0)
+    torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=0)
     assert 0 < (compiled - reference).abs().mean() < 1e-2  # quantised, and close to fp32
 
 

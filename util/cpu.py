@@ -38,16 +38,15 @@ ISA_LIMITS = (
     "MKL_ENABLE_INSTRUCTIONS",
 )
 
+# oneDNN ISA names whose level computes bf16 (AVX512_CORE_BF16 and above, AMX, AVX10)
+ONEDNN_BF16_WORDS = ("BF16", "FP16", "AMX", "AVX10", "ALL")
+
 
 def usable_cpus() -> int:
     """Cores this process may run on (its affinity where the system has one)."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-# oneDNN ISA names whose level computes bf16 (AVX512_CORE_BF16 and above, AMX, AVX10)
-ONEDNN_BF16_WORDS = ("BF16", "FP16", "AMX", "AVX10", "ALL")
 
 
 def parse_cpuinfo(text: str) -> tuple[str, dict[str, bool]]:
