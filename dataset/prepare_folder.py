@@ -28,14 +28,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from util.errors import InputError
 from util.fileio import read_json, write_json
 from util.flow import list_frames
 from util.image import IMAGE_EXTS, MASK_EXT, image_size, list_images, sort_frames
-from util.video import extract_frames
+from util.video import extract_frames, probe_video
 
 from .prepare import (
     MARKER_DIR,
@@ -120,24 +119,14 @@ def _mask_folders(masks_root: Path) -> list[str]:
     return [p.name for p in masks_root.iterdir() if p.is_dir() and not p.name.startswith(".")]
 
 
-def _video_size(path: Path) -> tuple[int, int]:
-    """``(width, height)`` of a video file from its header, as OpenCV reports it."""
-    capture = cv2.VideoCapture(str(path))
-    try:
-        if not capture.isOpened():
-            raise InputError(f"{path}: cannot open this video file; expected a video OpenCV reads")
-        return int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(
-            capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
-        )
-    finally:
-        capture.release()
-
-
 def check_mask_sizes(entry: FolderEntry) -> None:
     """Every mask of ``entry`` has the size of its video's frames (its first frame's, or the
     video file's); ``InputError`` names the video and the mask otherwise."""
-    first_frame = None if entry.is_file else list_frames(entry.source)[0]
-    size = _video_size(entry.source) if first_frame is None else image_size(first_frame)
+    if entry.is_file:
+        info = probe_video(entry.source)
+        size = (info.width, info.height)
+    else:
+        size = image_size(list_frames(entry.source)[0])
     for mask in list_images(entry.mask_dir, (MASK_EXT,)):
         mask_size = image_size(mask)
         if mask_size != size:

@@ -52,7 +52,8 @@ from util.flow import FlowSettings, resolve_device
 from util.image import read_rgb_array, write_image
 from util.layout import mask_path
 from util.resources import check_clip_memory
-from util.video import frame_path, iter_frames, write_video
+from util.video import VideoError, VideoInfo, frame_path, iter_frames, write_video
+from util.video import probe_video as probe_video_file
 
 from .config import TestConfig, default_test_model
 from .predictor import MTNetPredictor
@@ -65,7 +66,6 @@ log = logging.getLogger(__name__)
 
 CLIP_LENGTH = 9  # test.py's --test_length (the paper's test clips)
 OVERLAY_SIDE = 640  # the overlay video's longest side at most: VP9 encoding time grows with it
-DEFAULT_FPS = 25.0  # a container without a frame rate
 
 
 class DemoCancelled(Exception):
@@ -129,21 +129,6 @@ class DemoSettings:
 
 
 @dataclass(frozen=True)
-class VideoInfo:
-    """What a video file says of itself: frame size, rate and count (the count as the
-    container states it; 0 when it does not)."""
-
-    width: int
-    height: int
-    fps: float
-    frames: int
-
-    @property
-    def seconds(self) -> float:
-        return self.frames / self.fps
-
-
-@dataclass(frozen=True)
 class Update:
     """Progress of a request: the stage (``"decoding"``, ``"flow"``, ``"network"``,
     ``"overlay"``), frames done of ``total`` in it, and a line for people."""
@@ -188,17 +173,12 @@ class DemoResult:
 def probe_video(path: str | os.PathLike, name: str) -> VideoInfo:
     """The size, rate and frame count of a video file; ``InputError`` naming the upload
     ``name`` when OpenCV cannot open it or decode its first frame (not a video)."""
-    capture = cv2.VideoCapture(str(path))
     try:
-        ok, first = capture.read() if capture.isOpened() else (False, None)
-        if not ok:
-            raise InputError(f"{name}: not a video that can be decoded; expected a video file")
-        fps = capture.get(cv2.CAP_PROP_FPS)
-        frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    finally:
-        capture.release()
-    height, width = first.shape[:2]
-    return VideoInfo(width, height, fps if fps > 0 else DEFAULT_FPS, max(frames, 0))
+        return probe_video_file(path)
+    except VideoError:
+        raise InputError(
+            f"{name}: not a video that can be decoded; expected a video file"
+        ) from None
 
 
 def check_limits(info: VideoInfo, limits: DemoLimits, name: str) -> None:

@@ -18,7 +18,14 @@ from util import flow as flowlib
 from util.flow import DISFlow, FlowSettings, RAFTFlow, compute_flows, render_flow
 from util.image import read_rgb_array, write_image
 from util.sample import SAMPLE_DIR, make_clip, mask_dir, noise_texture
-from util.video import extract_frames, video_fps, write_video
+from util.video import (
+    VideoError,
+    extract_frames,
+    iter_frames,
+    probe_video,
+    video_fps,
+    write_video,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 OFFSET = (3, 2)  # (dx, dy) in pixels per frame of the synthetic square
@@ -232,17 +239,23 @@ def test_extract_frames_names_and_count(tmp_path: Path) -> None:
     assert video_fps(video) == pytest.approx(10)
 
 
+def test_probe_video_reads_the_header_and_refuses_a_non_video(tmp_path: Path) -> None:
+    frames, _ = make_clip(num_frames=7, size=(48, 64))
+    info = probe_video(write_video(frames, tmp_path / "clip.mp4", fps=12))
+    assert (info.width, info.height, info.frames) == (64, 48, 7)
+    assert info.fps == pytest.approx(12) and info.seconds == pytest.approx(7 / 12)
+    (tmp_path / "notes.mp4").write_text("not a video\n")
+    with pytest.raises(VideoError, match=r"notes\.mp4"):
+        probe_video(tmp_path / "notes.mp4")
+    with pytest.raises(VideoError, match="video file not found: .*absent\\.mp4"):
+        probe_video(tmp_path / "absent.mp4")
+
+
 def test_bundled_sample_is_the_generated_clip() -> None:
     video = SAMPLE_DIR / "sample.mp4"
     assert video.stat().st_size < 1_000_000
     frames, masks = make_clip()
-    capture = cv2.VideoCapture(str(video))
-    decoded = []
-    ok, bgr = capture.read()
-    while ok:
-        decoded.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        ok, bgr = capture.read()
-    capture.release()
+    decoded = list(iter_frames(video))
     assert len(decoded) == len(frames) == 32
     for got, made in zip(decoded, frames, strict=True):
         assert got.shape == made.shape == (240, 320, 3)

@@ -23,7 +23,7 @@ from inference import config
 from inference.config import parse_config
 from model.variants import TEST_VARIANT
 from tests.synthetic_videos import stems
-from util.video import write_video
+from util.video import iter_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (96, 128)  # (h, w) of the generated clips
@@ -72,12 +72,7 @@ def make_clip(path: Path, count: int = 6, seed: int = 0) -> Path:
 
 def mp4_frame_count(path: Path) -> int:
     """Frames decoded from a video file (not the container's count)."""
-    capture = cv2.VideoCapture(str(path))
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    capture.release()
-    return count
+    return sum(1 for _ in iter_frames(path))
 
 
 def read_masks(folder: Path) -> dict[str, np.ndarray]:

@@ -22,7 +22,7 @@ from tests.synthetic_videos import make_video, stems
 from util.image import read_grey
 from util.layout import OutputLayout, safe_name
 from util.sample import make_clip as sample_clip
-from util.video import write_video
+from util.video import iter_frames, write_video
 
 RUN = ["--device", "cpu", "--num_workers", "0", "--test_length", "3", "--test_size", "64", "64"]
 
@@ -45,18 +45,6 @@ def make_clip(path: Path, count: int, seed: int = 0) -> Path:
     return write_video(frames, path, fps=8)
 
 
-def decoded_frames(path: Path) -> list[np.ndarray]:
-    """Every frame of a video file, RGB, as OpenCV decodes it."""
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    ok, bgr = capture.read()
-    while ok:
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        ok, bgr = capture.read()
-    capture.release()
-    return frames
-
-
 def masks_of(folder: Path) -> dict[str, np.ndarray]:
     return {p.stem: read_grey(p) for p in sorted(folder.glob("*.png"))}
 
@@ -69,14 +57,16 @@ def test_the_api_on_decoded_frames_equals_test_py_video(script, predictor, tmp_p
     assert list(written) == stems(5)
     assert "5/5" in capsys.readouterr().err  # the bar counts frames
 
-    ours = list(predictor.segment(decoded_frames(clip), None))
+    ours = list(predictor.segment(list(iter_frames(clip)), None))
     assert len(ours) == 5
     for (name, mask), computed in zip(written.items(), ours, strict=True):
         assert np.array_equal(mask, computed), name
 
     work = out / "MTNet" / "work" / "clip"
     assert sorted(p.name for p in (work / "frame").iterdir()) == [f"{s}.png" for s in stems(5)]
-    for path, frame in zip(sorted((work / "frame").iterdir()), decoded_frames(clip), strict=True):
+    for path, frame in zip(
+        sorted((work / "frame").iterdir()), list(iter_frames(clip)), strict=True
+    ):
         assert np.array_equal(np.asarray(Image.open(path).convert("RGB")), frame)  # lossless
     assert json.loads((work / "source.json").read_text())["frame_format"] == "png"
     record = json.loads((out / "MTNet" / "UVOS_videos" / "clip" / "test_config.json").read_text())

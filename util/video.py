@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -27,6 +28,7 @@ FRAME_STEM = "{:05d}"
 # the codec of each container write_video writes; browsers play VP9 in WebM, not mp4v (for
 # WebM, OpenCV warns that the tag is "not supported": WebM stores none, the stream is VP9)
 VIDEO_CODECS = {".mp4": "mp4v", ".webm": "VP90"}
+DEFAULT_FPS = 25.0  # the rate assumed for a container that stores none
 
 
 class VideoError(InputError):
@@ -93,12 +95,44 @@ def extract_frames(
     return paths
 
 
-def video_fps(video_path: str | os.PathLike, default: float = 25.0) -> float:
-    """Frame rate stored in a video file, or ``default`` when the container has none."""
-    capture = _open(Path(video_path))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    capture.release()
-    return fps if fps > 0 else default
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file says of itself: frame size (of its first decoded frame), rate and
+    count (the count as the container states it; 0 when it does not)."""
+
+    width: int
+    height: int
+    fps: float
+    frames: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.fps
+
+
+def probe_video(video_path: str | os.PathLike) -> VideoInfo:
+    """The size, rate and frame count of a video file, decoding its first frame only.
+
+    Raises :class:`VideoError` when the file is missing, cannot be opened, or yields no
+    frame (a file OpenCV opens need not be a video).
+    """
+    video_path = Path(video_path)
+    capture = _open(video_path)
+    try:
+        ok, first = capture.read()
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        capture.release()
+    if not ok:
+        raise VideoError(f"no frame could be decoded from {video_path}")
+    height, width = first.shape[:2]
+    return VideoInfo(width, height, fps if fps > 0 else DEFAULT_FPS, max(frames, 0))
+
+
+def video_fps(video_path: str | os.PathLike) -> float:
+    """Frame rate stored in a video file, or ``DEFAULT_FPS`` when the container has none."""
+    return probe_video(video_path).fps
 
 
 def write_video(frames: Iterable[np.ndarray], path: str | os.PathLike, fps: float) -> Path:
