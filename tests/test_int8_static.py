@@ -136,7 +136,13 @@ class _TwoInputs(nn.Module):
 
 def test_inductor_compiles_a_quantised_graph_and_agrees(clips) -> None:
     """Inductor with freezing lowers the quantised Linear layers (oneDNN int8 kernels); the
-    compiled graph gives the uncompiled quantised one's numbers, close to fp32's."""
+    compiled graph gives the uncompiled quantised one's numbers, close to fp32's.
+
+    The uncompiled graph computes in fp32 on dequantised values and oneDNN's kernels in
+    int32 with a fused GELU, so a hidden activation at a rounding boundary may be quantised
+    one step apart (how often depends on the CPU's int8 instructions): rare, and each such
+    step moves the output by at most (hidden step) x max|out weight| x 1/4 (sigmoid's
+    steepest slope)."""
     from torch._inductor.utils import run_and_get_code
 
     torch.manual_seed(0)
@@ -148,7 +154,13 @@ def test_inductor_compiles_a_quantised_graph_and_agrees(clips) -> None:
         compiled, code = run_and_get_code(FrozenCompiled(quantised), imgs, flows)
     assert "torch.ops.onednn.qlinear_pointwise" in "\n".join(code)  # int8 kernels, not fp32
     assert compiled.shape == (3, 1, *SIZE)
-    torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=0)
+    quantise = torch.ops.quantized_decomposed.quantize_per_tensor.default
+    steps = [n.args[1] for n in quantised.graph.nodes if n.target == quantise]
+    assert len(steps) == 2  # the input and the hidden activation
+    one_step = steps[1] * toy.out.weight.abs().max().item() / 4
+    diff = (compiled - eager).abs()
+    assert diff.max() <= one_step * 1.01
+    assert (diff > 1e-5).float().mean() <= 1e-3
     assert 0 < (compiled - reference).abs().mean() < 1e-2  # quantised, and close to fp32
 
 
