@@ -14,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from inference.runtime.onnx_export import export_onnx
+from inference.runtime.onnx_export import export_onnx, weights_metadata
 from inference.weights_args import add_weights_arguments, check_weights_arguments, load_cli_weights
 from model.variants import check_test_size
 from util.cli import ArgumentParser
@@ -45,11 +45,8 @@ def run(args: argparse.Namespace) -> Path:
     weights = load_cli_weights(args)
     model = weights.model
     if weights.path is None:
-        metadata = {"mtnet.weights": weights.description}
         log.warning("exporting an UNTRAINED network (random weights): its masks are meaningless")
-    else:
-        metadata = {"mtnet.weights": weights.path, "mtnet.weights_sha256": weights.sha256}
-    metadata["mtnet.encoder_name"] = model.encoder_name
+    metadata = weights_metadata(weights.path, weights.description, model.encoder_name)
     return export_onnx(
         model, out, tuple(args.test_size), optimize=not args.no_optimize, metadata=metadata
     )

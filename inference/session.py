@@ -26,6 +26,7 @@ from .config import TestConfig
 from .predictor import MTNetPredictor
 from .record import MaskSettings, SessionRecord
 from .runtime import Calibration, check_runtime, describe_line, export_onnx, load_calibration
+from .runtime.onnx_export import exported_weights, weights_metadata
 from .video_input import VideoInput
 from .weights_args import RANDOM_SEED, RANDOM_WEIGHTS, WEIGHTS_SOURCE
 
@@ -78,6 +79,8 @@ def open_session(cfg: TestConfig, device: torch.device, video: VideoInput | None
         flow=cfg.flow_settings(),
         memory_check=False,  # run() checked it before any work
     )
+    if cfg.onnx is not None:
+        check_onnx_weights(cfg.onnx, predictor.backend.metadata, weights)
     log.info("network: %s", describe_line(predictor.describe()))
     masks = MaskSettings(
         weights=weights,
@@ -168,6 +171,25 @@ def untrained_warning(cfg: TestConfig) -> str:
     )
 
 
+def check_onnx_weights(onnx_path: str | Path, metadata: dict[str, str], weights: str) -> None:
+    """``--onnx``: the file runs the network, the record names the weights of
+    ``--test_model`` (``weights_id``); ``InputError`` when the file says it was exported
+    from other weights, a warning when it does not say."""
+    exported = exported_weights(metadata)
+    if exported is None:
+        log.warning(
+            "%s names no weights (not exported by this project?); the run's record names "
+            "those of --test_model, unchecked",
+            onnx_path,
+        )
+    elif exported != weights:
+        raise InputError(
+            f"{onnx_path}: exported from weights {exported}, not {weights} (--test_model); "
+            "export these weights again with python -m inference.export_onnx, or give the "
+            "--test_model it was exported from"
+        )
+
+
 def cached_onnx(model: nn.Module, cfg: TestConfig, weights: str) -> Path:
     """The network's ONNX export for the test size, made once per weights (``weights_id``)
     and size."""
@@ -177,8 +199,6 @@ def cached_onnx(model: nn.Module, cfg: TestConfig, weights: str) -> Path:
     check_no_links(cfg.output_dir, [path], "--output_dir")
     if not path.is_file():
         log.info("exporting the network to %s (once; later runs reuse it)", path)
-        metadata = {"mtnet.weights": weights}  # as inference.export_onnx records them
-        if cfg.test_model is not None:
-            metadata = {"mtnet.weights": str(cfg.test_model), "mtnet.weights_sha256": weights}
+        metadata = weights_metadata(cfg.test_model, weights, model.encoder_name)
         export_onnx(model.cpu(), path, cfg.test_size, metadata=metadata)
     return path

@@ -14,6 +14,8 @@ import torch
 from inference import MTNetPredictor, export_onnx
 from inference.runtime import make_backend
 from inference.runtime.backends import OnnxRuntimeBackend
+from inference.runtime.onnx_export import exported_weights, weights_metadata
+from inference.weights_args import RANDOM_WEIGHTS
 from model import MTNet
 from model.weights import save_model_file
 from tests.conftest import load_script
@@ -158,3 +160,38 @@ def test_an_export_of_another_size_is_refused(exported, tmp_path) -> None:
         InputError, match=re.escape(f"made for {H}x{W} inputs, not test_size=(64, 64)")
     ):
         MTNetPredictor(None, test_size=(64, 64), runtime="onnxruntime", onnx_path=path)
+
+
+@pytest.mark.slow  # the full network exported
+def test_test_py_refuses_an_export_of_other_weights(exported, tiny_weights, tmp_path, capsys):
+    """The record names --test_model's weights: an --onnx file exported from others would
+    make it lie, so the run stops before any mask."""
+    _, weights, path = exported
+    data = make_dataset(tmp_path / "SYN")
+    args = ["--test_model", str(tiny_weights), "--test_dataset", str(data), "--device", "cpu"]
+    args += ["--test_size", str(H), str(W), "--output_dir", str(tmp_path / "out")]
+    assert (
+        load_script("test.py").main([*args, "--runtime", "onnxruntime", "--onnx", str(path)]) == 2
+    )
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    tiny_sha = hashlib.sha256(tiny_weights.read_bytes()).hexdigest()
+    assert line == (
+        f"test.py: error: {path}: exported from weights {sha}, not {tiny_sha} (--test_model); "
+        "export these weights again with python -m inference.export_onnx, or give the "
+        "--test_model it was exported from"
+    )
+    assert not list((tmp_path / "out").rglob("*.png"))
+
+
+def test_weights_metadata_round_trip() -> None:
+    named = weights_metadata("w.pth", "ab" * 32, "convnext-tiny")
+    assert named == {
+        "mtnet.weights": "w.pth",
+        "mtnet.weights_sha256": "ab" * 32,
+        "mtnet.encoder_name": "convnext-tiny",
+    }
+    assert exported_weights(named) == "ab" * 32
+    untrained = weights_metadata(None, RANDOM_WEIGHTS, "convnext-tiny")
+    assert exported_weights(untrained) == RANDOM_WEIGHTS == "random (seed 0)"
+    assert exported_weights({"mtnet.test_size": "64x128"}) is None

@@ -70,6 +70,25 @@ def export_onnx(
     return path
 
 
+def weights_metadata(
+    weights_file: str | Path | None, weights_id: str, encoder_name: str
+) -> dict[str, str]:
+    """The ``metadata_props`` that name an export's network: the weights file and its
+    SHA-256 (``weights_id``), or an untrained network's description (``weights_id``), and
+    the variant."""
+    if weights_file is None:
+        named = {"mtnet.weights": weights_id}
+    else:
+        named = {"mtnet.weights": str(weights_file), "mtnet.weights_sha256": weights_id}
+    return named | {"mtnet.encoder_name": encoder_name}
+
+
+def exported_weights(metadata: dict[str, str]) -> str | None:
+    """The weights an export was made from, as ``weights_metadata`` recorded them (the
+    SHA-256, or an untrained network's description); ``None`` for a file without them."""
+    return metadata.get("mtnet.weights_sha256", metadata.get("mtnet.weights"))
+
+
 @contextlib.contextmanager
 def _quiet(*loggers: str) -> Iterator[None]:
     """Raise the given loggers to WARNING for the duration (the exporter's passes log INFO)."""
