@@ -126,6 +126,22 @@ def first_difference(before: object, record: SessionRecord) -> str | None:
     return None
 
 
+def done_stamp(masks: MaskSettings, source: dict | None = None) -> dict:
+    """What a video's ``.done.json`` holds (``util.layout.done_path``): the settings that
+    made its masks and, for ``--video``, what its frames were made from (``source``).
+
+    ``--skip_existing`` takes a video as finished only when its stamp equals this run's, so
+    neither a run with other settings that was stopped before it rewrote every video nor a
+    changed source under the same name leaves masks that a record names wrongly.
+    """
+    return _plain({"form": RECORD_FORM, "masks": asdict(masks), "source": source})
+
+
+def read_stamp(path: str | os.PathLike) -> object:
+    """The stamp at ``path`` as parsed JSON, or ``None`` when absent or unreadable."""
+    return _read(Path(path))
+
+
 def _read(path: Path) -> object:
     try:
         return json.loads(path.read_text())

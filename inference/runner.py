@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,14 +35,14 @@ from dataset.test_videos import PairedVideo, VideoClips, pair_video
 from dataset.worker_errors import ErrorsAsValues
 from util.distributed import DistInfo, cleanup, init_distributed
 from util.errors import InputError
-from util.fileio import check_no_links
+from util.fileio import check_no_links, write_json
 from util.image import MASK_EXT
-from util.layout import mask_path, output_name
+from util.layout import done_path, mask_path, output_name
 from util.resources import cap_workers, check_clip_memory
 
 from .config import TestConfig, default_num_workers
 from .predictor import MTNetPredictor
-from .record import SessionRecord, check_same, write_record
+from .record import SessionRecord, check_same, done_stamp, read_stamp, write_record
 from .session import open_session
 from .video_input import VideoInput
 from .writer import MaskWriter
@@ -61,8 +62,11 @@ class VideoJob:
     video: PairedVideo
     out_dir: Path
 
-    def is_done(self) -> bool:
-        """All masks exist (each is written atomically, so existing ones are complete)."""
+    def is_done(self, stamp: dict) -> bool:
+        """Finished by a run of these settings: the video's stamp (written once its last
+        mask was on disk) equals ``stamp`` (``record.done_stamp``) and every mask exists."""
+        if read_stamp(done_path(self.out_dir)) != stamp:
+            return False
         return all(mask_path(self.out_dir, stem).is_file() for stem in self.video.stems)
 
     def has_masks(self) -> bool:
@@ -115,16 +119,19 @@ def run_jobs(
     predictor: MTNetPredictor,
     cfg: TestConfig,
     bar: tqdm,
+    stamp: dict | None = None,
 ) -> Stats:
     """Segment ``jobs`` in order: clips streamed by a DataLoader, masks written behind.
 
-    ``bar`` counts frames; it moves as each clip ends.
+    ``bar`` counts frames; it moves as each clip ends. With ``stamp`` (``record.done_stamp``),
+    a video's old stamp goes before its first mask is written and the new one is written
+    once its last mask is on disk, so a stopped run leaves no stamp that claims its masks.
     """
     stats = Stats()
     if not jobs:
         return stats
     clips = [VideoClips(job.video, cfg.test_length, cfg.test_size) for job in jobs]
-    owners = [(j, i == len(c) - 1) for j, c in enumerate(clips) for i in range(len(c))]
+    owners = [(j, i == 0, i == len(c) - 1) for j, c in enumerate(clips) for i in range(len(c))]
     on_cpu = predictor.device.type == "cpu"
     loader = DataLoader(
         ErrorsAsValues(ConcatDataset(clips)),
@@ -134,19 +141,42 @@ def run_jobs(
         worker_init_fn=_yield_to_network if on_cpu else None,
     )
     writer = MaskWriter(initializer=_yield_to_network if on_cpu else None)
+    writes: list[Future] = []  # the current video's
+    unstamped: list[tuple[Path, list[Future]]] = []  # finished videos, masks still being written
     with writer, torch.inference_mode():
-        for (j, last), clip in zip(owners, loader, strict=True):
+        for (j, first, last), clip in zip(owners, loader, strict=True):
             if isinstance(clip, InputError):
                 raise clip
+            if first and stamp is not None:
+                done_path(jobs[j].out_dir).unlink(missing_ok=True)
             result = predictor.predict(clip)
             for name, mask in zip(clip.names, result.masks, strict=True):
-                writer.submit(mask_path(jobs[j].out_dir, name), mask)
+                writes.append(writer.submit(mask_path(jobs[j].out_dir, name), mask))
             stats.frames += len(clip.names)
             stats.network_s += result.seconds
             stats.videos += last
             bar.update(len(clip.names))
             bar.set_postfix(videos=f"{stats.videos}/{len(jobs)}")
+            if last and stamp is not None:
+                unstamped.append((jobs[j].out_dir, writes))
+            if last:
+                writes = []
+            unstamped = _stamp_written(unstamped, stamp)
+    _stamp_written(unstamped, stamp)  # the writer has closed: every mask is on disk
     return stats
+
+
+def _stamp_written(
+    videos: list[tuple[Path, list[Future]]], stamp: dict | None
+) -> list[tuple[Path, list[Future]]]:
+    """Write ``stamp`` for each video whose mask writes have all succeeded; the others."""
+    waiting = []
+    for out_dir, writes in videos:
+        if all(w.done() and w.exception() is None for w in writes):
+            write_json(done_path(out_dir), stamp)
+        else:
+            waiting.append((out_dir, writes))
+    return waiting
 
 
 def reading_processes(cfg: TestConfig, device: torch.device, clips: int) -> int:
@@ -199,12 +229,13 @@ def _write_record(record: SessionRecord, path: Path, info: DistInfo) -> None:
         write_record(path, record)
 
 
-def _select(jobs: list[VideoJob], info: DistInfo, skip_existing: bool) -> list[VideoJob]:
-    """This rank's share (videos r, r + W, ...), without finished videos if asked."""
+def _select(jobs: list[VideoJob], info: DistInfo, stamp: dict | None) -> list[VideoJob]:
+    """This rank's share (videos r, r + W, ...), without the videos finished with these
+    settings (``stamp``) when given (``--skip_existing``)."""
     mine = jobs[info.rank :: info.world_size]
-    if not skip_existing:
+    if stamp is None:
         return mine
-    todo = [job for job in mine if not job.is_done()]
+    todo = [job for job in mine if not job.is_done(stamp)]
     if len(todo) < len(mine):
         log.info("skipping %d videos already written", len(mine) - len(todo))
     return todo
@@ -234,7 +265,8 @@ def plan(cfg: TestConfig) -> list[tuple[str, list[VideoJob]]]:
                 f"{roots}: no video {missing[0]}; expected a folder of that name (--videos)"
             )
     masks = [mask_path(j.out_dir, s) for _, jobs in plans for j in jobs for s in j.video.stems]
-    check_no_links(cfg.output_dir, [cfg.layout().config_path, *masks], "--output_dir")
+    stamps = [done_path(j.out_dir) for _, jobs in plans for j in jobs]
+    check_no_links(cfg.output_dir, [cfg.layout().config_path, *stamps, *masks], "--output_dir")
     return plans
 
 
@@ -256,10 +288,11 @@ def run(cfg: TestConfig) -> Stats:
             check_same(cfg.layout().config_path, session.record, begun)
         _write_record(session.record, cfg.layout().config_path, info)
         log.info(WARMING_UP)
+        stamp = done_stamp(session.record.masks)
         total = Stats()
         for name, jobs in plans:
-            mine = _select(jobs, info, cfg.skip_existing)
-            total.add(run_dataset(name, mine, session.predictor, cfg, info))
+            mine = _select(jobs, info, stamp if cfg.skip_existing else None)
+            total.add(run_dataset(name, mine, session.predictor, cfg, info, stamp))
         if info.is_main and len(plans) > 1:
             _log_summary("all", total, info)
         _warn_if_untrained(cfg)
@@ -284,20 +317,22 @@ def run_video(cfg: TestConfig, info: DistInfo) -> Stats:
     source = VideoInput.resolve(cfg.video, layout.work_root)
     record_path = layout.clip_record_path(source.name)
     overlays = [layout.overlay_dir / f"{source.name}{ext}" for ext in (".mp4", ".gif", "")]
-    outputs = [record_path, source.work / "flow", layout.clip_dir(source.name), *overlays]
+    clip_dir = layout.clip_dir(source.name)
+    outputs = [record_path, done_path(clip_dir), source.work / "flow", clip_dir, *overlays]
     check_no_links(cfg.output_dir, [*outputs, source.work / "frame"], "--output_dir")
     session = open_session(cfg, info.device, source)
     predictor = session.predictor
     if cfg.skip_existing:  # before the work folder changes
-        begun = any(layout.clip_dir(source.name).glob(f"*{MASK_EXT}"))
+        begun = any(clip_dir.glob(f"*{MASK_EXT}"))
         check_same(record_path, session.record, begun)
     video = source.prepare(predictor.flow, predictor.device)
     _write_record(session.record, record_path, info)
-    job = VideoJob(video, layout.clip_dir(source.name))
-    todo = _select([job], info, cfg.skip_existing)
+    job = VideoJob(video, clip_dir)
+    stamp = done_stamp(session.record.masks, source.fingerprint())
+    todo = _select([job], info, stamp if cfg.skip_existing else None)
     if todo:
         log.info(WARMING_UP)
-    stats = run_dataset(source.name, todo, predictor, cfg, info)
+    stats = run_dataset(source.name, todo, predictor, cfg, info, stamp)
     label = cfg.model_name if cfg.test_model else f"{cfg.model_name} (untrained)"
     overlay = source.write_overlay(video, job.out_dir, layout.overlay_dir, cfg.task_name, label)
     log.info("%d masks in %s; overlay video %s", len(video.frames), job.out_dir, overlay)
@@ -317,14 +352,16 @@ def run_dataset(
     predictor: MTNetPredictor,
     cfg: TestConfig,
     info: DistInfo,
+    stamp: dict | None = None,
 ) -> Stats:
     """One dataset on this rank, with a progress bar over its frames (main rank: frames/s
-    and the time left, moving as each clip ends) and the summary line."""
+    and the time left, moving as each clip ends) and the summary line; each finished
+    video gets ``stamp`` (``run_jobs``)."""
     desc = f"{cfg.task_name} {name}"
     total = sum(len(job.video.frames) for job in jobs)
     bar = tqdm(total=total, desc=desc, unit="frame", disable=not info.is_main)
     with logging_redirect_tqdm(), bar:
-        stats = _reduce(run_jobs(jobs, predictor, cfg, bar), info)
+        stats = _reduce(run_jobs(jobs, predictor, cfg, bar, stamp), info)
     if info.is_main:
         _log_summary(desc, stats, info)
     return stats

@@ -95,7 +95,7 @@ class VideoInput:
         different sizes, RAFT weights) or ``InputError``.
         """
         manifest = read_json(self.work / MANIFEST)
-        made = {"source": self._fingerprint(), "frame_format": self.frame_format}
+        made = {"source": self.fingerprint(), "frame_format": self.frame_format}
         fits = all(manifest.get(k) == v for k, v in made.items())
         if not (fits and self._frames_complete(manifest)):
             if manifest:
@@ -122,7 +122,7 @@ class VideoInput:
         spec = VideoSpec(self.name, self.frame_dir, self.flow_dir, IMAGE_EXTS, IMAGE_EXTS)
         return pair_video(spec, drop_tail=False)
 
-    def _fingerprint(self) -> dict:
+    def fingerprint(self) -> dict:
         """What the frames and flows are made from: the file's size and modification time,
         or each frame's name, size and modification time."""
         resolved = str(self.path.resolve())

@@ -31,10 +31,13 @@ class MaskWriter:
         self._pending: deque[Future] = deque()
         self._max_pending = max_pending
 
-    def submit(self, path: Path, image: np.ndarray) -> None:
-        self._pending.append(self._pool.submit(write_image, path, image))
+    def submit(self, path: Path, image: np.ndarray) -> Future:
+        """Queue one write; the returned future is done once the file is in place."""
+        future = self._pool.submit(write_image, path, image)
+        self._pending.append(future)
         while len(self._pending) > self._max_pending:
             self._pending.popleft().result()
+        return future
 
     def flush(self) -> None:
         """Wait for every submitted write."""

@@ -28,10 +28,16 @@ from model.weights import load_weights
 from tests.synthetic_videos import make_dataset, make_video, stems
 from util.errors import InputError
 from util.image import IMAGENET_MEAN, IMAGENET_STD, resize_bilinear, to_network_input
+from util.layout import DONE_NAME as DONE
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = ["--test_size", "64", "64"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def pngs(count: int) -> list[str]:
+    """The mask names of a video of ``count`` frames (``tests.synthetic_videos.stems``)."""
+    return [f"{s}.png" for s in stems(count)]
 
 
 @pytest.fixture(scope="module")
@@ -241,11 +247,11 @@ def _release_loop(model_path: Path, root: Path, video: str, task: str, drop_tail
 
 def test_uvos_outputs_layout_binary_and_equal_to_the_release_loop(uvos_out, tiny_weights, syn):
     assert sorted(p.name for p in uvos_out.iterdir()) == ["a", "b"]
-    assert sorted(p.name for p in (uvos_out / "a").iterdir()) == [f"{s}.png" for s in stems(5)]
-    assert sorted(p.name for p in (uvos_out / "b").iterdir()) == [f"{s}.png" for s in stems(3)]
+    assert sorted(p.name for p in (uvos_out / "a").iterdir()) == [DONE, *pngs(5)]
+    assert sorted(p.name for p in (uvos_out / "b").iterdir()) == [DONE, *pngs(3)]
     assert (uvos_out.parent / "test_config.json").is_file()
     for video, size in (("a", (40, 56)), ("b", (30, 50))):
-        for path in (uvos_out / video).iterdir():
+        for path in (uvos_out / video).glob("*.png"):
             mask = np.asarray(Image.open(path))
             assert mask.shape == size and mask.dtype == np.uint8
             assert set(np.unique(mask)) <= {0, 255}
@@ -259,12 +265,12 @@ def test_vsod_soft_maps_with_drop_tail(script, tiny_weights, syn, tmp_path):
     assert script.main(args) == 0
     out = tmp_path / "MTNet" / "VSOD" / "SYN"
     assert sorted(p.name for p in out.iterdir()) == ["a", "b"]
-    assert sorted(p.name for p in (out / "a").iterdir()) == [f"{s}.png" for s in stems(4)]
+    assert sorted(p.name for p in (out / "a").iterdir()) == [DONE, *pngs(4)]
     # b has a flow for each of its 3 frames: its last frame is left out all the same
-    assert sorted(p.name for p in (out / "b").iterdir()) == [f"{s}.png" for s in stems(2)]
+    assert sorted(p.name for p in (out / "b").iterdir()) == [DONE, *pngs(2)]
     for video in ("a", "b"):
         expected = _release_loop(tiny_weights, syn, video, "VSOD", drop_tail=True)
-        assert len(expected) == len(list((out / video).iterdir()))
+        assert len(expected) == len(list((out / video).glob("*.png")))
         for name, soft in expected.items():
             mask = np.asarray(Image.open(out / video / name))
             np.testing.assert_array_equal(mask, soft)
@@ -280,7 +286,7 @@ def test_skip_existing_resumes_without_redoing_finished_videos(
     (out / "a" / "00004.png").unlink()  # ...interrupted in video a
     finished = {p: p.stat().st_mtime_ns for p in (out / "b").iterdir()}
     assert script.main(_args(tiny_weights, syn, tmp_path, "--skip_existing")) == 0
-    assert sorted(p.name for p in (out / "a").iterdir()) == [f"{s}.png" for s in stems(5)]
+    assert sorted(p.name for p in (out / "a").iterdir()) == [DONE, *pngs(5)]
     assert finished == {p: p.stat().st_mtime_ns for p in (out / "b").iterdir()}
     _assert_same_files(out, uvos_out)
 
@@ -318,7 +324,7 @@ def test_shared_davis_video(script, tiny_weights, davis_val, tmp_path):
     args += ["--num_workers", "1"]
     assert script.main(args) == 0
     out = tmp_path / "MTNet" / "UVOS" / "DAVIS16" / video
-    assert sorted(p.name for p in out.iterdir()) == [f"{s}.png" for s in stems(40)]
+    assert sorted(p.name for p in out.iterdir()) == [DONE, *pngs(40)]
     mask = np.asarray(Image.open(out / "00039.png"))
     assert mask.shape == (480, 854) and set(np.unique(mask)) <= {0, 255}
 

@@ -87,3 +87,26 @@ def test_int8_run_writes_every_mask_and_leaves_fp32_untouched(script, data, tiny
         assert (tmp_path / "int8" / rel).is_file()
     config = json.loads((tmp_path / "int8" / "MTNet" / "UVOS" / "test_config.json").read_text())
     assert config["provenance"]["precision"] == "int8"
+
+
+def test_skip_existing_redoes_videos_left_by_a_run_of_other_weights(
+    script, data, tiny_weights, tmp_path
+):
+    """A run of other weights that rewrote only video a (a subset, or a run stopped there)
+    leaves the folder's record naming its weights beside b's masks of the first weights:
+    completing with --skip_existing redoes b, whose stamp names the first weights."""
+    first, second = tiny_weights, _other_weights(tmp_path)
+    out = tmp_path / "out"
+    assert script.main(_args(first, data, out)) == 0
+    assert script.main(_args(second, data, out, "--videos", "a")) == 0
+    stamp = json.loads((out / "MTNet" / "UVOS" / "SYN" / "b" / ".done.json").read_text())
+    assert stamp["masks"]["weights"] == hashlib.sha256(first.read_bytes()).hexdigest()
+    assert script.main(_args(second, data, out, "--skip_existing")) == 0
+    assert script.main(_args(second, data, tmp_path / "fresh")) == 0
+    masks = sorted((tmp_path / "fresh").rglob("*.png"))
+    assert len(masks) == 8
+    for path in masks:
+        rel = path.relative_to(tmp_path / "fresh")
+        assert np.array_equal(read_grey(out / rel), read_grey(path)), rel
+    stamp = json.loads((out / "MTNet" / "UVOS" / "SYN" / "b" / ".done.json").read_text())
+    assert stamp["masks"]["weights"] == hashlib.sha256(second.read_bytes()).hexdigest()

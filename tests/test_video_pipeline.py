@@ -103,6 +103,24 @@ def test_a_work_folder_of_the_old_form_is_remade(script, tmp_path, caplog, capsy
     assert all(np.array_equal(masks[k], again[k]) for k in masks)
 
 
+def test_skip_existing_redoes_a_video_whose_source_changed(script, tmp_path):
+    """Another video under the same name: its frames are decoded anew, and its masks made
+    anew although the settings (the record) are the same."""
+    clip, out = tmp_path / "clip.mp4", tmp_path / "out"
+    args = ["--video", str(clip), "--output_dir", str(out), *RUN]
+    make_clip(clip, count=3, seed=0)
+    assert script.main(args) == 0
+    before = masks_of(out / "MTNet" / "UVOS_videos" / "clip")
+    make_clip(clip, count=3, seed=1)
+    assert script.main([*args, "--skip_existing"]) == 0
+    after = masks_of(out / "MTNet" / "UVOS_videos" / "clip")
+    assert script.main(["--video", str(clip), "--output_dir", str(tmp_path / "fresh"), *RUN]) == 0
+    fresh = masks_of(tmp_path / "fresh" / "MTNet" / "UVOS_videos" / "clip")
+    assert list(after) == list(fresh) == list(before) == stems(3)
+    assert all(np.array_equal(after[k], fresh[k]) for k in fresh)
+    assert any(not np.array_equal(after[k], before[k]) for k in fresh)  # another video
+
+
 def test_each_video_keeps_its_own_record_beside_its_masks(script, tmp_path):
     out = tmp_path / "out"
     for name, seed in (("first", 0), ("second", 1)):

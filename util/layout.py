@@ -4,6 +4,9 @@ Under ``{output_dir}/{model_name}/`` (test.py's ``--output_dir`` and ``--model_n
 
 - ``{task}/{dataset}/{video}/{frame stem}.png``: masks of a benchmark's videos (the release's
   layout, DESIGN.md §8), and ``{task}/test_config.json``, the record of the last data-set run;
+- ``.../{video}/.done.json`` beside a video's masks (benchmark or ``--video``): the settings
+  that made them, written once the last one is on disk (hidden: scorers and tools that list
+  images pass it by);
 - ``{task}_videos/{name}/{frame stem}.png``: masks of ``test.py --video name.mp4`` (apart
   from the datasets' folders, so a clip named like a dataset never mixes with its masks),
   and ``{task}_videos/{name}/test_config.json``, the record of the run that wrote them;
@@ -31,6 +34,7 @@ from .image import MASK_EXT
 log = logging.getLogger(__name__)
 
 RECORD_NAME = "test_config.json"
+DONE_NAME = ".done.json"
 
 
 def safe_name(name: str) -> str:
@@ -117,6 +121,11 @@ class OutputLayout:
 def work_dir(work_root: str | os.PathLike, name: str) -> Path:
     """The work folder of a video named ``name`` below ``work_root``."""
     return Path(work_root) / safe_name(name)
+
+
+def done_path(folder: str | os.PathLike) -> Path:
+    """The stamp of a video's finished masks in their ``folder``: ``.done.json``."""
+    return Path(folder) / DONE_NAME
 
 
 def mask_path(folder: str | os.PathLike, stem: str) -> Path:
