@@ -92,3 +92,16 @@ def test_the_predictor_checks_too_with_an_override() -> None:
     assert (
         MTNetPredictor(model, test_size=HUGE, clip_length=9, memory_check=False).test_size == HUGE
     )
+
+
+def test_torchrun_processes_on_one_machine_share_its_memory(monkeypatch) -> None:
+    monkeypatch.setattr(resources, "mem_available", lambda: 8 * GIB)
+    monkeypatch.setattr(resources, "cgroup_room", lambda: None)
+    monkeypatch.setattr(resources, "_own_rss", lambda: GIB)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    alone = resources.available_memory("cpu")
+    assert alone.bytes == 9 * GIB
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    shared = resources.available_memory("cpu")
+    assert shared.bytes == 2 * GIB + GIB
+    assert shared.source.startswith("a 1/4 share (torchrun's processes here) of the system's")

@@ -142,7 +142,19 @@ def available_memory(device: torch.device | str = "cpu") -> MemoryRoom | None:
         return None
     value, source = min(room)
     what = "the system's available memory" if source == "MemAvailable" else "the cgroup limit"
-    return MemoryRoom(value + _own_rss(), f"{what} and this process's own")
+    # torchrun's processes on this machine start alike and share that memory
+    shares = _local_processes()
+    if shares > 1:
+        what = f"a 1/{shares} share (torchrun's processes here) of {what}"
+    return MemoryRoom(value // shares + _own_rss(), f"{what} and this process's own")
+
+
+def _local_processes() -> int:
+    """How many processes torchrun started on this machine (``LOCAL_WORLD_SIZE``), else 1."""
+    try:
+        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
 
 
 def check_clip_memory(
