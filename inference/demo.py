@@ -43,11 +43,10 @@ import torch
 from torch import nn
 
 from dataset.registry import TASKS
-from model import build_mtnet
 from model.variants import SIZE_MULTIPLE, check_test_size
 from util.choices import PRECISIONS
 from util.errors import InputError
-from util.fileio import atomic_path, sha256_file
+from util.fileio import atomic_path
 from util.flow import FlowSettings, resolve_device
 from util.image import read_rgb_array, write_image
 from util.layout import mask_path
@@ -58,7 +57,7 @@ from util.video import probe_video as probe_video_file
 from .config import TestConfig, default_test_model
 from .predictor import MTNetPredictor
 from .runtime import check_runtime, describe_line
-from .session import build_model
+from .session import build_model, weights_id
 from .video_input import FRAME_SUFFIX
 from .visualize import compose
 
@@ -284,10 +283,10 @@ class DemoSegmenter:
         if path is None:  # test.py's untrained network, with its warning
             model = build_model(TestConfig(test_model=None), device)
             return cls(model, "untrained", device, limits)
-        if not Path(path).is_file():
-            raise InputError(f"{path}: no such weights file (--test_model)")
-        model = build_mtnet(None, weights=path, device=device)  # the variant read off the file
-        return cls(model, f"{Path(path).name} (sha256 {sha256_file(path)[:12]})", device, limits)
+        cfg = TestConfig(test_model=str(path))  # the variant read off the file
+        sha256 = weights_id(cfg)  # a missing file says where weights come from
+        model = build_model(cfg, device)
+        return cls(model, f"{Path(path).name} (sha256 {sha256[:12]})", device, limits)
 
     def predictor(self, settings: DemoSettings) -> MTNetPredictor:
         """The predictor of a task, size and precision (made once, then reused)."""

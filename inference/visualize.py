@@ -10,8 +10,6 @@ also ``{video}.mp4`` (OpenCV, mp4v) and ``{video}.gif`` beside the video's folde
 from __future__ import annotations
 
 import argparse
-import contextlib
-import itertools
 import logging
 import math
 from collections.abc import Iterator
@@ -38,6 +36,7 @@ from util.image import (
     write_image,
 )
 from util.layout import OutputLayout, mask_path, vis_dir
+from util.video import write_video
 
 log = logging.getLogger(__name__)
 
@@ -229,30 +228,21 @@ def visualise_video(video: VisVideo, out_dir: Path, cfg: VisConfig) -> None:
         for stem, picture in pictures:
             write_image(out_dir / video.name / f"{stem}.jpg", picture)
         return
-    first = next(pictures)
+    first_shape = None
     gif_frames = []
-    with _mp4_writer(out_dir / f"{video.name}.mp4", first[1].shape, cfg.fps) as mp4:
-        for stem, picture in itertools.chain([first], pictures):
+
+    def video_frames() -> Iterator[np.ndarray]:
+        nonlocal first_shape
+        for stem, picture in pictures:
             write_image(out_dir / video.name / f"{stem}.jpg", picture)
-            if picture.shape != first[1].shape:  # a frame of another size: fit the video
-                picture = cv2.resize(picture, first[1].shape[1::-1])
-            mp4.write(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))  # OpenCV takes BGR
+            first_shape = first_shape or picture.shape
+            if picture.shape != first_shape:  # a frame of another size: fit the video
+                picture = cv2.resize(picture, first_shape[1::-1])
             gif_frames.append(_gif_frame(picture, cfg.gif_width))
+            yield picture
+
+    write_video(video_frames(), out_dir / f"{video.name}.mp4", cfg.fps)
     _write_gif(out_dir / f"{video.name}.gif", gif_frames, cfg.fps)
-
-
-@contextlib.contextmanager
-def _mp4_writer(path: Path, shape: tuple[int, ...], fps: float) -> Iterator[cv2.VideoWriter]:
-    """An MP4 (mp4v) written frame by frame into a temporary file, renamed when done."""
-    with atomic_path(path) as tmp:
-        height, width = shape[:2]
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-        if not writer.isOpened():
-            raise InputError(f"{path}: OpenCV cannot write an MP4 (mp4v) here")
-        try:
-            yield writer
-        finally:
-            writer.release()
 
 
 def _gif_frame(picture: np.ndarray, width: int) -> Image.Image:

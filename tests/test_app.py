@@ -302,3 +302,10 @@ def test_browser_upload_segment_play(server, tmp_path):
 def no_default_weights(tmp_path, monkeypatch):
     """A saves/mtnet.pth on this machine must not change what the tests see."""
     monkeypatch.setattr(config, "DEFAULT_MODEL", str(tmp_path / "saves" / "mtnet.pth"))
+
+
+def test_a_missing_weights_file_says_where_weights_come_from(tmp_path) -> None:
+    with pytest.raises(InputError) as err:
+        DemoSegmenter.load(tmp_path / "absent.pth")
+    assert str(err.value).startswith(f"{tmp_path / 'absent.pth'}: no such weights file")
+    assert "saves/README.md" in str(err.value) and "\n" not in str(err.value)
