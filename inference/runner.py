@@ -37,7 +37,7 @@ from util.distributed import DistInfo, cleanup, init_distributed
 from util.errors import InputError
 from util.fileio import check_no_links, write_json
 from util.image import MASK_EXT
-from util.layout import done_path, mask_path, output_name
+from util.layout import DrawnVideo, done_path, mask_path, output_name
 from util.resources import cap_workers, check_clip_memory
 
 from .config import TestConfig, default_num_workers
@@ -316,7 +316,7 @@ def run_video(cfg: TestConfig, info: DistInfo) -> Stats:
     layout = cfg.layout()
     source = VideoInput.resolve(cfg.video, layout.work_root)
     record_path = layout.clip_record_path(source.name)
-    overlays = [layout.overlay_dir / f"{source.name}{ext}" for ext in (".mp4", ".gif", "")]
+    overlays = DrawnVideo(layout.overlay_dir, source.name).paths
     clip_dir = layout.clip_dir(source.name)
     outputs = [record_path, done_path(clip_dir), source.work / "flow", clip_dir, *overlays]
     check_no_links(cfg.output_dir, [*outputs, source.work / "frame"], "--output_dir")

@@ -38,7 +38,7 @@ from util.errors import InputError, setting
 from util.fileio import read_json, write_json
 from util.flow import FlowSettings, compute_flows, list_frames
 from util.image import IMAGE_EXTS, list_images
-from util.layout import mask_path, output_name, work_dir
+from util.layout import DrawnVideo, mask_path, output_name, work_dir
 from util.video import extract_frames, video_fps
 
 from .visualize import VisConfig, VisVideo, visualise_video
@@ -170,4 +170,4 @@ class VideoInput:
             task_name=task, model_name=label, with_flow=True, make_video=True, fps=fps
         )
         visualise_video(vis, overlay_dir, vis_cfg)
-        return overlay_dir / f"{self.name}.mp4"
+        return DrawnVideo(overlay_dir, self.name).mp4

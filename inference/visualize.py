@@ -35,7 +35,7 @@ from util.image import (
     read_rgb_array,
     write_image,
 )
-from util.layout import OutputLayout, mask_path, vis_dir
+from util.layout import DrawnVideo, OutputLayout, mask_path, vis_dir
 from util.video import write_video
 
 log = logging.getLogger(__name__)
@@ -224,9 +224,10 @@ def draw(video: VisVideo, stem: str, cfg: VisConfig) -> np.ndarray:
 def visualise_video(video: VisVideo, out_dir: Path, cfg: VisConfig) -> None:
     """Write one video's images (and its MP4 and GIF with ``make_video``)."""
     pictures = ((stem, draw(video, stem, cfg)) for stem in video.stems)
+    drawn = DrawnVideo(out_dir, video.name)
     if not cfg.make_video:
         for stem, picture in pictures:
-            write_image(out_dir / video.name / f"{stem}.jpg", picture)
+            write_image(drawn.frame(stem), picture)
         return
     first_shape = None
     gif_frames = []
@@ -234,15 +235,15 @@ def visualise_video(video: VisVideo, out_dir: Path, cfg: VisConfig) -> None:
     def video_frames() -> Iterator[np.ndarray]:
         nonlocal first_shape
         for stem, picture in pictures:
-            write_image(out_dir / video.name / f"{stem}.jpg", picture)
+            write_image(drawn.frame(stem), picture)
             first_shape = first_shape or picture.shape
             if picture.shape != first_shape:  # a frame of another size: fit the video
                 picture = cv2.resize(picture, first_shape[1::-1])
             gif_frames.append(_gif_frame(picture, cfg.gif_width))
             yield picture
 
-    write_video(video_frames(), out_dir / f"{video.name}.mp4", cfg.fps)
-    _write_gif(out_dir / f"{video.name}.gif", gif_frames, cfg.fps)
+    write_video(video_frames(), drawn.mp4, cfg.fps)
+    _write_gif(drawn.gif, gif_frames, cfg.fps)
 
 
 def _gif_frame(picture: np.ndarray, width: int) -> Image.Image:
@@ -271,7 +272,7 @@ def run(cfg: VisConfig) -> int:
         out_dir = vis_dir(cfg.save_root, cfg.model_name, cfg.task_name, bench.name)
         check_no_links(cfg.save_root, [out_dir], "--save_root")
         videos = find_videos(bench, pred_root, cfg.videos)
-        outputs = [out_dir / f"{v.name}{ext}" for v in videos for ext in ("", ".mp4", ".gif")]
+        outputs = [path for v in videos for path in DrawnVideo(out_dir, v.name).paths]
         check_no_links(cfg.save_root, outputs, "--save_root")
         for video in tqdm(videos, desc=bench.name, unit="video"):
             visualise_video(video, out_dir, cfg)

@@ -12,6 +12,7 @@ from PIL import Image
 from inference.visualize import GT_COLOUR, PRED_COLOUR, compose, overlay
 from tests.conftest import load_script
 from tests.synthetic_videos import make_dataset, stems
+from util.layout import DrawnVideo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,3 +87,9 @@ def test_errors_are_one_line_naming_the_path(script, capsys, tmp_path):
     assert script.main(["--output_dir", str(tmp_path / "out"), "--vis_dataset", str(data)]) == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert "00005.png" in line and "no frame of that name" in line
+
+
+def test_drawn_video_paths() -> None:
+    drawn = DrawnVideo(Path("vis"), "..")  # an unsafe name stays inside the folder
+    assert drawn.paths == [Path("vis/__"), Path("vis/__.mp4"), Path("vis/__.gif")]
+    assert drawn.frame("00003") == Path("vis/__/00003.jpg")

@@ -136,3 +136,32 @@ def mask_path(folder: str | os.PathLike, stem: str) -> Path:
 def vis_dir(save_root: str | os.PathLike, model_name: str, task: str, dataset: str) -> Path:
     """visualize.py's pictures of one dataset: ``{save_root}/{model_name}/{task}/{dataset}``."""
     return OutputLayout.of(save_root, model_name, task).dataset_dir(dataset)
+
+
+@dataclass(frozen=True)
+class DrawnVideo:
+    """visualize.py's pictures of one video in ``folder`` (a data set's, or ``--video``'s
+    ``{task}_overlay``): ``{video}/{frame stem}.jpg``, ``{video}.mp4`` and ``{video}.gif``."""
+
+    folder: Path
+    name: str
+
+    @property
+    def frames_dir(self) -> Path:
+        return self.folder / safe_name(self.name)
+
+    def frame(self, stem: str) -> Path:
+        return self.frames_dir / f"{stem}.jpg"
+
+    @property
+    def mp4(self) -> Path:
+        return self.folder / f"{safe_name(self.name)}.mp4"
+
+    @property
+    def gif(self) -> Path:
+        return self.folder / f"{safe_name(self.name)}.gif"
+
+    @property
+    def paths(self) -> list[Path]:
+        """Every path it writes but the frames (for link checks)."""
+        return [self.frames_dir, self.mp4, self.gif]
