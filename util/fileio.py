@@ -182,10 +182,16 @@ def check_no_links(root: str | os.PathLike, paths: Iterable[str | os.PathLike], 
         InputError: one line naming the first link and where it leads.
     """
     root = Path(root)
+    real: set[Path] = set()  # parts found real: a data set's masks share their folders
+    absent: set[Path] = set()
     for path in paths:
         current = root
         for part in Path(path).relative_to(root).parts:
             current = current / part
+            if current in real:
+                continue
+            if current in absent:
+                break
             if current.is_symlink():
                 raise InputError(
                     f"{current}: a symbolic link inside {flag} {root} (to "
@@ -193,7 +199,9 @@ def check_no_links(root: str | os.PathLike, paths: Iterable[str | os.PathLike], 
                     f"nothing is written outside {flag} (remove the link or give another {flag})"
                 )
             if not current.exists():
+                absent.add(current)
                 break  # nothing below a missing part exists yet
+            real.add(current)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
