@@ -422,9 +422,13 @@ def check_outputs(out: str | os.PathLike, split_dir: Path, videos: Sequence[Sour
     """No symbolic link below ``--out`` on the way to the videos' output folders and
     records (``util.fileio.check_no_links``); a folder of frames linked by ``--link`` is
     the command's own and lies below them."""
-    outputs = [split_dir / MARKER_DIR / f"{v.name}.json" for v in videos]
-    outputs += [d for v in videos for d in _output_dirs(split_dir, v.name).values()]
-    check_no_links(out, outputs, "--out")
+    check_no_links(out, [p for v in videos for p in video_outputs(split_dir, v.name)], "--out")
+
+
+def video_outputs(split_dir: Path, name: str) -> list[Path]:
+    """What preparing video ``name`` writes in ``split_dir``: its record and its frame,
+    flow and mask folders."""
+    return [split_dir / MARKER_DIR / f"{name}.json", *_output_dirs(split_dir, name).values()]
 
 
 def _check_selection(options: PrepareOptions, videos: Sequence[SourceVideo], src: Path) -> None:

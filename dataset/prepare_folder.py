@@ -13,7 +13,10 @@ Masks may exist for only some frames (sparse annotation). Every frame is kept an
 join consecutive frames; training draws its clips among the annotated frames, and validation
 and scoring use those frames only. ``ROOT/NAME/{train,val}/{frame,flow,mask}/<video>/`` is
 written as the other preparers write theirs (resumable, atomic writes; see
-:mod:`dataset.prepare`); a video goes wholly to ``train`` or wholly to ``val``.
+:mod:`dataset.prepare`); a video goes wholly to ``train`` or wholly to ``val``. Each split
+holds ``annotations.json`` declaring its masks sparse (``util.layout``): the training and
+validation readers take a set without it as densely annotated, where a missing mask is an
+error. Every input is checked before anything is written.
 
 Decoded frames of video files are kept in ``ROOT/NAME/.decoded/<video>/`` so that a rerun
 does not decode again.
@@ -31,10 +34,11 @@ from pathlib import Path
 import numpy as np
 
 from util.errors import InputError
-from util.fileio import read_json, write_json
+from util.fileio import check_no_links, read_json, write_json
 from util.flow import list_frames
 from util.image import IMAGE_EXTS, MASK_EXT, image_size, list_images, sort_frames
-from util.video import extract_frames, probe_video
+from util.layout import annotations_path, declare_sparse_masks
+from util.video import extract_frames, frame_path, probe_video
 
 from .prepare import (
     MARKER_DIR,
@@ -44,6 +48,7 @@ from .prepare import (
     Summary,
     flow_estimator,
     prepare_videos,
+    video_outputs,
 )
 
 log = logging.getLogger(__name__)
@@ -55,6 +60,7 @@ FOLDER_LAYOUT = (
 DEFAULT_VAL_FRACTION = 0.2
 SPLIT_SEED = 0  # the validation pick is the same on every run
 DECODED_DIR = ".decoded"
+DECODED_SUFFIX = ".png"  # lossless: the frames as OpenCV decodes them
 SPLITS = ("train", "val")
 
 
@@ -119,14 +125,22 @@ def _mask_folders(masks_root: Path) -> list[str]:
     return [p.name for p in masks_root.iterdir() if p.is_dir() and not p.name.startswith(".")]
 
 
-def check_mask_sizes(entry: FolderEntry) -> None:
-    """Every mask of ``entry`` has the size of its video's frames (its first frame's, or the
-    video file's); ``InputError`` names the video and the mask otherwise."""
+def check_entry(entry: FolderEntry) -> None:
+    """Check one video of the source folder without writing anything: every mask has the
+    size of the video's frames (its first frame's, or the video file's), is named after a
+    frame, and the video has two frames at least (:func:`source_video`).
+
+    A video file's frames are the ones its container states; when it states no count, or a
+    wrong one, the names are checked again once it is decoded. ``InputError`` names the
+    video and the mask otherwise.
+    """
     if entry.is_file:
         info = probe_video(entry.source)
         size = (info.width, info.height)
+        frames = [frame_path(entry.source.parent, i, DECODED_SUFFIX) for i in range(info.frames)]
     else:
-        size = image_size(list_frames(entry.source)[0])
+        frames = list_frames(entry.source)
+        size = image_size(frames[0])
     for mask in list_images(entry.mask_dir, (MASK_EXT,)):
         mask_size = image_size(mask)
         if mask_size != size:
@@ -134,6 +148,8 @@ def check_mask_sizes(entry: FolderEntry) -> None:
                 f"video {entry.name}: mask {mask} is {mask_size[0]}x{mask_size[1]} px; expected "
                 f"the size of the video's frames ({size[0]}x{size[1]})"
             )
+    if frames:
+        source_video(entry, frames)
 
 
 def decode_video(entry: FolderEntry, out: Path, progress: bool) -> list[Path]:
@@ -153,7 +169,7 @@ def decode_video(entry: FolderEntry, out: Path, progress: bool) -> list[Path]:
         if len(frames) == record["frames"]:
             return frames
     shutil.rmtree(folder, ignore_errors=True)
-    frames = extract_frames(entry.source, folder, progress, suffix=".png")
+    frames = extract_frames(entry.source, folder, progress, suffix=DECODED_SUFFIX)
     write_json(record_path, {"source": stamp, "frames": len(frames)})
     return frames
 
@@ -221,11 +237,13 @@ def prepare_folder(
     val_videos: Sequence[str] | None = None,
     val_fraction: float = DEFAULT_VAL_FRACTION,
 ) -> dict[str, Summary]:
-    """``src`` (see ``FOLDER_LAYOUT``) -> ``out/<name>/{train,val}/{frame,flow,mask}/``.
+    """``src`` (see ``FOLDER_LAYOUT``) -> ``out/<name>/{train,val}/{frame,flow,mask}/``,
+    each split declaring sparse masks (``util.layout.declare_sparse_masks``).
 
-    The layout, the mask sizes and the validation pick are checked before anything is
-    written (a video file's masks are matched to its frames once it is decoded). A video
-    that a previous run put in the other split is moved. Returns each split's summary.
+    Everything is checked before anything is written: the layout, every video's masks
+    (:func:`check_entry`), the validation pick, and that no symbolic link lies below ``out``
+    where the command writes. A video that a previous run put in the other split is moved.
+    Returns each split's summary.
     """
     src, base = Path(src), Path(out) / name
     if not name or name != Path(name).name or name.startswith("."):
@@ -236,21 +254,39 @@ def prepare_folder(
         if unknown:
             raise InputError(f"--videos {unknown[0]}: no such video in {src / 'frames'}")
     for entry in entries:
-        check_mask_sizes(entry)
+        check_entry(entry)
     val = set(choose_val_videos([e.name for e in entries], val_videos, val_fraction))
+    chosen = [e for e in entries if options.videos is None or e.name in options.videos]
+    _check_outputs(out, base, chosen)
     estimator = flow_estimator(options)
     log.info("validation videos: %s", ", ".join(sorted(val)))
+    # a video file's frames are decoded (and their names checked) before any split is written
+    frames = {e.name: decode_video(e, base, options.progress) for e in chosen if e.is_file}
     videos: dict[str, list[SourceVideo]] = {split: [] for split in SPLITS}
-    for entry in entries:
-        if options.videos is not None and entry.name not in options.videos:
-            continue
-        frames = decode_video(entry, base, options.progress) if entry.is_file else None
+    for entry in chosen:
         split = "val" if entry.name in val else "train"
-        videos[split].append(source_video(entry, frames or list_frames(entry.source)))
-        _leave_other_split(base, split, entry.name)
+        videos[split].append(
+            source_video(entry, frames.get(entry.name) or list_frames(entry.source))
+        )
+    for split in SPLITS:
+        for video in videos[split]:
+            _leave_other_split(base, split, video.name)
+        if videos[split]:
+            declare_sparse_masks(base / split)
     return {
         split: prepare_videos(videos[split], base / split, options, estimator) for split in SPLITS
     }
+
+
+def _check_outputs(out: str | os.PathLike, base: Path, entries: Sequence[FolderEntry]) -> None:
+    """No symbolic link below ``--out`` where the command writes or removes: each video's
+    folders and record in both splits (a video may move), its decoded frames, and the
+    splits' ``annotations.json`` (``util.fileio.check_no_links``)."""
+    outputs = [annotations_path(base / split) for split in SPLITS]
+    for entry in entries:
+        outputs += [base / DECODED_DIR / entry.name, base / DECODED_DIR / f"{entry.name}.json"]
+        outputs += [p for split in SPLITS for p in video_outputs(base / split, entry.name)]
+    check_no_links(out, outputs, "--out")
 
 
 def _leave_other_split(base: Path, split: str, name: str) -> None:

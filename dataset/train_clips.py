@@ -5,9 +5,12 @@ paired by file stem: frame ``<stem>.jpg`` takes flow ``<stem>.*`` and mask ``<st
 one frame after the first may lack a flow of its own (usually the last, since flow tools
 give one fewer flow than frames) and takes the preceding frame's flow, as test.py does.
 
-Masks may exist for only some frames of a video (sparse annotation, as
-``dataset.prepare folder`` keeps them): the clips are then drawn among the annotated frames,
-each with its own flow to the next frame, and validation scores the annotated frames.
+A data set is densely annotated (every frame has a mask, as in DAVIS-2016 and the
+YouTube-VOS-derived clips) unless its root declares sparse masks with ``annotations.json``
+(``util.layout.masks_are_sparse``), which ``dataset.prepare folder`` writes. In a dense set
+a frame without a mask is a broken or partly copied set and stops the run naming the mask;
+in a sparse one the clips are drawn among the annotated frames, each with its paired flow,
+and validation scores the annotated frames.
 
 Data randomness is a pure function of ``(seed, epoch, video index)``: every item draws from
 its own generator, so the batches do not depend on the number of DataLoader workers and a
@@ -28,6 +31,7 @@ from torch.utils.data import Dataset
 
 from util.errors import InputError
 from util.image import IMAGE_EXTS, image_size, list_subfolders
+from util.layout import annotations_path, mask_path, masks_are_sparse
 
 from .test_videos import VideoSpec, warn_flow_size
 from .test_videos import pair_video as pair_frames_and_flows
@@ -59,8 +63,9 @@ class Video:
         return len(self.frames)
 
     def annotated(self) -> Video:
-        """The frames that have a mask, each with its own flow (the whole video when every
-        frame has one)."""
+        """The frames that have a mask, each with the flow paired with it in the whole video
+        (its own; for the one frame without a flow, usually the last, the preceding frame's,
+        as at test time, DESIGN.md §8), or the whole video when every frame has a mask."""
         keep = [i for i, mask in enumerate(self.masks) if mask is not None]
         if len(keep) == len(self.frames):
             return self
@@ -72,16 +77,17 @@ class Video:
         )
 
 
-def pair_video(root: Path, name: str, need_masks: bool = True) -> Video:
+def pair_video(root: Path, name: str, need_masks: bool = True, sparse: bool | None = None) -> Video:
     """Pair the frames, flows and masks of ``root/{frame,flow,mask}/<name>/`` by stem.
 
     Frames and flows follow test.py's rules (``dataset.test_videos.pair_video``, no drop
-    tail); each frame then takes the mask ``<stem>.png``, or ``None`` when it has none
-    (sparse annotation, said in the log).
+    tail); each frame then takes the mask ``<stem>.png``. In a sparse set (``sparse``; by
+    default what ``root`` declares, :func:`util.layout.masks_are_sparse`) a frame without a
+    mask gets ``None`` (said in the log); in a dense set it is an error.
 
     Raises:
-        InputError: a folder is missing, the flows do not fit the frames, or no frame of the
-            video has a mask.
+        InputError: a folder is missing, the flows do not fit the frames, no frame of the
+            video has a mask, or a frame of a dense set has none (naming its mask file).
     """
     spec = VideoSpec(name, root / "frame" / name, root / "flow" / name, IMAGE_EXTS, IMAGE_EXTS)
     paired = pair_frames_and_flows(spec, drop_tail=False)
@@ -91,22 +97,28 @@ def pair_video(root: Path, name: str, need_masks: bool = True) -> Video:
     if not mask_dir.is_dir():
         raise InputError(f"folder not found: {mask_dir}")
     mask_names = set(os.listdir(mask_dir))
-    masks = tuple(
-        mask_dir / f"{frame.stem}.png" if f"{frame.stem}.png" in mask_names else None
-        for frame in paired.frames
-    )
+    wanted = [mask_path(mask_dir, frame.stem) for frame in paired.frames]
+    masks = tuple(path if path.name in mask_names else None for path in wanted)
     missing = [frame for frame, mask in zip(paired.frames, masks, strict=True) if mask is None]
     if len(missing) == len(masks):
         raise InputError(
             f"{mask_dir}: no mask for any frame of video {name}; expected <frame stem>.png "
             f"(first frame: {paired.frames[0].name})"
         )
-    if missing:
-        log.info(
-            "video %s: %d of %d frames have a mask (the first without: %s); sparse "
-            "annotation: training and validation use the annotated frames",
-            name, len(masks) - len(missing), len(masks), mask_dir / f"{missing[0].stem}.png",
-        )  # fmt: skip
+    if not missing:
+        return Video(name, paired.frames, paired.flows, masks)
+    first = mask_path(mask_dir, missing[0].stem)
+    if not (masks_are_sparse(root) if sparse is None else sparse):
+        raise InputError(
+            f"{first}: mask not found; expected a mask for every frame of a densely annotated "
+            "set (a set with masks on some frames only is made by python -m dataset.prepare "
+            f'folder, or declared by {annotations_path(root)} holding {{"masks": "sparse"}})'
+        )
+    log.info(
+        "video %s: %d of %d frames have a mask (the first without: %s); sparse "
+        "annotation: training and validation use the annotated frames",
+        name, len(masks) - len(missing), len(masks), first,
+    )  # fmt: skip
     return Video(name, paired.frames, paired.flows, masks)
 
 
@@ -126,8 +138,9 @@ def list_videos(
             "from the original downloads (python -m dataset.prepare --help)"
         )
     videos = []
+    sparse = masks_are_sparse(root) if need_masks else False  # read once, not per video
     for name in list_subfolders(frame_root):
-        video = pair_video(Path(root), name, need_masks)
+        video = pair_video(Path(root), name, need_masks, sparse)
         if annotated_only:
             video = video.annotated()
         if len(video) < min_frames:

@@ -4,7 +4,10 @@ Frames and flow images are resized as at test time (§8: PIL bilinear, antialias
 ratio ignored); masks are resized with torch's ``nearest`` on a tensor, as the release does
 (DESIGN.md §7: source index floor(dst * in / out), not PIL's pixel-centre nearest), and
 binarised at > 0.5. One item is one clip. In a sparsely annotated video the clips still run
-over every frame (as test.py does) and only the frames with a mask are scored.
+over every frame (as test.py does) and only the frames with a mask are scored
+(:meth:`ValClips.scored`, the one rule of which frames count); a validation set left with no
+frame to score is refused (:meth:`ValClips.check_scored`), so that no run reports a score of
+nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from util.errors import InputError
 from util.image import read_mask, read_rgb, to_network_input
 
 from .train_clips import Video, list_videos
@@ -77,7 +81,8 @@ class ValClips(Dataset):
         max_videos: int = 0,
         max_frames: int = 0,
     ):
-        videos = list_videos(Path(root), min_frames=1)
+        self.root = Path(root)
+        videos = list_videos(self.root, min_frames=1)
         self.videos: list[Video] = videos[:max_videos] if max_videos else videos
         self.imsize = imsize
         self.clips: list[ValClip] = []
@@ -89,6 +94,38 @@ class ValClips(Dataset):
     def __len__(self) -> int:
         return len(self.clips)
 
+    def scored(self, index: int, first_frame_only: bool = False) -> list[bool]:
+        """Which frames of clip ``index`` validation scores: those with a mask; with
+        ``first_frame_only`` (the release's rule, DESIGN.md §7) only each video's frame 0."""
+        clip = self.clips[index]
+        masks = self.videos[clip.video].masks
+        return [
+            masks[i] is not None and (i == 0 or not first_frame_only)
+            for i in range(clip.start, clip.start + clip.length)
+        ]
+
+    def scored_frames(self, first_frame_only: bool = False) -> int:
+        """How many frames of all clips validation scores (:meth:`scored`)."""
+        return sum(sum(self.scored(i, first_frame_only)) for i in range(len(self.clips)))
+
+    def check_scored(self, first_frame_only: bool = False) -> None:
+        """Raise ``InputError`` naming the data set when its clips leave validation no frame
+        to score (a mean over nothing would read as a real score)."""
+        if self.scored_frames(first_frame_only):
+            return
+        if first_frame_only:
+            what = f"none of its {len(self.videos)} videos has a mask on frame 0, the one frame "
+            what += "scored by the first-frame-only rule"
+        else:
+            frames = sum(clip.length for clip in self.clips)
+            what = (
+                f"none of the {frames} frames of its clips ({len(self.videos)} videos) has a mask"
+            )
+        raise InputError(
+            f"{self.root}: validation has no frame to score: {what}; expected a mask "
+            "(mask/<video>/<frame stem>.png) on a frame it scores"
+        )
+
     def __getitem__(self, index: int) -> dict[str, Tensor | int]:
         clip = self.clips[index]
         video = self.videos[clip.video]
@@ -98,7 +135,7 @@ class ValClips(Dataset):
             "imgs": torch.stack([load_val_image(video.frames[i], size) for i in picks]),
             "flows": torch.stack([load_val_image(video.flows[i], size) for i in picks]),
             "masks": torch.stack([self._mask(video.masks[i]) for i in picks]),
-            "scored": torch.tensor([video.masks[i] is not None for i in picks]),
+            "scored": torch.tensor(self.scored(index)),
             "video": clip.video,
             "start": clip.start,
         }

@@ -5,6 +5,8 @@ and test layout out."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -14,8 +16,11 @@ from PIL import Image
 
 from dataset.prepare import PrepareOptions, main, prepare_davis2016
 from dataset.prepare_folder import choose_val_videos, prepare_folder
+from dataset.train_clips import list_videos
+from dataset.val_videos import ValClips
 from util.errors import InputError
 from util.image import write_image
+from util.layout import annotations_path
 from util.sample import random_clip
 from util.video import write_video
 
@@ -150,6 +155,13 @@ def _break(src: Path, how: str) -> None:
         write_image(src / "masks" / "sparse" / "00009.png", np.zeros(SIZE, np.uint8))
     elif how == "image_in_frames":
         write_image(src / "frames" / "stray.png", np.zeros((*SIZE, 3), np.uint8))
+    elif how == "movie_mask_without_frame":  # the mp4 has 5 frames, 00000 ... 00004
+        write_image(src / "masks" / "movie" / "00005.png", np.zeros(SIZE, np.uint8))
+    elif how == "one_frame":  # the last video in name order: the others pass their checks
+        for frame in sorted((src / "frames" / "sparse").iterdir())[1:]:
+            frame.unlink()
+        for mask in sorted((src / "masks" / "sparse").iterdir())[1:]:
+            mask.unlink()
 
 
 @pytest.mark.parametrize(
@@ -161,6 +173,8 @@ def _break(src: Path, how: str) -> None:
         ("movie_mask_size", "expected the size of the video's frames (64x64)"),
         ("mask_without_frame", "video sparse: mask "),
         ("image_in_frames", "stray.png: an image directly in frames/"),
+        ("movie_mask_without_frame", "video movie: mask "),
+        ("one_frame", "video sparse: 1 frame; expected at least 2"),
         (None, "--val_videos nope: no such video"),
     ],
 )
@@ -176,8 +190,9 @@ def test_bad_layouts_get_one_line_naming_the_video(tmp_path, capsys, how, expect
     assert len(err) == 1 and err[0].startswith("dataset.prepare: error: ") and expected in err[0]
     if how == "mask_size":
         assert "is 64x32 px; expected the size of the video's frames (64x64)" in err[0]
-    if how != "mask_without_frame":  # checked before anything is written
-        assert not (tmp_path / "out").exists()
+    if how in ("mask_without_frame", "movie_mask_without_frame"):
+        assert "has no frame" in err[0]
+    assert not (tmp_path / "out").exists()  # every input checked before anything is written
 
 
 def test_one_video_or_a_bad_name_is_refused(source, tmp_path):
@@ -241,3 +256,43 @@ def test_davis2017_without_2016_lists_names_both_layouts(tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert "not a DAVIS-2016 folder" in err and "ImageSets/2016/{train,val}.txt" in err
+
+
+# ---- the sparse-masks declaration ---------------------------------------------------------
+
+
+def test_each_split_declares_sparse_masks_and_the_readers_honour_it(prepared):
+    for split in ("train", "val"):
+        assert json.loads((prepared / split / "annotations.json").read_text()) == {
+            "masks": "sparse"
+        }
+    assert annotations_path(prepared / "val") == prepared / "val" / "annotations.json"
+    (video,) = list_videos(prepared / "val", min_frames=1)  # "sparse": masks on 0 and 3
+    assert [m.stem if m else None for m in video.masks] == ["00000", None, None, "00003", None]
+    assert ValClips(prepared / "val", 64).scored_frames() == 2
+
+
+def test_without_the_declaration_a_prepared_sparse_set_is_refused(prepared, tmp_path):
+    copy = tmp_path / "val"
+    shutil.copytree(prepared / "val", copy)
+    (copy / "annotations.json").unlink()
+    with pytest.raises(
+        InputError, match=r"mask/sparse/00001\.png: mask not found; expected a mask"
+    ):
+        list_videos(copy, min_frames=1)
+
+
+def test_links_below_out_are_refused_before_anything_is_written(source, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    out = tmp_path / "out"
+    (out / "mine").mkdir(parents=True)
+    os.symlink(outside, out / "mine" / "val")
+    with pytest.raises(InputError, match=r"mine/val: a symbolic link inside --out"):
+        prepare_folder(source[0], out, "mine", OPTIONS, val_videos=["sparse"])
+    assert list(outside.iterdir()) == [] and _names(out / "mine") == ["val"]
+    os.unlink(out / "mine" / "val")
+    os.symlink(outside, out / "mine" / ".decoded")  # where video files are decoded
+    with pytest.raises(InputError, match=r"mine/\.decoded: a symbolic link inside --out"):
+        prepare_folder(source[0], out, "mine", OPTIONS, val_videos=["sparse"])
+    assert list(outside.iterdir()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+import train as train_script
 from dataset.train_clips import TrainClips, item_rng, list_videos, pair_video, sample_clip_indices
 from dataset.transforms import (
     AugParams,
@@ -18,10 +20,12 @@ from dataset.transforms import (
     sample_aug_params,
 )
 from dataset.val_videos import ValClips, clip_starts
-from tests.train_helpers import square_video, synthetic_root
+from tests.train_helpers import square_video, synthetic_root, tiny_args
 from training.loader import ResumableBatches
+from training.validate import evaluate
 from util.errors import InputError
 from util.image import denormalize
+from util.layout import annotations_path, declare_sparse_masks
 
 IDENTITY = (1.0, 1.0, 1.0, 1.0)
 
@@ -54,6 +58,7 @@ def test_frame_without_flow_uses_preceding_flow(tmp_path):
 
 def test_missing_mask_is_sparse_annotation_and_no_mask_at_all_names_the_folder(tmp_path, caplog):
     square_video(tmp_path, "v", frames=4)
+    declare_sparse_masks(tmp_path)  # as dataset.prepare folder declares its sets
     (tmp_path / "mask" / "v" / "00002.png").unlink()
     with caplog.at_level(logging.INFO, logger="dataset.train_clips"):
         video = pair_video(tmp_path, "v")
@@ -64,6 +69,60 @@ def test_missing_mask_is_sparse_annotation_and_no_mask_at_all_names_the_folder(t
         mask.unlink()
     with pytest.raises(InputError, match=r"mask/v: no mask for any frame of video v"):
         pair_video(tmp_path, "v")
+
+
+def test_dense_set_missing_one_mask_stops_naming_it(tmp_path):
+    square_video(tmp_path, "v", frames=4)
+    missing = tmp_path / "mask" / "v" / "00002.png"
+    missing.unlink()
+    for declared in (None, "dense"):  # no annotations.json, or one saying dense
+        if declared:
+            annotations_path(tmp_path).write_text('{"masks": "dense"}')
+        with pytest.raises(InputError) as err:
+            list_videos(tmp_path, min_frames=3)
+        line = str(err.value)
+        assert "\n" not in line and line.startswith(f"{missing}: mask not found;")
+        assert "python -m dataset.prepare folder" in line
+        assert f'{annotations_path(tmp_path)} holding {{"masks": "sparse"}}' in line
+    declare_sparse_masks(tmp_path)  # the declaration is honoured
+    (video,) = list_videos(tmp_path, min_frames=3)
+    assert [m.stem if m else None for m in video.masks] == ["00000", "00001", None, "00003"]
+    assert json.loads(annotations_path(tmp_path).read_text()) == {"masks": "sparse"}
+
+
+def test_a_marker_of_another_kind_is_an_error_naming_it(tmp_path):
+    square_video(tmp_path, "v", frames=4)
+    (tmp_path / "mask" / "v" / "00002.png").unlink()
+    for text in ('{"masks": "some"}', "not json", "[]"):
+        annotations_path(tmp_path).write_text(text)
+        with pytest.raises(InputError, match=r"annotations\.json: expected a JSON object"):
+            pair_video(tmp_path, "v")
+
+
+def test_dense_training_set_missing_a_mask_stops_train_py_before_work(
+    tmp_path, capsys, train_py_test_sized
+):
+    root = synthetic_root(tmp_path)
+    missing = root / "train" / "mask" / "b" / "00003.png"
+    missing.unlink()
+    assert train_script.main(tiny_args(root, tmp_path / "exp")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"train.py: error: {missing}: mask not found;")
+    assert not (tmp_path / "exp").exists()  # nothing written
+
+
+def test_annotated_frames_keep_the_flow_paired_in_the_whole_video(tmp_path):
+    # 5 frames, 4 flows: the last frame takes the preceding frame's flow (DESIGN.md §8)
+    square_video(tmp_path, "v", frames=5, flows=4)
+    declare_sparse_masks(tmp_path)
+    for t in (1, 3):
+        (tmp_path / "mask" / "v" / f"0000{t}.png").unlink()
+    video = pair_video(tmp_path, "v").annotated()
+    assert [p.stem for p in video.frames] == ["00000", "00002", "00004"]
+    assert [p.stem for p in video.flows] == ["00000", "00002", "00003"]
+    assert [p.stem for p in video.masks] == ["00000", "00002", "00004"]
+    (tmp_path / "mask" / "v" / "00002.png").unlink()  # the last two annotated: 0 and 4
+    assert [p.stem for p in pair_video(tmp_path, "v").annotated().flows] == ["00000", "00003"]
 
 
 def test_first_frame_without_flow_is_an_error(tmp_path):
@@ -262,3 +321,53 @@ def test_shared_davis_pairs_and_loads(davis_val):
     assert item["imgs"].shape == (3, 3, 64, 64)
     val = ValClips(davis_val, imsize=64, max_videos=1, max_frames=4)
     assert len(val.clips) == 2 and val[0]["masks"].max() == 1
+
+
+# --- validation with nothing to score ----------------------------------------------------
+
+
+def _sparse_val(tmp_path, annotated: tuple[int, ...]):
+    """``tmp_path/val`` with one video of 5 frames, masks on frames ``annotated`` only."""
+    root = tmp_path / "val"
+    square_video(root, "v", frames=5)
+    declare_sparse_masks(root)
+    for t in set(range(5)) - set(annotated):
+        (root / "mask" / "v" / f"{t:05d}.png").unlink()
+    return root
+
+
+class _Never(torch.nn.Module):
+    """Fails the test if validation runs the network."""
+
+    def forward(self, imgs, flows):
+        raise AssertionError("the network ran on a set with nothing to score")
+
+
+def test_validation_with_nothing_to_score_is_refused_not_scored_zero(tmp_path):
+    root = _sparse_val(tmp_path, annotated=(3, 4))
+    cpu = torch.device("cpu")
+    data = ValClips(root, 64, max_frames=3)  # frames 0-2: none has a mask
+    assert data.scored_frames() == 0
+    with pytest.raises(InputError, match=r"val: validation has no frame to score: none of the 3 "):
+        evaluate(_Never(), data, cpu)
+    first = ValClips(root, 64, first_clip_only=True)  # frame 0 has no mask
+    assert first.scored_frames() == 0 and first.scored_frames(first_frame_only=True) == 0
+    with pytest.raises(InputError, match=r"none of its 1 videos has a mask on frame 0"):
+        evaluate(_Never(), first, cpu, first_frame_only=True)
+    whole = ValClips(root, 64)  # all five frames: 3 and 4 are scored, frame 0 is not
+    assert [whole.scored(i) for i in range(len(whole.clips))] == [[False] * 3, [True, True]]
+    assert whole.scored_frames() == 2 and whole.scored_frames(first_frame_only=True) == 0
+    with pytest.raises(InputError, match="no frame to score"):
+        evaluate(_Never(), whole, cpu, first_frame_only=True)
+
+
+def test_train_py_refuses_validation_with_nothing_to_score_at_start(
+    tmp_path, capsys, train_py_test_sized
+):
+    root = synthetic_root(tmp_path)
+    val = _sparse_val(tmp_path / "own", annotated=(2,))  # beside the synthetic sets
+    argv = tiny_args(root, tmp_path / "exp", val_dataset=str(val), val_max_frames=2)
+    assert train_script.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"train.py: error: {val}: validation has no frame")
+    assert not (tmp_path / "exp").exists()  # refused before anything is written

@@ -431,6 +431,7 @@ def _prepare(cfg: TrainConfig, info: DistInfo) -> _Ready:
     val_data = ValClips(
         cfg.val_root, cfg.imsize, cfg.val_first_frame_only, cfg.val_videos, cfg.val_max_frames
     )
+    val_data.check_scored(cfg.val_first_frame_only)  # refused now, not at the first validation
     _main_rank_check(info, lambda: _check_files(train_data, val_data))
     if info.is_main:
         log.info(

@@ -3,7 +3,8 @@
 Eval mode, consecutive clips of 3, probability > 0.5 (no min-max), IoU 1 when prediction
 and ground truth are both empty. By default every frame with a mask is scored (every frame
 of a densely annotated set); ``first_frame_only`` reproduces the release, which scores
-frame 0 of each video only. Under DDP each rank runs
+frame 0 of each video only (``ValClips.scored``). A set with no frame to score is an error,
+never a score. Under DDP each rank runs
 the videos ``v`` with ``v % world_size == rank`` and the sums are all-reduced.
 """
 
@@ -37,11 +38,15 @@ def evaluate(
 ) -> float:
     """Score ``model`` (the bare network, not a DDP wrapper) on ``data``; returns mean IoU.
 
+    Raises ``InputError`` (on every rank, before the network runs) when ``data`` has no
+    frame to score (:meth:`ValClips.check_scored`).
+
     With ``use_amp`` the network runs under autocast (fp16 on CUDA), as training does and
     as the release validates (DESIGN.md §7). Every rank must call this (it all-reduces
     under DDP). The model is put back in training mode afterwards. Rank 0 shows a progress
     bar over its frames (on stderr; ``progress=False`` hides it).
     """
+    data.check_scored(first_frame_only)  # the same data on every rank: all stop together
     mine = [i for i, clip in enumerate(data.clips) if clip.video % world_size == rank]
     loader = DataLoader(
         ErrorsAsValues(Subset(data, mine)),
@@ -63,18 +68,14 @@ def evaluate(
         leave=False,
         disable=not progress or rank != 0,
     )
-    for batch in loader:
+    for index, batch in zip(mine, loader, strict=False):  # in order: batch k is clip mine[k]
         if isinstance(batch, InputError):  # a file that cannot be read: every rank stops
             error = batch
             break
         with autocast(amp_dtype(device, use_amp), device):
             prob = model(batch["imgs"].to(device), batch["flows"].to(device))
         ious = frame_ious(prob.float(), batch["masks"].to(device).flatten(0, 1))
-        scored = batch["scored"].flatten().to(device)
-        if first_frame_only:
-            scored = scored & (torch.arange(len(scored), device=device) == 0)
-            scored &= int(batch["start"]) == 0
-        ious = ious[scored]
+        ious = ious[torch.tensor(data.scored(index, first_frame_only), device=device)]
         video = int(batch["video"])
         sums[video] += ious.double().sum()
         counts[video] += ious.numel()
@@ -85,5 +86,5 @@ def evaluate(
     if world_size > 1:
         dist.all_reduce(sums)
         dist.all_reduce(counts)
-    scored = counts > 0
-    return float((sums[scored] / counts[scored]).mean()) if bool(scored.any()) else 0.0
+    scored = counts > 0  # check_scored: at least one video
+    return float((sums[scored] / counts[scored]).mean())

@@ -19,6 +19,11 @@ name (``..``, ``.``, a name with a path separator or a control character) reache
 its parent folder.
 
 visualize.py draws into ``{save_root}/{model_name}/{task}/{dataset}/{video}/``.
+
+A prepared data set (a folder holding ``{frame,flow,mask}/<video>/``) may hold
+``annotations.json``, ``{"masks": "sparse"}``, which ``python -m dataset.prepare folder``
+writes: its frames need not all have a mask. Without it a set is densely annotated (DAVIS-2016,
+the YouTube-VOS-derived clips), and a frame without a mask means a broken copy.
 """
 
 from __future__ import annotations
@@ -29,12 +34,16 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import InputError
+from .fileio import read_json, write_json
 from .image import MASK_EXT
 
 log = logging.getLogger(__name__)
 
 RECORD_NAME = "test_config.json"
 DONE_NAME = ".done.json"
+ANNOTATIONS_NAME = "annotations.json"
+MASK_COVERAGE = ("dense", "sparse")  # the values of "masks" in ANNOTATIONS_NAME
 
 
 def safe_name(name: str) -> str:
@@ -165,3 +174,36 @@ class DrawnVideo:
     def paths(self) -> list[Path]:
         """Every path it writes but the frames (for link checks)."""
         return [self.frames_dir, self.mp4, self.gif]
+
+
+def annotations_path(data_root: str | os.PathLike) -> Path:
+    """The marker of a prepared data set's annotation: ``{data_root}/annotations.json``."""
+    return Path(data_root) / ANNOTATIONS_NAME
+
+
+def declare_sparse_masks(data_root: str | os.PathLike) -> Path:
+    """Write ``annotations.json`` = ``{"masks": "sparse"}`` in ``data_root`` (atomically):
+    the set's frames need not all have a mask. Returns its path."""
+    path = annotations_path(data_root)
+    write_json(path, {"masks": "sparse"})
+    return path
+
+
+def masks_are_sparse(data_root: str | os.PathLike) -> bool:
+    """Whether the data set at ``data_root`` declares sparse masks (``annotations.json``);
+    a set without the file is dense.
+
+    Raises:
+        InputError: the file exists but is not ``{"masks": "sparse"}`` or
+            ``{"masks": "dense"}``.
+    """
+    path = annotations_path(data_root)
+    if not (path.exists() or path.is_symlink()):
+        return False
+    value = read_json(path).get("masks")
+    if value not in MASK_COVERAGE:
+        raise InputError(
+            f'{path}: expected a JSON object {{"masks": "sparse"}} (masks on some frames) or '
+            f'{{"masks": "dense"}} (a mask on every frame)'
+        )
+    return value == "sparse"
