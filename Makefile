@@ -20,6 +20,7 @@ $(VENV)/.installed: requirements.txt
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -n auto --dist loadfile --durations=10
 
 demo: setup
@@ -33,6 +34,7 @@ app: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: setup
 	$(VENV)/bin/ruff format .

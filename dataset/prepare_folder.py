@@ -40,7 +40,7 @@ from util.image import IMAGE_EXTS, MASK_EXT, image_size, list_images, sort_frame
 from util.layout import annotations_path, declare_sparse_masks
 from util.video import extract_frames, frame_path, probe_video
 
-from .prepare import (
+from .prepared import (
     MARKER_DIR,
     MIN_FRAMES,
     PrepareOptions,

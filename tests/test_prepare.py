@@ -17,13 +17,8 @@ import pytest
 from PIL import Image
 
 import train as train_script
-from dataset.prepare import (
-    PrepareOptions,
-    choose_objects,
-    main,
-    prepare_davis2016,
-    prepare_youtube_vos,
-)
+from dataset.prepare import PrepareOptions, main, prepare_davis2016, prepare_youtube_vos
+from dataset.prepared import choose_objects
 from tests.conftest import load_script
 from tests.train_helpers import tiny_args
 from util.errors import InputError
@@ -335,7 +330,7 @@ def test_prepared_data_trains_without_pretraining_and_tests(prepared, tmp_path, 
 
 def test_flow_options_are_part_of_the_record(downloads, tmp_path):
     # another flow method is another output: a rerun with RAFT settings must not keep DIS flows
-    from dataset.prepare import SourceVideo, source_record
+    from dataset.prepared import SourceVideo, source_record
 
     video = SourceVideo("v", (downloads[0] / "DAVIS" / "ImageSets" / "480p" / "val.txt",), ())
     dis = source_record(video, OPTIONS, uses_objects=False)
