@@ -114,7 +114,10 @@ def test_walkthrough_prepare_finetune_test_score(own, monkeypatch, capsys):
     gt = own / "data" / "mine" / "val" / "mask"
     assert score_main(["--gt_path", str(gt), "--result_path", str(results.parent)]) == 0
     out = capsys.readouterr().out
-    assert "protocol: sparse (FBMS): 5 of 32 predicted frames have a ground-truth mask" in out
+    assert (
+        "protocol: sparse (FBMS): gaps in the mask numbers of 1 of 1 videos (sample: 5 masks, "
+        "none numbered 1 between 00000.png and 00008.png); the annotated frames are scored"
+    ) in out
 
 
 def test_score_picks_dense_when_every_frame_is_annotated(tmp_path, capsys):
@@ -127,7 +130,8 @@ def test_score_picks_dense_when_every_frame_is_annotated(tmp_path, capsys):
     argv = ["--gt_path", str(gt.parent), "--result_path", str(res.parent), "--workers", "1"]
     assert score_main(argv) == 0
     out = capsys.readouterr().out
-    assert "protocol: dense (DAVIS-2016): all 3 predicted frames" in out
+    assert "protocol: dense (DAVIS-2016): no gap in the mask numbers of any scored video" in out
+    assert "(1 videos, 3 masks)" in out
     assert "J(D)" in out  # the dense table: mean, recall and decay
     assert score_main([*argv, "--task", "VSOD"]) == 0
     assert "MAE" in capsys.readouterr().out
