@@ -57,9 +57,9 @@ def mtnet(
             ``weights=None`` is the network test.py runs without weights.
 
     Returns:
-        ``model.MTNet``: ``model(imgs, flows)`` maps frames and flow images
-        ``[B, T, 3, H, W]`` (ImageNet-normalised, H and W multiples of 64) to
-        ``(final, aux)``: final probabilities ``[B*T, 1, H, W]`` and three auxiliary maps.
+        ``model.MTNet`` in eval mode: ``model(imgs, flows)`` maps frames and flow images
+        ``[B, T, 3, H, W]`` (ImageNet-normalised, H and W multiples of 64) to the
+        probabilities ``[B*T, 1, H, W]`` (in training mode: four logit maps, main first).
     """
     _make_importable()
     from model import build_mtnet
@@ -86,10 +86,12 @@ def mtnet_predictor(
         test_size: the network's input (height, width), multiples of 64; the paper's 512x512.
         clip_length: frames per clip (the paper's 9).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
-        variant: ``"convnext-tiny"`` or ``"convnext-small"``; ``None``: read off the weights.
+        variant: ``"convnext-tiny"`` or ``"convnext-small"``; ``None``: read off the weights
+            (``"convnext-tiny"`` without weights).
         seed: seed of the untrained network's initialisation (with ``weights=None``).
         **options: further ``MTNetPredictor`` options (``precision``, ``runtime``,
-            ``onnx_path``, ``channels_last``, ``compile``, ``int8_calibration``, ``flow``).
+            ``onnx_path``, ``channels_last``, ``compile``, ``int8_calibration``, ``flow``,
+            ``memory_check``).
 
     Returns:
         ``inference.MTNetPredictor``: ``predictor.segment(frames, flows=None)`` yields one
@@ -100,4 +102,4 @@ def mtnet_predictor(
     from inference import MTNetPredictor
 
     model = mtnet(variant, weights=weights, device=device, seed=seed)
-    return MTNetPredictor(model, task, tuple(test_size), clip_length, **options)
+    return MTNetPredictor(model, task, test_size, clip_length, **options)

@@ -2,14 +2,18 @@
 
     python -m benchmarks.app_speed [--test_model FILE] [--runs 2] [--videos sample clip]
 
-Starts app.py's page on a free local port (the network of ``--test_model``, else test.py's
-default), drives Debian's chromium through Selenium with the page's default settings, and
-prints, per video and run, the seconds from handing the file to the upload field until the
-result video is playable (``readyState >= 1``, ``duration > 0``), and the CPU seconds the
-server spent meanwhile (the page's server runs in this process; on a machine shared with
-other work the CPU seconds say more than the wall time). The first run includes the
-network's first call. Videos: the bundled sample, and a synthetic 10-second
-640x360 30 fps clip (a textured disc moving over a panning textured background).
+Starts app.py's page on a free local port, its network on the CPU (the page's default
+``--device cpu``, also on a machine with a GPU; the network of ``--test_model``, else
+test.py's default weights file, else the untrained network: the first line printed says
+which, and the CPU), drives Debian's chromium through Selenium with the page's default
+settings, and prints, per video and run, the seconds from handing the file to the upload
+field until the result video is playable (``readyState >= 1``, ``duration > 0``), and the
+CPU seconds this process spent meanwhile: the page's server (network, flow, encoding) and
+the Selenium client that drives the browser, which is little beside the server; chromium's
+own processes are not counted. On a machine shared with other work the CPU seconds say
+more than the wall time. The first run of the first video also makes the predictor for
+the page's settings. Videos: the bundled sample, and a synthetic 10-second 640x360 30 fps
+clip (a textured disc moving over a panning textured background).
 """
 
 from __future__ import annotations
@@ -113,14 +117,26 @@ def synthetic_clip(path: Path, seconds: float = 10, fps: float = 30, size=(360, 
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     import app
-    from inference.demo import DemoLimits, DemoSegmenter
+    from inference.demo import DemoLimits, DemoSegmenter, DemoSettings
+    from util.cpu import cpu_description
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--test_model", default=None)
+    p.add_argument(
+        "--test_model",
+        default=None,
+        help="weights file (default: test.py's default file if present, else untrained)",
+    )
     p.add_argument("--runs", type=int, default=2)
     p.add_argument("--videos", nargs="+", default=["sample", "clip"], choices=["sample", "clip"])
     args = p.parse_args(argv)
     segmenter = DemoSegmenter.load(args.test_model, "cpu", DemoLimits())
+    page = DemoSettings()
+    print(
+        f"network {segmenter.weights} on {segmenter.device} (CPU: {cpu_description()}); "
+        f"page defaults {page.size}x{page.size}, {page.precision}, at most {page.max_fps:g} "
+        "frames per second of video",
+        flush=True,
+    )
     demo = app.build_app(segmenter)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -140,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                     cpu = time.process_time() - cpu
                     print(
                         f"{name} run {run}: {seconds:.1f} s from upload to playable, "
-                        f"{cpu:.1f} CPU s in the server",
+                        f"{cpu:.1f} CPU s in this process (server and Selenium client)",
                         flush=True,
                     )
         outside = [u for u in requested_urls(driver) if leaves_machine(u)]

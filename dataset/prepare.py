@@ -308,32 +308,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 with a one-line error)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    flow = FlowSettings(args.flow_method, args.raft_weights, args.raft_model, args.raft_iters)
-    options = PrepareOptions(
-        flow=flow,
-        device=args.device,
-        objects=getattr(args, "objects", "union"),
-        link=args.link,
-        progress=not args.no_progress,
-        videos=tuple(args.videos) if args.videos else None,
-    )
-    if args.source == "folder":
-        return exit_status(
-            "dataset.prepare",
-            lambda: prepare_folder(
+
+    def work() -> None:
+        flow = FlowSettings(args.flow_method, args.raft_weights, args.raft_model, args.raft_iters)
+        options = PrepareOptions(
+            flow=flow,
+            device=args.device,
+            objects=getattr(args, "objects", "union"),
+            link=args.link,
+            progress=not args.no_progress,
+            videos=tuple(args.videos) if args.videos else None,
+        )
+        if args.source == "folder":
+            prepare_folder(
                 args.src, args.out, args.name, options, args.val_videos, args.val_fraction
-            ),
-            also=(OSError,),
-        )
-    if args.source == "davis2016":
-        return exit_status(
-            "dataset.prepare",
-            lambda: prepare_davis2016(args.src, args.out, options, args.splits),
-            also=(OSError,),
-        )
-    return exit_status(
-        "dataset.prepare", lambda: prepare_youtube_vos(args.src, args.out, options), also=(OSError,)
-    )
+            )
+        elif args.source == "davis2016":
+            prepare_davis2016(args.src, args.out, options, args.splits)
+        else:
+            prepare_youtube_vos(args.src, args.out, options)
+
+    return exit_status("dataset.prepare", work, also=(OSError,))
 
 
 if __name__ == "__main__":

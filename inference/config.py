@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 from dataset.registry import BENCHMARKS, TASKS
 from model.variants import ENCODERS, check_test_size
-from util.choices import AUTOCAST_PRECISIONS, FLOW_METHODS, PRECISIONS, RAFT_MODELS, RUNTIMES
+from util.choices import (
+    AUTOCAST_PRECISIONS,
+    FLOW_METHODS,
+    PRECISIONS,
+    RAFT_MODELS,
+    RUNTIMES,
+    check_flow_settings,
+)
 from util.cli import ArgumentParser
 from util.errors import InputError
 from util.fileio import check_output_dir
@@ -101,8 +108,7 @@ class TestConfig:
         """Raise ``InputError`` for values the run cannot use."""
         if self.random_weights and self.test_model is not None:
             raise InputError("--random_weights with --test_model: give one or the other")
-        if self.raft_iters < 1:
-            raise InputError(f"--raft_iters {self.raft_iters}: expected a positive number")
+        check_flow_settings(self.flow_method, self.raft_model, self.raft_iters)
         if self.test_length < 1:
             raise InputError(f"--test_length {self.test_length}: expected a positive number")
         check_test_size(*self.test_size)

@@ -203,14 +203,34 @@ def video_codec_and_frames(path: str) -> tuple[str, int]:
     return fourcc, count
 
 
-def work_folders() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("mtnet-app-*")}
+WORK_REMOVAL_DEADLINE = 10.0  # seconds for the server to remove a request's work folder
+
+
+def wait_until_gone(folder: Path, deadline: float = WORK_REMOVAL_DEADLINE) -> None:
+    """Return once ``folder`` no longer exists; fail naming it after ``deadline`` seconds
+    (the server removes it after the response, in its own thread)."""
+    stop = time.monotonic() + deadline
+    while folder.exists():
+        if time.monotonic() > stop:
+            left = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+            pytest.fail(
+                f"the request's work folder {folder} still exists {deadline:g} s after "
+                f"the response (holding {left})"
+            )
+        time.sleep(0.05)
 
 
 def test_endpoint_masks_equal_test_py(server, segmenter, files, tmp_path, monkeypatch):
     from gradio_client import Client, handle_file
 
-    before = work_folders()
+    work_folders = []  # the folders this test's request worked in (the server's own thread)
+    run = segmenter.run
+
+    def recording_run(video, settings, work, **options):
+        work_folders.append(Path(work))
+        return run(video, settings, work, **options)
+
+    monkeypatch.setattr(segmenter, "run", recording_run)
     client = Client(server, verbose=False)
     overlay, masks_zip, summary = client.predict(
         video=handle_file(files["clip"]), task="UVOS", size=SIZE, api_name="/segment"
@@ -232,9 +252,12 @@ def test_endpoint_masks_equal_test_py(server, segmenter, files, tmp_path, monkey
     assert summary.startswith("6 frames (0-5) in ") and "UVOS, 64x64, fp32" in summary
     assert "random.pth (sha256 " in summary
     assert segmenter.last_pace.width == 96 and segmenter.last_pace.size == SIZE
-    # the request's work folder is gone; nothing written into the project
-    time.sleep(0.5)
-    assert work_folders() <= before
+    # the request worked in one temporary folder of its own, outside the project, and it
+    # is removed
+    assert len(work_folders) == 1, work_folders
+    work = work_folders[0]
+    assert work.parent == Path(tempfile.gettempdir()) and work.name.startswith("mtnet-app-")
+    wait_until_gone(work)
 
 
 def test_not_a_video_is_one_line_then_the_next_request_succeeds(server, files):

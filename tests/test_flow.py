@@ -314,3 +314,44 @@ def test_raft_weights_with_nan_are_refused(tmp_path: Path, raft_model: torch.nn.
     torch.save(state, tmp_path / "raft.pth")
     with pytest.raises(flowlib.FlowError, match=rf"raft\.pth: tensor {re.escape(key)} holds NaN"):
         flowlib.load_raft(tmp_path / "raft.pth", "raft_small")
+
+
+@pytest.mark.parametrize("iters", ["0", "-3"])
+def test_a_bad_raft_iters_is_one_line_from_the_flow_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], iters: str
+) -> None:
+    write_frames(square_clip(2, size=(64, 64)), tmp_path / "frames")
+    argv = ["--frames", str(tmp_path / "frames"), "--out", str(tmp_path / "flow"), "--no_progress"]
+    status, err = run_cli([*argv, "--raft_iters", iters], capsys)
+    assert (status, err) == (2, [f"error: --raft_iters {iters}: expected a positive int"])
+    assert not (tmp_path / "flow").exists()  # refused before any work
+
+
+def test_test_py_refuses_a_bad_raft_iters_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import load_script
+
+    write_frames(square_clip(2, size=(64, 64)), tmp_path / "frames")
+    argv = ["--video", str(tmp_path / "frames"), "--output_dir", str(tmp_path / "out")]
+    assert load_script("test.py").main([*argv, "--raft_iters", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["test.py: error: --raft_iters 0: expected a positive int"]
+
+
+def test_flow_settings_check_their_values_when_made() -> None:
+    """Every user of FlowSettings (the predictor, the commands) gets the same checks."""
+    from util.errors import InputError
+
+    cases = [
+        ({"raft_iters": 0}, "raft_iters=0: expected a positive int"),
+        ({"raft_iters": 2.5}, "raft_iters=2.5: expected a positive int"),
+        ({"raft_iters": True}, "raft_iters=True: expected a positive int"),
+        ({"method": "farneback"}, "method='farneback': expected one of dis, raft"),
+        ({"raft_model": "raft_tiny"}, "raft_model='raft_tiny': expected one of raft_large, raft_small"),
+    ]  # fmt: skip
+    for kwargs, message in cases:
+        with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+            FlowSettings(**kwargs)
+    made = FlowSettings("raft", raft_iters=np.int64(3))
+    assert made.raft_iters == 3 and type(made.raft_iters) is int  # recorded as JSON

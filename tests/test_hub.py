@@ -3,8 +3,11 @@ interpreter, with untrained test-sized networks at a tiny size (the plumbing is 
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -139,3 +142,112 @@ def test_entry_points_are_documented() -> None:
     for name in ("mtnet", "mtnet_predictor"):
         doc = getattr(hubconf, name).__doc__
         assert "weights" in doc and "Returns" in doc and "UNTRAINED" in doc, name
+
+
+def _hubconf():
+    sys.path.insert(0, str(REPO))
+    try:
+        import hubconf
+    finally:
+        sys.path.remove(str(REPO))
+    return hubconf
+
+
+def _code_blocks(text: str) -> list[str]:
+    """The Python code of ``text``: its ```python fences and its indented blocks."""
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    blocks += re.findall(r"(?:^(?: {4}.*)?\n)+", text, flags=re.M)
+    return [textwrap.dedent(block) for block in blocks]
+
+
+def _hub_calls(text: str) -> list[tuple[str, dict[str, object]]]:
+    """(entry point, keyword arguments) of every ``torch.hub.load`` call in ``text``'s code;
+    the value of a keyword that is not a literal is ``...``."""
+    calls = []
+    for block in _code_blocks(text):
+        try:
+            tree = ast.parse(block)
+        except SyntaxError:
+            continue  # prose indented for other reasons
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "torch.hub.load":
+                entry = ast.literal_eval(node.args[1])
+                kwargs = {}
+                for keyword in node.keywords:
+                    try:
+                        kwargs[keyword.arg] = ast.literal_eval(keyword.value)
+                    except ValueError:
+                        kwargs[keyword.arg] = ...
+                calls.append((entry, kwargs))
+    return calls
+
+
+def _documented_args(doc: str) -> list[str]:
+    """The parameter names an entry point's docstring lists under ``Args:``."""
+    args = doc.split("Args:")[1].split("Returns:")[0]
+    return re.findall(r"^ {8}(\*{0,2}\w+):", args, flags=re.M)
+
+
+def test_the_documented_calls_fit_the_entry_points() -> None:
+    """The calls that the module docstring and the README show bind to the entry points'
+    real parameters (named ones, or for mtnet_predictor MTNetPredictor's own options)."""
+    from inference import MTNetPredictor
+
+    hubconf = _hubconf()
+    predictor_options = [
+        name
+        for name, p in inspect.signature(MTNetPredictor).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for where, text in (("hubconf.py", hubconf.__doc__), ("README.md", readme)):
+        calls = _hub_calls(text)
+        assert sorted({entry for entry, _ in calls}) == ["mtnet", "mtnet_predictor"], where
+        for entry, kwargs in calls:
+            assert kwargs.pop("source") == "local", (where, entry)
+            function = getattr(hubconf, entry)
+            signature = inspect.signature(function)
+            signature.bind(**kwargs)  # a TypeError names a parameter the entry point lacks
+            named = [n for n, p in signature.parameters.items() if p.kind is not p.VAR_KEYWORD]
+            allowed = named + (predictor_options if entry == "mtnet_predictor" else [])
+            assert set(kwargs) <= set(allowed), (where, entry, sorted(set(kwargs) - set(allowed)))
+            if kwargs.get("weights", ...) is None:  # shown as the untrained network
+                assert kwargs.get("seed") == 0, (where, entry)
+
+
+def test_the_docstrings_list_the_real_parameters_and_defaults() -> None:
+    from inference import MTNetPredictor
+    from inference.weights_args import RANDOM_SEED
+    from model import build_mtnet
+
+    hubconf = _hubconf()
+    for name in ("mtnet", "mtnet_predictor"):
+        function = getattr(hubconf, name)
+        signature = inspect.signature(function)
+        stars = {inspect.Parameter.VAR_KEYWORD: "**", inspect.Parameter.VAR_POSITIONAL: "*"}
+        real = [stars.get(p.kind, "") + n for n, p in signature.parameters.items()]
+        assert _documented_args(function.__doc__) == real, name
+        # "by default the clone's saves/mtnet.pth"
+        assert signature.parameters["weights"].default == REPO / "saves" / "mtnet.pth", name
+        assert signature.parameters["device"].default == "auto", name
+        assert signature.parameters["variant"].default is None, name
+        assert signature.parameters["seed"].default is None, name
+    assert RANDOM_SEED == 0  # "seed=0 with weights=None is the network test.py runs"
+    assert inspect.signature(build_mtnet).parameters["device"].default == "auto"
+    # the predictor's defaults are MTNetPredictor's, and its **options are the rest of
+    # MTNetPredictor's options
+    own = inspect.signature(hubconf.mtnet_predictor).parameters
+    library = inspect.signature(MTNetPredictor).parameters
+    for name in ("task", "test_size", "clip_length"):
+        assert own[name].default == library[name].default, name
+    assert (own["task"].default, own["test_size"].default, own["clip_length"].default) == (
+        "UVOS",
+        (512, 512),
+        9,
+    )
+    options_doc = hubconf.mtnet_predictor.__doc__.split("**options:")[1].split("Returns:")[0]
+    documented = re.findall(r"``(\w+)``", options_doc)
+    options = [
+        n for n, p in library.items() if p.kind is inspect.Parameter.KEYWORD_ONLY and n not in own
+    ]
+    assert documented == ["MTNetPredictor", *options]

@@ -289,6 +289,14 @@ def test_errors_are_one_line_naming_the_expected_layout(
     assert not (tmp_path / "out").exists()  # nothing written before the inputs are checked
 
 
+def test_a_bad_raft_iters_is_one_line_before_any_work(tmp_path, capsys):
+    argv = ["youtube-vos", "--src", str(tmp_path), "--out", str(tmp_path / "out")]
+    assert main([*argv, "--flow_method", "raft", "--raft_iters", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["dataset.prepare: error: --raft_iters 0: expected a positive int"]
+    assert not (tmp_path / "out").exists()
+
+
 def test_module_command_exit_status(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "dataset.prepare", "youtube-vos", "--src", str(tmp_path),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from util.sample import NUM_FRAMES, mask_dir
 
@@ -62,7 +63,22 @@ def test_the_command_scores_the_sample_beside_other_results(tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stderr
     scores = json.loads((tmp_path / "scores.json").read_text())
-    assert re.search(r"J&F: 0\.9\d+", done.stdout), done.stdout
-    text = json.dumps(scores)
-    assert "other" not in text
-    assert "sample" in text
+    # By hand: frames 1-31 are scored (not frame 0). The inverted frame has J = 0 and F = 1
+    # (a mask and its complement differ from their neighbours at the same pixels, so their
+    # boundaries are the same); the other 30 are perfect.
+    # J recall leaves out the last frame too: 29 of 30 above 0.5. J decay: the 30 values of
+    # frames 1-30 fall into bins by the breakpoints 0, 7, 15, 22, 29; frame 3 lies in bin 0
+    # (mean 7/8), bin 3 is perfect: 7/8 - 1.
+    j_mean = 30 / 31
+    expected = {
+        "J": {"mean": j_mean, "recall": 29 / 30, "decay": -1 / 8},
+        "F": {"mean": 1.0, "recall": 1.0, "decay": 0.0},
+    }
+    assert list(scores) == ["J", "F", "JF", "videos"]
+    assert list(scores["videos"]) == ["sample"]  # the result without ground truth left out
+    for got in (scores, scores["videos"]["sample"]):  # one video: its scores are the mean
+        for measure, values in expected.items():
+            assert got[measure] == pytest.approx(values, abs=1e-12), measure
+    assert scores["JF"] == pytest.approx((j_mean + 1.0) / 2, abs=1e-12)
+    assert re.findall(r"^J&F: .*$", done.stdout, flags=re.M) == ["J&F: 0.9839"], done.stdout
+    assert "other" not in done.stdout

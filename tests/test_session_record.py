@@ -8,12 +8,14 @@ import dataclasses
 import hashlib
 import json
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from inference import session as session_module
+from inference.config import TestConfig as RunConfig  # not a test class
 from inference.record import (
     RECORD_FORM,
     MaskSettings,
@@ -22,11 +24,13 @@ from inference.record import (
     first_difference,
     write_record,
 )
+from inference.session import untrained_warning
 from inference.weights_args import RANDOM_SEED, RANDOM_WEIGHTS, RELEASE_URL
 from model import build_mtnet
 from model.weights import save_model_file
 from tests.synthetic_videos import make_dataset
 from util import fileio
+from util.cpu import cpu_description
 from util.errors import InputError
 from util.image import read_grey
 
@@ -93,13 +97,22 @@ def test_host_details_are_recorded_not_compared(tmp_path):
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (lambda r: r.pop("form"), "a record of form 1, this run's is form 2 (an older or unknown"),
-        (lambda r: r.update(form=99), "a record of form 99"),
+        (
+            lambda r: r.pop("form"),
+            "a record of form 1, this run's is form 2 (an older or unknown form);",
+        ),
+        (
+            lambda r: r.update(form=99),
+            "a record of form 99, this run's is form 2 (an older or unknown form);",
+        ),
         (
             lambda r: r["provenance"].update(mode=r["provenance"].pop("precision")),
-            "a record without the field precision (an unknown form)",
+            "a record without the field precision (an unknown form);",
         ),
-        (lambda r: r.pop("provenance"), "a record without the field weights"),
+        (
+            lambda r: r.pop("provenance"),
+            "a record without the field weights (an unknown form);",
+        ),
     ],
     ids=["no-form", "unknown-form", "renamed-field", "no-provenance"],
 )
@@ -111,19 +124,31 @@ def test_older_or_unknown_forms_are_a_mismatch_named_in_one_line(tmp_path, edit,
     path.write_text(json.dumps(stored))
     with pytest.raises(InputError, match="^[^\n]*$") as err:
         check_same(path, a_record())
-    assert expected in str(err.value)
+    begun = f"{path}: the masks there were begun with {expected}"
+    assert str(err.value).startswith(begun), str(err.value)
     assert RECORD_FORM == 2
 
 
 def test_an_unreadable_record_or_none_beside_masks_is_a_mismatch(tmp_path):
     path = tmp_path / "test_config.json"
     check_same(path, a_record(), begun=False)  # nothing begun
-    with pytest.raises(InputError, match="no record of the run that wrote the masks there"):
+    with pytest.raises(InputError) as err:
         check_same(path, a_record(), begun=True)
+    assert str(err.value) == (
+        f"{path}: no record of the run that wrote the masks there; expected it to complete "
+        "them with --skip_existing, or another --output_dir / --model_name"
+    )
     path.write_text("{not json")
-    with pytest.raises(InputError, match="not a JSON object"):
+    with pytest.raises(InputError) as err:
         check_same(path, a_record())
-    assert first_difference([1, 2], a_record()) is not None
+    assert str(err.value) == (
+        f"{path}: the masks there were begun with a record that is not a JSON object (an "
+        "unknown form); expected the same settings to complete them with --skip_existing, "
+        "or another --output_dir / --model_name"
+    )
+    assert first_difference([1, 2], a_record()) == (
+        "a record that is not a JSON object (an unknown form)"
+    )
 
 
 # --- test.py ---------------------------------------------------------------------------------
@@ -170,21 +195,34 @@ def test_record_of_a_run_then_skip_existing_names_the_changed_field(
     assert made_by["weights_file"] == str(seeded_weights)
     assert (made_by["test_size"], made_by["test_length"], made_by["task"]) == ([64, 64], 3, "UVOS")
     assert (made_by["frames"], made_by["flow"]) == (None, None)  # data sets: flows as given
-    assert made_by["device"] == "cpu" and "cpu" in made_by
+    assert made_by["device"] == "cpu" and made_by["cpu"] == cpu_description()
 
     (tmp_path / "MTNet" / "UVOS" / "SYN" / "a" / "00004.png").unlink()  # an interrupted run
     changed = [*args, "--skip_existing", "--test_length", "2"]
     line = error_line(script, capsys, changed)
-    assert "test_config.json: the masks there were begun with test_length 3, this run has 2" in line
+    record_path = tmp_path / "MTNet" / "UVOS" / "test_config.json"
+    again = "expected the same settings to complete them with --skip_existing, or another "
+    again += "--output_dir / --model_name"
+    assert line == (
+        f"test.py: error: {record_path}: the masks there were begun with test_length 3, "
+        f"this run has 2; {again}"
+    )
 
     stored = json.loads((tmp_path / "MTNet" / "UVOS" / "test_config.json").read_text())
     del stored["form"]  # a record written by an older version
     (tmp_path / "MTNet" / "UVOS" / "test_config.json").write_text(json.dumps(stored))
     line = error_line(script, capsys, [*args, "--skip_existing"])
-    assert "older or unknown form" in line
+    assert line == (
+        f"test.py: error: {record_path}: the masks there were begun with a record of form 1, "
+        f"this run's is form 2 (an older or unknown form); {again}"
+    )
     (tmp_path / "MTNet" / "UVOS" / "test_config.json").unlink()  # masks without a record
     line = error_line(script, capsys, [*args, "--skip_existing"])
-    assert "test_config.json: no record of the run that wrote the masks there" in line
+    assert line == (
+        f"test.py: error: {record_path}: no record of the run that wrote the masks there; "
+        "expected it to complete them with --skip_existing, or another --output_dir / "
+        "--model_name"
+    )
     assert not (tmp_path / "MTNet" / "UVOS" / "SYN" / "a" / "00004.png").exists()
 
 
@@ -196,7 +234,9 @@ def test_random_weights_for_data_sets_warn_and_equal_the_seeded_network(
         assert script.main([*common, "--random_weights", "--output_dir", str(tmp_path / "r")]) == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("--random_weights" in w and "UNTRAINED" in w and RELEASE_URL in w for w in warnings)
-    assert "UNTRAINED" in warnings[-1]  # said again at the end
+    assert warnings.count(untrained_warning(RunConfig(test_model=None, random_weights=True))) == 1
+    # said again at the end
+    assert warnings[-1] == "the masks come from an UNTRAINED network (see the warning above)"
     messages = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("warming up") for m in messages)
     record = json.loads((tmp_path / "r" / "MTNet" / "UVOS" / "test_config.json").read_text())
@@ -216,13 +256,21 @@ def test_missing_weights_file_points_to_the_release(script, data, tmp_path, caps
     missing = tmp_path / "saves" / "mtnet.pth"
     args = ["--test_model", str(missing), "--test_dataset", str(data), "--output_dir"]
     line = error_line(script, capsys, [*args, str(tmp_path), *RUN])
-    assert str(missing) in line and "saves/README.md" in line and RELEASE_URL in line
-    assert "--random_weights" in line
+    assert line == (
+        f"test.py: error: {missing}: no such weights file (--test_model); get mtnet.pth from "
+        f"the authors' repository {RELEASE_URL} and put it in saves/ (see saves/README.md), "
+        "or run --random_weights for a smoke run of the pipeline"
+    )
     both = ["--random_weights", "--test_model", "w.pth", "--test_dataset", str(data)]
     capsys.readouterr()
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as stop:
         script.main(both)
-    assert "not allowed with argument" in capsys.readouterr().err
+    assert stop.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith(": error: argument --test_model: not allowed with argument --random_weights")
+    )
 
 
 def test_progress_bar_counts_frames(script, data, seeded_weights, tmp_path, capsys):
@@ -230,5 +278,10 @@ def test_progress_bar_counts_frames(script, data, seeded_weights, tmp_path, caps
     assert script.main([*args, "--output_dir", str(tmp_path), *RUN]) == 0
     err = capsys.readouterr().err
     # a:5 + b:3 frames, with the rate (tqdm shows s/frame below one frame a second)
-    assert "8/8" in err and ("frame/s" in err or "s/frame" in err)
-    assert "0/8" in err and "<" in err  # drawn before the first clip; elapsed<left
+    bars = err.split("\r")  # tqdm redraws its line after a carriage return
+    assert bars[1].endswith("| 0/8 [00:00<?, ?frame/s]"), bars[1]  # before the first clip
+    last = bars[-1].splitlines()[0]
+    rate = r"\s*\d+\.\d\d(frame/s|s/frame)"  # tqdm pads it to 5 characters
+    assert re.fullmatch(
+        rf"UVOS SYN: 100%\|█+\| 8/8 \[\d\d:\d\d<00:00, {rate}, videos=2/2\]", last
+    ), last

@@ -45,7 +45,7 @@ from tqdm import tqdm
 from util import distributed
 from util.checkpoint import CheckpointError, load_file, require_finite
 from util.choices import FLOW_METHODS as METHODS
-from util.choices import RAFT_MODELS
+from util.choices import RAFT_MODELS, check_flow_settings, check_raft_model
 from util.cli import ArgumentParser
 from util.errors import InputError, exit_status
 from util.fileio import check_no_links, check_output_dir, read_json, write_json
@@ -78,6 +78,11 @@ class FlowSettings:
     raft_weights: str | None = None
     raft_model: str = "raft_large"
     raft_iters: int = 12
+
+    def __post_init__(self) -> None:
+        # checked here, so that every maker of flow images refuses a bad value at once
+        raft_iters = check_flow_settings(self.method, self.raft_model, self.raft_iters)
+        object.__setattr__(self, "raft_iters", raft_iters)  # a NumPy integer as a Python int
 
     def record(self) -> dict[str, object]:
         """The settings that change the flow images (for records of what files were made
@@ -222,11 +227,11 @@ def load_raft(
 ) -> torch.nn.Module:
     """Build torchvision's ``raft_model`` and load a local state dict file into it.
 
-    Raises :class:`FlowError` (one-line message) for an unknown model name, a missing file, a
-    file that is not a weights-only PyTorch file, or weights of another architecture.
+    Raises ``InputError`` for an unknown model name (``util.choices.check_raft_model``) and
+    :class:`FlowError` (one-line message) for a missing file, a file that is not a
+    weights-only PyTorch file, or weights of another architecture.
     """
-    if raft_model not in RAFT_MODELS:
-        raise FlowError(f"unknown RAFT model {raft_model!r} (use one of {', '.join(RAFT_MODELS)})")
+    check_raft_model(raft_model)
     path = Path(weights)
     if not path.is_file():
         raise FlowError(f"RAFT weights file not found: {path}")
@@ -263,10 +268,9 @@ def make_estimator(
     num_flow_updates: int = 12,
 ) -> FlowEstimator:
     """The flow estimator for ``method``; RAFT takes ``model`` if given, else ``raft_weights``."""
+    check_flow_settings(method, raft_model, num_flow_updates)
     if method == "dis":
         return DISFlow()
-    if method != "raft":
-        raise FlowError(f"unknown flow method {method!r} (use one of {', '.join(METHODS)})")
     device = resolve_device(device)
     if model is None:
         if raft_weights is None:
@@ -466,10 +470,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--out goes with --frames; --root writes beside each frame folder")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     raft_weights = str(args.raft_weights) if args.raft_weights is not None else None
-    flow = FlowSettings(args.method, raft_weights, args.raft_model, args.raft_iters)
     options = {"device": args.device, "progress": not args.no_progress}
 
     def work() -> None:
+        flow = FlowSettings(args.method, raft_weights, args.raft_model, args.raft_iters)
         if args.root is not None:
             for frames_dir, out_dir in find_videos(args.root):
                 check_flow_outputs(args.root, frames_dir, out_dir, "--root")
