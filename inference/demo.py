@@ -57,7 +57,7 @@ from util.video import probe_video as probe_video_file
 from .config import TestConfig, default_test_model
 from .predictor import MTNetPredictor
 from .runtime import check_runtime, describe_line
-from .session import build_model, weights_id
+from .session import build_model, read_test_model
 from .video_input import FRAME_SUFFIX
 from .visualize import compose
 
@@ -284,9 +284,9 @@ class DemoSegmenter:
             model = build_model(TestConfig(test_model=None), device)
             return cls(model, "untrained", device, limits)
         cfg = TestConfig(test_model=str(path))  # the variant read off the file
-        sha256 = weights_id(cfg)  # a missing file says where weights come from
-        model = build_model(cfg, device)
-        return cls(model, f"{Path(path).name} (sha256 {sha256[:12]})", device, limits)
+        weights = read_test_model(cfg)  # a missing file says where weights come from
+        model = build_model(cfg, device, weights)
+        return cls(model, f"{Path(path).name} (sha256 {weights.sha256[:12]})", device, limits)
 
     def predictor(self, settings: DemoSettings) -> MTNetPredictor:
         """The predictor of a task, size and precision (made once, then reused)."""

@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from model import build_mtnet
+from util.checkpoint import LoadedFile, load_hashed_file
 from util.errors import InputError
-from util.fileio import check_no_links, sha256_file
+from util.fileio import check_no_links
 
 from . import config
 from .config import TestConfig
@@ -45,9 +46,9 @@ def open_session(cfg: TestConfig, device: torch.device, video: VideoInput | None
     """The predictor of a test run and its record (``video``: the ``--video`` source, whose
     frame format and flow settings the record names).
 
-    Cheap checks come first, then the weights file is hashed (once) and read, then, with
-    ``--runtime onnxruntime`` and no ``--onnx``, the network is exported once into
-    ``{output_dir}/{model_name}/onnx/`` and the file reused by later runs.
+    Cheap checks come first, then the weights file is read once (hashed and loaded from the
+    same bytes), then, with ``--runtime onnxruntime`` and no ``--onnx``, the network is
+    exported once into ``{output_dir}/{model_name}/onnx/`` and the file reused by later runs.
     """
     mode = precision(cfg, device)
     check_runtime(
@@ -58,9 +59,11 @@ def open_session(cfg: TestConfig, device: torch.device, video: VideoInput | None
         compile=cfg.compile,
         calibrated=cfg.int8_calibration is not None,
     )
-    weights = weights_id(cfg)
+    loaded = read_test_model(cfg)
+    weights = weights_id(loaded)
     calibration = int8_calibration(cfg, weights)
-    model = build_model(cfg, device)
+    model = build_model(cfg, device, loaded)
+    del loaded  # the network holds the weights now; the file's dict can go
     onnx_path = cfg.onnx
     if cfg.runtime == "onnxruntime" and onnx_path is None:
         onnx_path = cached_onnx(model, cfg, weights)
@@ -118,17 +121,23 @@ def precision(cfg: TestConfig, device: torch.device) -> str:
     return cfg.amp_dtype
 
 
-def weights_id(cfg: TestConfig) -> str:
-    """What the weights are: the file's SHA-256 (the one time a run hashes it), or the
-    untrained network's ``RANDOM_WEIGHTS``; ``InputError`` for a missing file."""
+def read_test_model(cfg: TestConfig) -> LoadedFile | None:
+    """The weights file ``--test_model``, read once: what it holds and the SHA-256 of the
+    bytes loaded (``None`` for the untrained network); ``InputError`` for a missing file."""
     if cfg.test_model is None:
-        return RANDOM_WEIGHTS
+        return None
     if not Path(cfg.test_model).is_file():
         raise InputError(
             f"{cfg.test_model}: no such weights file (--test_model); {WEIGHTS_SOURCE}, or "
             "run --random_weights for a smoke run of the pipeline"
         )
-    return sha256_file(cfg.test_model)
+    return load_hashed_file(cfg.test_model)
+
+
+def weights_id(weights: LoadedFile | None) -> str:
+    """What the weights are (the record's ``weights``): the file's SHA-256, or the untrained
+    network's ``RANDOM_WEIGHTS``."""
+    return weights.sha256 if weights is not None else RANDOM_WEIGHTS
 
 
 def int8_calibration(cfg: TestConfig, weights: str) -> Calibration | None:
@@ -145,15 +154,19 @@ def int8_calibration(cfg: TestConfig, weights: str) -> Calibration | None:
     return calibration
 
 
-def build_model(cfg: TestConfig, device: torch.device) -> nn.Module:
-    """MTNet with the weights of ``cfg.test_model``, in eval mode on ``device``.
+def build_model(
+    cfg: TestConfig, device: torch.device, weights: LoadedFile | None = None
+) -> nn.Module:
+    """MTNet with the weights of ``cfg.test_model`` (``weights``: that file already read by
+    :func:`read_test_model`; else it is read here), in eval mode on ``device``.
 
     No ``test_model`` (``--random_weights``, or ``--video`` without weights): randomly
     initialised with ``RANDOM_SEED`` (the global RNG is left as it was), with a warning that
     the masks mean nothing.
     """
     if cfg.test_model is not None:
-        return build_mtnet(cfg.encoder_name, weights=cfg.test_model, device=device)
+        weights = weights if weights is not None else read_test_model(cfg)
+        return build_mtnet(cfg.encoder_name, weights=weights, device=device)
     log.warning(untrained_warning(cfg))  # the builder's own warning would say it twice
     return build_mtnet(cfg.encoder_name, device=device, seed=RANDOM_SEED, untrained_ok=True)
 

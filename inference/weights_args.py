@@ -80,11 +80,12 @@ def load_cli_weights(args: argparse.Namespace) -> CliWeights:
     """The network the weights options name (strict load; ``InputError`` for a missing or
     foreign file)."""
     from model import build_mtnet
-    from util.fileio import sha256_file
+    from util.checkpoint import load_hashed_file
 
     if args.random_weights:
         return CliWeights(
             build_mtnet(args.encoder_name, device="cpu", seed=RANDOM_SEED), None, None
         )
-    model = build_mtnet(args.encoder_name, weights=args.test_model, device="cpu")
-    return CliWeights(model, str(args.test_model), sha256_file(args.test_model))
+    weights = load_hashed_file(args.test_model)  # one read: the hash names what is loaded
+    model = build_mtnet(args.encoder_name, weights=weights, device="cpu")
+    return CliWeights(model, str(args.test_model), weights.sha256)

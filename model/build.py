@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from util.arguments import require_int
-from util.checkpoint import CheckpointError
+from util.checkpoint import CheckpointError, LoadedFile
 from util.distributed import resolve_device
 from util.errors import InputError, setting
 
@@ -38,7 +38,7 @@ _STAGE_BLOCK = re.compile(r"backbone\.stages\.(\d)\.(\d+)\.")
 
 def build_mtnet(
     variant: str | None = "convnext-tiny",
-    weights: str | os.PathLike | None = None,
+    weights: str | os.PathLike | LoadedFile | None = None,
     device: str | torch.device = "auto",
     *,
     encoder_weights: str | os.PathLike | None = None,
@@ -51,7 +51,8 @@ def build_mtnet(
         variant: ``"convnext-tiny"`` (the paper's model) or ``"convnext-small"``; ``None``:
             the variant of ``weights``, read off its keys (the file is read once).
         weights: a model file, resume checkpoint or bare state dict (any format
-            ``load_weights`` takes); ``None``: PyTorch's initialisation.
+            ``load_weights`` takes), by path or already read
+            (``util.checkpoint.load_hashed_file``); ``None``: PyTorch's initialisation.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         encoder_weights: ImageNet ConvNeXt weights for the encoder (training starts), a
             local file; nothing is ever downloaded.
@@ -74,6 +75,7 @@ def build_mtnet(
     state = None
     if weights is not None:
         state, _ = read_weights(weights)
+        weights = weights.path if isinstance(weights, LoadedFile) else weights  # for messages
         variant = variant or variant_of_state(state, weights)
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from util.checkpoint import (
     CheckpointError,
+    LoadedFile,
     atomic_torch_save,
     load_file,
     require_finite,
@@ -114,10 +115,14 @@ def _kind(tensor: Tensor) -> str:
     return "floating-point" if tensor.is_floating_point() else "integer"
 
 
-def read_weights(path: str | os.PathLike) -> tuple[dict[str, Tensor], int | None]:
+def read_weights(source: str | os.PathLike | LoadedFile) -> tuple[dict[str, Tensor], int | None]:
     """The network state (our key names) of a model file, resume checkpoint or bare state
-    dict, and its stored iteration (``it``) when it has one."""
-    obj = load_file(path)
+    dict, and its stored iteration (``it``) when it has one; ``source`` is the file's path,
+    or the file already read (:func:`util.checkpoint.load_hashed_file`)."""
+    if isinstance(source, LoadedFile):
+        obj, path = source.contents, source.path
+    else:
+        obj, path = load_file(source), source
     it = obj.get("it")
     return network_state(obj, path), int(it) if isinstance(it, int | Tensor) else None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import re
@@ -15,7 +16,7 @@ from model.keys import model_to_release_key, release_to_model_key, torchvision_c
 from model.weights import load_weights, release_state_dict, save_model_file
 from tests.conftest import tiny_mtnet
 from tests.test_model import read_key_list
-from util.checkpoint import CheckpointError, strip_wrapper_prefixes
+from util.checkpoint import CheckpointError, load_file, load_hashed_file, strip_wrapper_prefixes
 
 
 @pytest.fixture(scope="module")
@@ -265,3 +266,31 @@ def test_random_bytes_message_never_suggests_the_unsafe_loader(tmp_path: Path) -
         assert msg.startswith(f"{tmp_path / name}: not a loadable weights file")
         assert "\n" not in msg and "weights_only" not in msg and "trusted" not in msg, msg
         assert "expected a file of torch.save" in msg
+
+
+def test_a_file_read_once_loads_as_by_path_and_hashes_the_bytes_loaded(tmp_path: Path) -> None:
+    source = tiny_mtnet(5)
+    path = tmp_path / "w.pth"
+    save_model_file(path, source)
+    loaded = load_hashed_file(path)
+    assert loaded.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    path.write_bytes(b"replaced after the read")  # what was read is what loads
+    net = build_mtnet(None, weights=loaded, device="cpu")  # the variant read off the contents
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(net.state_dict().values(), source.state_dict().values(), strict=True)
+    )
+
+
+def test_a_file_read_once_is_refused_as_by_path(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    torch.save({"payload": _Exploit(marker)}, tmp_path / "evil.pth")
+    (tmp_path / "text.pth").write_text("not a checkpoint")
+    torch.save([1, 2, 3], tmp_path / "list.pth")
+    for name in ("absent.pth", "text.pth", "list.pth", "evil.pth"):
+        with pytest.raises(CheckpointError) as by_path:
+            load_file(tmp_path / name)
+        with pytest.raises(CheckpointError) as read_once:
+            load_hashed_file(tmp_path / name)
+        assert str(read_once.value) == str(by_path.value)
+    assert not marker.exists()

@@ -4,8 +4,10 @@ once; --random_weights for data sets; the missing-weights message."""
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import re
@@ -14,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference import session as session_module
 from inference.config import TestConfig as RunConfig  # not a test class
 from inference.record import (
     RECORD_FORM,
@@ -29,7 +30,6 @@ from inference.weights_args import RANDOM_SEED, RANDOM_WEIGHTS, RELEASE_URL
 from model import build_mtnet
 from model.weights import save_model_file
 from tests.synthetic_videos import make_dataset
-from util import fileio
 from util.cpu import cpu_description
 from util.errors import InputError
 from util.image import read_grey
@@ -167,6 +167,22 @@ def seeded_weights(tmp_path_factory) -> Path:
     return path
 
 
+def count_opens(monkeypatch: pytest.MonkeyPatch, path: Path) -> list[Path]:
+    """The opens of ``path`` from now on (``open``, ``io.open`` and pathlib alike), as a list
+    that grows."""
+    opened: list[Path] = []
+    real = io.open
+
+    def counting(file, *args, **kwargs):
+        if isinstance(file, str | Path) and Path(file).resolve() == path.resolve():
+            opened.append(path)
+        return real(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting)
+    monkeypatch.setattr(io, "open", counting)
+    return opened
+
+
 def error_line(script, capsys, args: list[str]) -> str:
     capsys.readouterr()
     assert script.main(args) == 2
@@ -180,13 +196,11 @@ def error_line(script, capsys, args: list[str]) -> str:
 def test_record_of_a_run_then_skip_existing_names_the_changed_field(
     script, data, seeded_weights, tmp_path, capsys, monkeypatch
 ):
-    hashed = []
-    real = fileio.sha256_file
-    monkeypatch.setattr(session_module, "sha256_file", lambda p: hashed.append(p) or real(p))
+    opened = count_opens(monkeypatch, seeded_weights)
     args = ["--test_model", str(seeded_weights), "--test_dataset", str(data)]
     args += ["--output_dir", str(tmp_path), *RUN]
     assert script.main(args) == 0
-    assert hashed == [str(seeded_weights)]  # the weights file is hashed once per run
+    assert opened == [seeded_weights]  # read once: hashed and loaded from the same bytes
 
     record = json.loads((tmp_path / "MTNet" / "UVOS" / "test_config.json").read_text())
     made_by = record["provenance"]

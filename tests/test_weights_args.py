@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from inference.config import TestConfig as RunConfig  # not a test class
-from inference.session import build_model, weights_id
+from inference.session import build_model, read_test_model, weights_id
 from inference.weights_args import (
     RANDOM_WEIGHTS,
     add_weights_arguments,
@@ -47,7 +47,11 @@ def test_random_weights_are_test_pys_untrained_network() -> None:
     untrained = build_model(RunConfig(test_model=None), torch.device("cpu"))
     assert same_state(weights.model, untrained)
     assert (weights.path, weights.sha256) == (None, None)
-    assert weights.description == RANDOM_WEIGHTS == weights_id(RunConfig(test_model=None))
+    assert (
+        weights.description
+        == RANDOM_WEIGHTS
+        == weights_id(read_test_model(RunConfig(test_model=None)))
+    )
 
 
 def test_a_weights_file_is_loaded_and_hashed(tmp_path: Path) -> None:

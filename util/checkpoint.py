@@ -7,9 +7,12 @@ appears at its path only once it is complete.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -81,13 +84,42 @@ def load_file(path: str | os.PathLike) -> dict:
     Raises ``CheckpointError`` naming the file when it is missing, is not a torch file,
     holds objects other than tensors and plain containers, or is not a dict.
     """
+    path = _existing(path)
+    return _safe_load(path, path)
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    """A weights file read once: its path, what it holds (:func:`load_file`'s dict) and the
+    SHA-256 of the very bytes that were loaded, so that a record's hash always names the
+    weights that ran, even if the file is replaced while a run starts."""
+
+    path: Path
+    contents: dict
+    sha256: str
+
+
+def load_hashed_file(path: str | os.PathLike) -> LoadedFile:
+    """:func:`load_file` and the file's SHA-256 from one read of its bytes."""
+    path = _existing(path)
+    data = path.read_bytes()
+    return LoadedFile(path, _safe_load(io.BytesIO(data), path), hashlib.sha256(data).hexdigest())
+
+
+def _existing(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such weights file")
+    return path
+
+
+def _safe_load(source: Path | io.BytesIO, path: Path) -> dict:
+    """``torch.load`` of ``source`` (the file ``path`` or its bytes) with the safe loader;
+    ``CheckpointError`` naming ``path`` for anything but a dict of plain objects."""
     try:
         with warnings.catch_warnings():  # torch warns about legacy pickles before failing
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            obj = torch.load(source, map_location="cpu", weights_only=True)
     except Exception:  # torch raises pickle, zip and runtime errors alike
         raise CheckpointError(
             f"{path}: not a loadable weights file ({_why_unloadable(path)})"

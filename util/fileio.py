@@ -11,7 +11,6 @@ or of an unknown writer is never touched.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -202,15 +201,6 @@ def check_no_links(root: str | os.PathLike, paths: Iterable[str | os.PathLike], 
                 absent.add(current)
                 break  # nothing below a missing part exists yet
             real.add(current)
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes (provenance of weights files)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_json(path: str | os.PathLike) -> dict:
