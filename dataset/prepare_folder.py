@@ -38,7 +38,7 @@ from util.fileio import check_no_links, read_json, write_json
 from util.flow import list_frames
 from util.image import IMAGE_EXTS, MASK_EXT, image_size, list_images, sort_frames
 from util.layout import annotations_path, declare_sparse_masks
-from util.video import extract_frames, frame_path, probe_video
+from util.video import count_frames, extract_frames, frame_path, probe_video
 
 from .prepared import (
     MARKER_DIR,
@@ -130,26 +130,35 @@ def check_entry(entry: FolderEntry) -> None:
     size of the video's frames (its first frame's, or the video file's), is named after a
     frame, and the video has two frames at least (:func:`source_video`).
 
-    A video file's frames are the ones its container states; when it states no count, or a
-    wrong one, the names are checked again once it is decoded. ``InputError`` names the
-    video and the mask otherwise.
+    A video file's frames are the ones its container states, unless that count is under two
+    or leaves a mask without a frame: containers may state an estimate (variable frame
+    rates), so the frames are then counted by reading them. ``InputError`` names the video
+    and the mask otherwise.
     """
+    masks = list_images(entry.mask_dir, (MASK_EXT,))
     if entry.is_file:
         info = probe_video(entry.source)
         size = (info.width, info.height)
-        frames = [frame_path(entry.source.parent, i, DECODED_SUFFIX) for i in range(info.frames)]
+        count = info.frames
+        if count < MIN_FRAMES or any(not _frame_of(mask.stem, count) for mask in masks):
+            count = count_frames(entry.source)
+        frames = [frame_path(entry.source.parent, i, DECODED_SUFFIX) for i in range(count)]
     else:
         frames = list_frames(entry.source)
         size = image_size(frames[0])
-    for mask in list_images(entry.mask_dir, (MASK_EXT,)):
+    for mask in masks:
         mask_size = image_size(mask)
         if mask_size != size:
             raise InputError(
                 f"video {entry.name}: mask {mask} is {mask_size[0]}x{mask_size[1]} px; expected "
                 f"the size of the video's frames ({size[0]}x{size[1]})"
             )
-    if frames:
-        source_video(entry, frames)
+    source_video(entry, frames)
+
+
+def _frame_of(stem: str, count: int) -> bool:
+    """Whether ``stem`` names one of a decoded video's first ``count`` frames."""
+    return stem.isdigit() and int(stem) < count and frame_path("", int(stem), "").name == stem
 
 
 def decode_video(entry: FolderEntry, out: Path, progress: bool) -> list[Path]:

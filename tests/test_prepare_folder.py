@@ -4,6 +4,7 @@ and test layout out."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dataset import prepare_folder as prepare_folder_module
 from dataset.prepare import PrepareOptions, main, prepare_davis2016
 from dataset.prepare_folder import choose_val_videos, prepare_folder
 from dataset.train_clips import list_videos
@@ -296,3 +298,24 @@ def test_links_below_out_are_refused_before_anything_is_written(source, tmp_path
     with pytest.raises(InputError, match=r"mine/\.decoded: a symbolic link inside --out"):
         prepare_folder(source[0], out, "mine", OPTIONS, val_videos=["sparse"])
     assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("stated", [3, 1, 0])
+def test_a_container_that_understates_its_frames_is_counted(tmp_path, monkeypatch, stated):
+    # movie.mp4 has 5 frames and a mask on frame 4; some containers state an estimate
+    src = tmp_path / "src"
+    make_source(src)
+    real = prepare_folder_module.probe_video
+    monkeypatch.setattr(
+        prepare_folder_module,
+        "probe_video",
+        lambda path: dataclasses.replace(real(path), frames=stated),
+    )
+    prepare_folder(src, tmp_path / "out", "x", OPTIONS, val_videos=["dense"])
+    movie = tmp_path / "out" / "x" / "train"
+    assert _names(movie / "frame" / "movie") == [f"{t:05d}.png" for t in range(5)]
+    assert _names(movie / "mask" / "movie") == ["00000.png", "00004.png"]
+    write_image(src / "masks" / "movie" / "00005.png", np.zeros(SIZE, np.uint8))
+    with pytest.raises(InputError, match=r"video movie: mask .*00005\.png has no frame 00005"):
+        prepare_folder(src, tmp_path / "again", "x", OPTIONS, val_videos=["dense"])
+    assert not (tmp_path / "again").exists()

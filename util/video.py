@@ -130,6 +130,19 @@ def probe_video(video_path: str | os.PathLike) -> VideoInfo:
     return VideoInfo(width, height, fps if fps > 0 else DEFAULT_FPS, max(frames, 0))
 
 
+def count_frames(video_path: str | os.PathLike) -> int:
+    """The number of frames of a video file, counted by reading them all: exact, where the
+    count a container states (:attr:`VideoInfo.frames`) may be an estimate or missing."""
+    capture = _open(Path(video_path))
+    try:
+        count = 0
+        while capture.grab():
+            count += 1
+    finally:
+        capture.release()
+    return count
+
+
 def video_fps(video_path: str | os.PathLike) -> float:
     """Frame rate stored in a video file, or ``DEFAULT_FPS`` when the container has none."""
     return probe_video(video_path).fps
