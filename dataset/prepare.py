@@ -27,8 +27,8 @@ video).
 Resumable (:mod:`dataset.prepared`, the writing every source shares): every file is written
 atomically, and ``ROOT/<dataset>/<split>/.prepare/<video>.json`` records each video's sources
 and options; a rerun skips finished videos, continues unfinished ones (keeping the flows made
-so far) and remakes a video whose sources or options changed. Output folders that this command did not make are never overwritten. Errors print
-one line and exit with status 2.
+so far) and remakes a video whose sources or options changed. Output folders that this
+command did not make are never overwritten. Errors print one line and exit with status 2.
 """
 
 from __future__ import annotations

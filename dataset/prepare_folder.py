@@ -280,7 +280,7 @@ def prepare_folder(
     for split in SPLITS:
         for video in videos[split]:
             _leave_other_split(base, split, video.name)
-        if videos[split]:
+        if videos[split] or (base / split).is_dir():  # a split made by an earlier run too
             declare_sparse_masks(base / split)
     return {
         split: prepare_videos(videos[split], base / split, options, estimator) for split in SPLITS

@@ -111,8 +111,9 @@ def pair_video(root: Path, name: str, need_masks: bool = True, sparse: bool | No
     if not (masks_are_sparse(root) if sparse is None else sparse):
         raise InputError(
             f"{first}: mask not found; expected a mask for every frame of a densely annotated "
-            "set (a set with masks on some frames only is made by python -m dataset.prepare "
-            f'folder, or declared by {annotations_path(root)} holding {{"masks": "sparse"}})'
+            "set (python -m dataset.prepare folder makes sets with masks on some frames; run "
+            "it again on a set it made before it declared them, it keeps finished videos; or "
+            f'declare them with {annotations_path(root)} holding {{"masks": "sparse"}})'
         )
     log.info(
         "video %s: %d of %d frames have a mask (the first without: %s); sparse "

@@ -82,19 +82,26 @@ def annotation(video: str, gt_dir: Path) -> Annotation:
     """Whether the masks of a video are numbered without a gap (EvalError when their names
     do not tell: no number, or names that differ in more than their number)."""
     names = evalio.image_names(gt_dir)
+    if len(names) < 2:
+        return Annotation(video, 1, "a single mask")
     parsed = [frame_number(Path(n).stem) for n in names]
     numbers = [p[1] for p in parsed if p is not None]
     odd = next(
         (n for n, p in zip(names, parsed, strict=True) if p is None or p[::2] != parsed[0][::2]),
         None,
     )
-    if odd is not None or len(set(numbers)) < len(numbers):
+    if odd is None and len(set(numbers)) < len(numbers):
+        seen: dict[int, str] = {}
+        for name, number in zip(names, numbers, strict=True):
+            if number in seen:
+                odd = f"{seen[number]} and {name}, both frame {number}"
+                break
+            seen[number] = name
+    if odd is not None:
         raise evalio.EvalError(
             f"cannot tell whether {gt_dir} is densely annotated: its mask names do not number "
-            f"the frames one by one (e.g. {odd or names[0]}); pass --protocol dense or sparse"
+            f"the frames one by one (e.g. {odd}); pass --protocol dense or sparse"
         )
-    if len(names) < 2:
-        return Annotation(video, 1, "a single mask")
     by_number = sorted(zip(numbers, names, strict=True))
     for (a, name_a), (b, name_b) in zip(by_number, by_number[1:], strict=False):
         if b != a + 1:

@@ -284,6 +284,21 @@ def test_without_the_declaration_a_prepared_sparse_set_is_refused(prepared, tmp_
         list_videos(copy, min_frames=1)
 
 
+def test_a_rerun_declares_the_splits_an_earlier_run_made(source, tmp_path):
+    # a set made before the declaration existed: a rerun of one video declares both splits
+    prepare_folder(source[0], tmp_path, "mine", OPTIONS, val_videos=["sparse"])
+    for split in ("train", "val"):
+        annotations_path(tmp_path / "mine" / split).unlink()
+    rerun = PrepareOptions(progress=False, videos=("dense",))  # a training video
+    prepare_folder(source[0], tmp_path, "mine", rerun, val_videos=["sparse"])
+    for split in ("train", "val"):
+        assert json.loads(annotations_path(tmp_path / "mine" / split).read_text()) == {
+            "masks": "sparse"
+        }
+    (video,) = list_videos(tmp_path / "mine" / "val", min_frames=1)
+    assert [m is not None for m in video.masks] == [True, False, False, True, False]
+
+
 def test_links_below_out_are_refused_before_anything_is_written(source, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()

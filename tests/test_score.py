@@ -184,6 +184,7 @@ def test_vsod_ground_truth_in_gt_subfolders(tmp_path, capsys, vsod_folder):
         (["00005", "00006", "00007"], None),  # annotated from frame 5 on, every frame
         (["00000", "00008", "00016"], "none numbered 1 between 00000.png and 00008.png"),
         (["00003"], "a single mask"),
+        (["key"], "a single mask"),  # one mask needs no number to be sparse
     ],
 )
 def test_what_counts_as_a_gap(tmp_path, capsys, names, gap):
@@ -234,6 +235,13 @@ def test_error_lines(tmp_path, capsys):
     assert line == "protocol: sparse (as asked)"
     j, _ = hand_scores(pred["bear"], gt["bear"], (0, 1))
     assert data["J"]["mean"] == pytest.approx(np.mean(j))
+
+    # two names of one frame number: the line names both
+    for i, name in enumerate(("1", "01")):
+        write_mask(tmp_path / "twice" / "gt" / "v" / f"{name}.png", gt["bear"][i])
+        write_mask(tmp_path / "twice" / "res" / "v" / f"{name}.png", pred["bear"][i])
+    msg = error(tmp_path / "twice" / "gt", tmp_path / "twice" / "res")
+    assert "(e.g. 01.png and 1.png, both frame 1); pass --protocol dense or sparse" in msg
 
 
 def test_module_exit_status_and_one_line(tmp_path):
