@@ -1,9 +1,10 @@
-"""A training run's before/after picture: one frame of a video with the masks of the
-network as training started (random weights of the same variant, the run's ``--seed``)
-and as it ended.
+"""A training run's before/after picture: one frame with the masks before and after training.
+
+The masks are those of the network as training started (random weights of the same variant,
+the run's ``--seed``) and as it ended.
 
     python -m inference.before_after --video data/toy/val --name clip1000 --frame 6 \\
-        --model exp_toy/MTNet/main_train/best.pth --size 64 --out before_after.png
+        --model exp/toy/main_train/best.pth --size 64 --out toy_before_after.jpg
 
 Panels, left to right: before, after, and the ground truth when the frame has a mask.
 """
@@ -74,8 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--frame", type=int, default=0, help="frame index (default: 0)")
     parser.add_argument("--model", type=Path, required=True, help="the trained model file")
     parser.add_argument("--size", type=int, default=512, help="test size (square)")
-    parser.add_argument("--seed", type=int, default=2023, help="the run's --seed (default 2023)")
-    parser.add_argument("--out", type=Path, required=True, help="the picture (.png)")
+    parser.add_argument("--seed", type=int, default=2023, help="the run's --seed")
+    parser.add_argument("--out", type=Path, required=True, help="the picture (.png or .jpg)")
     args = parser.parse_args(argv)
 
     def work() -> None:

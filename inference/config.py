@@ -227,7 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--model_name", default=d.model_name, metavar="NAME", help="names the output folder"
     )
-    out.add_argument("--skip_existing", action="store_true", help="skip videos already written")
+    out.add_argument(
+        "--skip_existing",
+        action="store_true",
+        help="skip videos a run of the same settings finished (a folder begun with other "
+        "settings is refused)",
+    )
 
     speed = p.add_argument_group("speed (fp32 on the torch runtime is the faithful default)")
     speed.add_argument(
