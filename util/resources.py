@@ -1,16 +1,15 @@
 """Will a clip fit in memory? The one estimate of what the network needs, checked before work.
 
 The network's peak memory grows with the pixels of a clip (test size x clip length), not
-with a video's length (clips are streamed). Measured peak RSS of one forward pass on the
-CPU (fp32, 1 thread, glibc keeping freed memory as the scripts do), in MiB above the
-1 GiB-or-so of a process that has imported torch and built the network:
-
-    64x64x2: 32, 128x128x4: 65, 256x256x4: 230, 384x384x3: 318, 512x512x3: 554
-
-that is, 700 to 1000 bytes per pixel per frame; the README's 3.1 GiB for 512x512 clips of
-9 agrees. The estimate takes 1 KiB per pixel per frame plus 1 GiB for the process, the
-weights and the readers; on CUDA, the same per pixel (conservative for bf16 and fp16,
-whose activations take half) plus 0.5 GiB, against the device's free memory.
+with a video's length (clips are streamed), so the estimate is a base plus a cost per pixel
+per frame. ``BYTES_PER_PIXEL_FRAME`` (1 KiB) is a round figure at or above what one fp32
+forward pass holds at its peak per pixel per frame on the CPU, with glibc keeping freed
+memory as the scripts do; ``CPU_BASE_BYTES`` (1 GiB) covers a process that has imported
+torch, the weights and the clip readers. On CUDA the same cost per pixel is used (on the
+safe side for bf16 and fp16, whose activations take half), plus ``CUDA_BASE_BYTES``
+(0.5 GiB), against the device's free memory. The measured peaks the estimate is set
+against are in docs/PERFORMANCE.md ("The network and test.py on a CPU", the
+``benchmarks.model_speed`` rows).
 
 A run is refused when the estimate exceeds 90% of the memory available to the process
 (``MARGIN``): on the CPU the smaller of the system's available memory (``MemAvailable``)
