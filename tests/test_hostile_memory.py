@@ -22,8 +22,8 @@ HUGE = (8192, 8192)  # 64 Mpx per frame: about 577 GiB for clips of 9
 
 
 def test_the_estimate_is_conservative_at_the_measured_points() -> None:
-    # peak RSS measured on the CPU (module docstring): 512x512 clips of 3 about 1.45 GiB,
-    # clips of 9 about 3.1 GiB (README)
+    # peak RSS measured on the CPU (docs/PERFORMANCE.md): 512x512 clips of 3 about 1.45 GiB,
+    # clips of 9 about 3.1 GiB
     assert clip_memory_bytes((512, 512), 3) == GIB + 1024 * 512 * 512 * 3
     assert clip_memory_bytes((512, 512), 3) > 1.45 * GIB
     assert clip_memory_bytes((512, 512), 9) > 3.1 * GIB
