@@ -130,18 +130,16 @@ def check_entry(entry: FolderEntry) -> None:
     size of the video's frames (its first frame's, or the video file's), is named after a
     frame, and the video has two frames at least (:func:`source_video`).
 
-    A video file's frames are the ones its container states, unless that count is under two
-    or leaves a mask without a frame: containers may state an estimate (variable frame
-    rates), so the frames are then counted by reading them. ``InputError`` names the video
-    and the mask otherwise.
+    A video file's frames are counted by reading them (containers may state an estimate of
+    their count), unless a mask's name cannot be a decoded frame's, which is refused without
+    reading the video. ``InputError`` names the video and the mask otherwise.
     """
     masks = list_images(entry.mask_dir, (MASK_EXT,))
     if entry.is_file:
         info = probe_video(entry.source)
         size = (info.width, info.height)
-        count = info.frames
-        if count < MIN_FRAMES or any(not _frame_of(mask.stem, count) for mask in masks):
-            count = count_frames(entry.source)
+        named = all(_decoded_frame_name(mask.stem) for mask in masks)
+        count = count_frames(entry.source) if named else max(info.frames, MIN_FRAMES)
         frames = [frame_path(entry.source.parent, i, DECODED_SUFFIX) for i in range(count)]
     else:
         frames = list_frames(entry.source)
@@ -156,9 +154,9 @@ def check_entry(entry: FolderEntry) -> None:
     source_video(entry, frames)
 
 
-def _frame_of(stem: str, count: int) -> bool:
-    """Whether ``stem`` names one of a decoded video's first ``count`` frames."""
-    return stem.isdigit() and int(stem) < count and frame_path("", int(stem), "").name == stem
+def _decoded_frame_name(stem: str) -> bool:
+    """Whether ``stem`` is the name of a decoded video's frame (``util.video.frame_path``)."""
+    return stem.isascii() and stem.isdigit() and frame_path("", int(stem), "").name == stem
 
 
 def decode_video(entry: FolderEntry, out: Path, progress: bool) -> list[Path]:

@@ -334,3 +334,33 @@ def test_a_container_that_understates_its_frames_is_counted(tmp_path, monkeypatc
     with pytest.raises(InputError, match=r"video movie: mask .*00005\.png has no frame 00005"):
         prepare_folder(src, tmp_path / "again", "x", OPTIONS, val_videos=["dense"])
     assert not (tmp_path / "again").exists()
+
+
+def test_a_container_that_overstates_its_frames_is_refused_before_any_write(tmp_path, monkeypatch):
+    # movie.mp4 has 5 frames; a container stating 10 must not let a mask on frame 7 through
+    src = tmp_path / "src"
+    make_source(src)
+    write_image(src / "masks" / "movie" / "00007.png", np.zeros(SIZE, np.uint8))
+    real = prepare_folder_module.probe_video
+    monkeypatch.setattr(
+        prepare_folder_module,
+        "probe_video",
+        lambda path: dataclasses.replace(real(path), frames=10),
+    )
+    with pytest.raises(InputError, match=r"video movie: mask .*00007\.png has no frame 00007"):
+        prepare_folder(src, tmp_path / "out", "x", OPTIONS, val_videos=["dense"])
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("stem", ["4", "0004", "mask", "０００04", "²"])
+def test_a_mask_not_named_as_a_decoded_frame_is_refused_without_reading_the_video(
+    tmp_path, monkeypatch, stem
+):
+    src = tmp_path / "src"
+    make_source(src)
+    write_image(src / "masks" / "movie" / f"{stem}.png", np.zeros(SIZE, np.uint8))
+    counted = []
+    monkeypatch.setattr(prepare_folder_module, "count_frames", lambda path: counted.append(path))
+    with pytest.raises(InputError, match=rf"video movie: mask .*{stem}\.png has no frame {stem} "):
+        prepare_folder(src, tmp_path / "out", "x", OPTIONS, val_videos=["dense"])
+    assert counted == [] and not (tmp_path / "out").exists()

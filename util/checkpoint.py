@@ -12,7 +12,7 @@ import io
 import os
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -95,7 +95,7 @@ class LoadedFile:
     weights that ran, even if the file is replaced while a run starts."""
 
     path: Path
-    contents: dict
+    contents: dict = field(repr=False)  # a whole state dict: never in a message
     sha256: str
 
 
