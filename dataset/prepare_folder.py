@@ -125,10 +125,12 @@ def _mask_folders(masks_root: Path) -> list[str]:
     return [p.name for p in masks_root.iterdir() if p.is_dir() and not p.name.startswith(".")]
 
 
-def check_entry(entry: FolderEntry) -> None:
+def check_entry(entry: FolderEntry, out: Path) -> list[Path] | None:
     """Check one video of the source folder without writing anything: every mask has the
     size of the video's frames (its first frame's, or the video file's), is named after a
-    frame, and the video has two frames at least (:func:`source_video`).
+    frame, and the video has two frames at least (:func:`source_video`). Returns its frames
+    when they are on disk already (a folder of frames, or a video file an earlier run decoded
+    into ``out``), else ``None``.
 
     A video file's frames are counted by reading them (containers may state an estimate of
     their count), unless a mask's name cannot be a decoded frame's, which is refused without
@@ -138,9 +140,11 @@ def check_entry(entry: FolderEntry) -> None:
     if entry.is_file:
         info = probe_video(entry.source)
         size = (info.width, info.height)
-        named = all(_decoded_frame_name(mask.stem) for mask in masks)
-        count = count_frames(entry.source) if named else max(info.frames, MIN_FRAMES)
-        frames = [frame_path(entry.source.parent, i, DECODED_SUFFIX) for i in range(count)]
+        frames = decoded_frames(entry, out)
+        if frames is None:
+            named = all(_decoded_frame_name(mask.stem) for mask in masks)
+            count = count_frames(entry.source) if named else max(info.frames, MIN_FRAMES)
+            names = [frame_path(entry.source.parent, i, DECODED_SUFFIX) for i in range(count)]
     else:
         frames = list_frames(entry.source)
         size = image_size(frames[0])
@@ -151,7 +155,8 @@ def check_entry(entry: FolderEntry) -> None:
                 f"video {entry.name}: mask {mask} is {mask_size[0]}x{mask_size[1]} px; expected "
                 f"the size of the video's frames ({size[0]}x{size[1]})"
             )
-    source_video(entry, frames)
+    source_video(entry, frames if frames is not None else names)
+    return frames
 
 
 def _decoded_frame_name(stem: str) -> bool:
@@ -159,22 +164,36 @@ def _decoded_frame_name(stem: str) -> bool:
     return stem.isascii() and stem.isdigit() and frame_path("", int(stem), "").name == stem
 
 
-def decode_video(entry: FolderEntry, out: Path, progress: bool) -> list[Path]:
-    """The frames of a video file, decoded once into ``out/.decoded/<video>/`` as lossless
-    PNGs named 00000.png, 00001.png, ... (as ``test.py --video`` names them).
-
-    ``out/.decoded/<video>.json`` records the file's size and modification time: a rerun
-    with the same file reuses the frames; another file decodes anew.
-    """
-    folder = out / DECODED_DIR / entry.name
-    record_path = out / DECODED_DIR / f"{entry.name}.json"
+def _decode_record(entry: FolderEntry, out: Path) -> tuple[Path, Path, dict]:
+    """Where a video file's frames are decoded, where the decode is recorded, and what the
+    record names of the file (name, size and modification time)."""
     info = entry.source.stat()
     stamp = {"file": entry.source.name, "size": info.st_size, "mtime_ns": info.st_mtime_ns}
+    return out / DECODED_DIR / entry.name, out / DECODED_DIR / f"{entry.name}.json", stamp
+
+
+def decoded_frames(entry: FolderEntry, out: Path) -> list[Path] | None:
+    """The frames an earlier run decoded from this very file into ``out``, or ``None``."""
+    folder, record_path, stamp = _decode_record(entry, out)
     record = read_json(record_path)
     if record.get("source") == stamp and record.get("frames"):
         frames = list_images(folder) if folder.is_dir() else []
         if len(frames) == record["frames"]:
             return frames
+    return None
+
+
+def decode_video(entry: FolderEntry, out: Path, progress: bool) -> list[Path]:
+    """The frames of a video file, decoded once into ``out/.decoded/<video>/`` as lossless
+    PNGs named 00000.png, 00001.png, ... (as ``test.py --video`` names them).
+
+    ``out/.decoded/<video>.json`` records the file's size and modification time: a rerun
+    with the same file reuses the frames (:func:`decoded_frames`); another file decodes anew.
+    """
+    frames = decoded_frames(entry, out)
+    if frames is not None:
+        return frames
+    folder, record_path, stamp = _decode_record(entry, out)
     shutil.rmtree(folder, ignore_errors=True)
     frames = extract_frames(entry.source, folder, progress, suffix=DECODED_SUFFIX)
     write_json(record_path, {"source": stamp, "frames": len(frames)})
@@ -260,21 +279,17 @@ def prepare_folder(
         unknown = sorted(set(options.videos) - {e.name for e in entries})
         if unknown:
             raise InputError(f"--videos {unknown[0]}: no such video in {src / 'frames'}")
-    for entry in entries:
-        check_entry(entry)
+    known = {entry.name: check_entry(entry, base) for entry in entries}
     val = set(choose_val_videos([e.name for e in entries], val_videos, val_fraction))
     chosen = [e for e in entries if options.videos is None or e.name in options.videos]
     _check_outputs(out, base, chosen)
     estimator = flow_estimator(options)
     log.info("validation videos: %s", ", ".join(sorted(val)))
-    # a video file's frames are decoded (and their names checked) before any split is written
-    frames = {e.name: decode_video(e, base, options.progress) for e in chosen if e.is_file}
     videos: dict[str, list[SourceVideo]] = {split: [] for split in SPLITS}
-    for entry in chosen:
+    for entry in chosen:  # every video file decoded before any split is written
+        frames = known[entry.name] or decode_video(entry, base, options.progress)
         split = "val" if entry.name in val else "train"
-        videos[split].append(
-            source_video(entry, frames.get(entry.name) or list_frames(entry.source))
-        )
+        videos[split].append(source_video(entry, frames))
     for split in SPLITS:
         for video in videos[split]:
             _leave_other_split(base, split, video.name)

@@ -364,3 +364,16 @@ def test_a_mask_not_named_as_a_decoded_frame_is_refused_without_reading_the_vide
     with pytest.raises(InputError, match=rf"video movie: mask .*{stem}\.png has no frame {stem} "):
         prepare_folder(src, tmp_path / "out", "x", OPTIONS, val_videos=["dense"])
     assert counted == [] and not (tmp_path / "out").exists()
+
+
+def test_a_rerun_reads_no_video_file_again(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    make_source(src)
+    prepare_folder(src, tmp_path / "out", "x", OPTIONS, val_videos=["dense"])
+    read = []
+    monkeypatch.setattr(prepare_folder_module, "count_frames", lambda path: read.append(path))
+    monkeypatch.setattr(
+        prepare_folder_module, "extract_frames", lambda path, *a, **k: read.append(path)
+    )
+    summary = prepare_folder(src, tmp_path / "out", "x", OPTIONS, val_videos=["dense"])
+    assert read == [] and summary["train"].kept == 3 and summary["train"].made == 0
