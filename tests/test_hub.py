@@ -133,24 +133,21 @@ def test_the_default_weights_are_the_clones_saves_file(tmp_path: Path) -> None:
         assert str(REPO / "saves" / "mtnet.pth") in done.stdout
 
 
-def test_entry_points_are_documented() -> None:
-    sys.path.insert(0, str(REPO))
-    try:
-        import hubconf
-    finally:
-        sys.path.remove(str(REPO))
-    for name in ("mtnet", "mtnet_predictor"):
-        doc = getattr(hubconf, name).__doc__
-        assert "weights" in doc and "Returns" in doc and "UNTRAINED" in doc, name
-
-
 def _hubconf():
+    """The clone's hubconf module, imported as torch.hub imports it (the clone on sys.path)."""
     sys.path.insert(0, str(REPO))
     try:
         import hubconf
     finally:
         sys.path.remove(str(REPO))
     return hubconf
+
+
+def test_entry_points_are_documented() -> None:
+    hubconf = _hubconf()
+    for name in ("mtnet", "mtnet_predictor"):
+        doc = getattr(hubconf, name).__doc__
+        assert "weights" in doc and "Returns" in doc and "UNTRAINED" in doc, name
 
 
 def _code_blocks(text: str) -> list[str]:
