@@ -115,7 +115,6 @@ def synthetic_clip(path: Path, seconds: float = 10, fps: float = 30, size=(360, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    sys.path.insert(0, str(ROOT))
     import app
     from inference.demo import DemoLimits, DemoSegmenter, DemoSettings
     from util.cpu import cpu_description
